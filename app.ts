@@ -1,0 +1,78 @@
+import type { Writable } from 'node:stream'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { openDatabase, type DatabaseHandle } from './db/client.ts'
+import type { Config } from './lib/config.ts'
+import db from './plugins/db.ts'
+import errors from './plugins/errors.ts'
+import firstAdmin from './plugins/first-admin.ts'
+import swagger from './plugins/swagger.ts'
+import validation from './plugins/validation.ts'
+import health from './routes/health/index.ts'
+
+export interface AppOptions {
+  config: Config
+  /** An already opened database (tests); otherwise opened from `config`. */
+  database?: DatabaseHandle
+  /** Where logs go (tests capture them); stdout by default. */
+  logStream?: Writable
+  /** Shows the generated first-admin password once; stdout by default. */
+  print?: (text: string) => void
+}
+
+/** Secrets pino must never write, wherever they appear in a logged object. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  '*.password',
+  '*.newPassword',
+  '*.oldPassword',
+  '*.token',
+  '*.refreshToken',
+  '*.apiKey',
+  '*.secret',
+  '*.mfaCode',
+  'password',
+  'token',
+  'refreshToken',
+  'apiKey',
+  'secret'
+]
+
+export function loggerOptions (config: Config, stream?: Writable): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    ...(stream === undefined ? {} : { stream })
+  }
+}
+
+/** Composes the hub. The one place that knows the plugin order. */
+export async function buildApp (options: AppOptions) {
+  const { config } = options
+  const app = Fastify({
+    logger: loggerOptions(config, options.logStream),
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle'
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(validation)
+  await app.register(errors)
+  await app.register(swagger)
+  const database = options.database ?? await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: app.log })
+  await app.register(db, { database })
+  await app.register(firstAdmin, {
+    username: config.adminUsername,
+    password: config.adminPassword,
+    print: options.print ?? ((text) => process.stdout.write(text + '\n'))
+  })
+
+  await app.register(health)
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

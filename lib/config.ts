@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const LogLevel = Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+/** The environment variables MCPHub reads, with their defaults. Nothing else reads process.env. */
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  MCPHUB_DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  MCPHUB_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  MCPHUB_ADMIN_USERNAME: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', default: 'admin' }),
+  MCPHUB_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12, maxLength: 1024 })),
+  LOG_LEVEL: Type.Optional(LogLevel)
+})
+
+export type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  port: number
+  host: string
+  /** PostgreSQL URL; undefined selects the embedded PGlite database in `dataDir`. */
+  databaseUrl: string | undefined
+  dataDir: string
+  jwtSecret: string
+  adminUsername: string
+  /** Password for the first admin; undefined means one is generated and printed once. */
+  adminPassword: string | undefined
+  logLevel: Static<typeof LogLevel>
+}
+
+/** Secrets that appear in examples and tutorials: never accepted, whatever their length. */
+const KNOWN_EXAMPLE_SECRETS = new Set([
+  'your-super-secret-jwt-key-change-in-production',
+  'your-secret-key-change-this-in-production',
+  'change-this-to-a-long-random-secret-value',
+  'please-change-me-to-a-random-string-of-32-chars'
+])
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+
+  constructor (problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+const ENV_KEYS = Object.keys(EnvSchema.properties) as Array<keyof Env>
+
+function describe (error: { instancePath: string, message: string, params: unknown }, input: Record<string, unknown>): string {
+  const name = error.instancePath.slice(1)
+  const shown = name.includes('SECRET') || name.includes('PASSWORD') ? '(hidden)' : JSON.stringify(input[name])
+  const params = error.params as { allowedValues?: unknown[], limit?: number, pattern?: string }
+  const rule = params.allowedValues
+    ? `must be one of ${params.allowedValues.join(', ')}`
+    : error.message
+  return `${name}: ${rule}, got ${shown}`
+}
+
+/** Parses and validates the environment: one error line per bad variable. */
+export function parseEnv (env: Record<string, string | undefined>): Env {
+  const input: Record<string, unknown> = {}
+  for (const key of ENV_KEYS) {
+    const value = env[key]
+    if (value !== undefined && value !== '') input[key] = value
+  }
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, input))
+  const problems = new Map<string, string>()
+  for (const error of Value.Errors(EnvSchema, converted)) {
+    if (!problems.has(error.instancePath)) problems.set(error.instancePath, describe(error, input))
+  }
+  const secret = input.MCPHUB_JWT_SECRET
+  if (typeof secret === 'string' && KNOWN_EXAMPLE_SECRETS.has(secret)) {
+    problems.set('/MCPHUB_JWT_SECRET', 'MCPHUB_JWT_SECRET: is a published example value; generate one with `openssl rand -base64 48`')
+  }
+  if (problems.size > 0) throw new ConfigError([...problems.values()])
+  return converted as Env
+}
+
+/** Reads the JWT secret kept in the data dir, creating it (mode 0600) on first use. */
+function persistedJwtSecret (dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret')
+  try {
+    const stored = readFileSync(file, 'utf8').trim()
+    if (stored.length >= 32) return stored
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  const secret = randomBytes(48).toString('base64url')
+  writeFileSync(file, secret + '\n', { mode: 0o600 })
+  return secret
+}
+
+/** Builds the hub's configuration from the environment (process.env unless given). */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const parsed = parseEnv(env)
+  const dataDir = resolve(parsed.MCPHUB_DATA_DIR)
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  return {
+    port: parsed.PORT,
+    host: parsed.HOST,
+    databaseUrl: parsed.DATABASE_URL,
+    dataDir,
+    jwtSecret: parsed.MCPHUB_JWT_SECRET ?? persistedJwtSecret(dataDir),
+    adminUsername: parsed.MCPHUB_ADMIN_USERNAME,
+    adminPassword: parsed.MCPHUB_ADMIN_PASSWORD,
+    logLevel: parsed.LOG_LEVEL ?? 'info'
+  }
+}
+
+/** True when the hub listens on more than the loopback interface. */
+export function isWideBind (host: string): boolean {
+  return !['127.0.0.1', '::1', 'localhost'].includes(host)
+}

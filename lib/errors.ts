@@ -1,0 +1,108 @@
+/** The contract's error catalogue: every failure the API reports is one of these codes. */
+export const ERROR_STATUS = {
+  INVALID_REQUEST: 400,
+  AUTHENTICATION_FAILED: 401,
+  AUTHORIZATION_FAILED: 403,
+  RESOURCE_NOT_FOUND: 404,
+  RESOURCE_CONFLICT: 409,
+  VALIDATION_ERROR: 422,
+  RATE_LIMIT_EXCEEDED: 429,
+  SERVER_ERROR: 500
+} as const
+
+export type ErrorCode = keyof typeof ERROR_STATUS
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[]
+
+export type ErrorDetails = Record<string, unknown>
+
+export class HubError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly details: ErrorDetails | undefined
+
+  constructor (code: ErrorCode, message: string, details?: ErrorDetails, statusCode: number = ERROR_STATUS[code]) {
+    super(message)
+    this.name = 'HubError'
+    this.code = code
+    this.statusCode = statusCode
+    this.details = details
+  }
+}
+
+export const invalidRequest = (message: string, details?: ErrorDetails) => new HubError('INVALID_REQUEST', message, details)
+export const authenticationFailed = (message = 'Authentication required') => new HubError('AUTHENTICATION_FAILED', message)
+export const authorizationFailed = (message = 'Not allowed') => new HubError('AUTHORIZATION_FAILED', message)
+export const notFound = (what = 'Resource') => new HubError('RESOURCE_NOT_FOUND', `${what} not found`)
+export const conflict = (message: string, details?: ErrorDetails) => new HubError('RESOURCE_CONFLICT', message, details)
+export const validationFailed = (field: string, reason: string) => new HubError('VALIDATION_ERROR', `Invalid ${field}: ${reason}`, { field, reason })
+export const rateLimited = (message = 'Rate limit exceeded') => new HubError('RATE_LIMIT_EXCEEDED', message)
+export const serverError = () => new HubError('SERVER_ERROR', 'Internal server error')
+/** 503 for operations probes: the hub runs but cannot serve yet. */
+export const notReady = (message: string) => new HubError('SERVER_ERROR', message, undefined, 503)
+
+interface AjvError {
+  instancePath: string
+  message?: string
+  params: { missingProperty?: string, additionalProperty?: string }
+}
+
+interface FrameworkError {
+  code?: string
+  statusCode?: number
+  message?: string
+  validation?: AjvError[]
+  validationContext?: string
+  cause?: unknown
+}
+
+function fieldOf (error: AjvError): string {
+  const path = error.instancePath.split('/').filter(Boolean)
+  const leaf = error.params.missingProperty ?? error.params.additionalProperty
+  if (leaf !== undefined) path.push(leaf)
+  return path.join('.')
+}
+
+function validationReason (error: AjvError): string {
+  if (error.params.additionalProperty !== undefined) return 'is not an allowed field'
+  if (error.params.missingProperty !== undefined) return 'is required'
+  return error.message ?? 'is invalid'
+}
+
+/** SQLSTATE of a database error: drizzle wraps the driver's error and keeps it on `.cause`. */
+export function sqlState (error: unknown): string | undefined {
+  for (let current = error, depth = 0; current !== null && typeof current === 'object' && depth < 4; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+const REQUEST_SHAPE_ERRORS = new Set([
+  'FST_ERR_CTP_INVALID_JSON_BODY',
+  'FST_ERR_CTP_EMPTY_JSON_BODY',
+  'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+  'FST_ERR_CTP_BODY_TOO_LARGE',
+  'FST_ERR_CTP_INVALID_CONTENT_LENGTH'
+])
+
+/** Maps anything thrown while serving a request to the contract's error. */
+export function toHubError (thrown: unknown): HubError {
+  if (thrown instanceof HubError) return thrown
+  const error = (thrown ?? {}) as FrameworkError
+  const first = error.validation?.[0]
+  if (first) {
+    const field = fieldOf(first)
+    return validationFailed(field === '' ? (error.validationContext ?? 'request') : field, validationReason(first))
+  }
+  if (error.code !== undefined && REQUEST_SHAPE_ERRORS.has(error.code)) {
+    return invalidRequest(error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'Malformed JSON body' : (error.message ?? 'Invalid request'))
+  }
+  const state = sqlState(thrown)
+  if (state === '23505') return conflict('A resource with these values already exists')
+  if (error.statusCode === 429) return rateLimited()
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 && error.code?.startsWith('FST_')) {
+    return invalidRequest(error.message ?? 'Invalid request')
+  }
+  return serverError()
+}

@@ -1,0 +1,115 @@
+import { and, asc, count, desc, eq, gte, ilike, lt, or, type SQL } from 'drizzle-orm'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import { Type, type TProperties, type TSchema } from 'typebox'
+import type { Database } from '../db/client.ts'
+
+/**
+ * What a list endpoint lets callers sort, filter and search on. The query schema is built
+ * from it, so unknown `sort` values and `filter[...]` fields are schema errors (422).
+ */
+export interface ListSpec {
+  table: PgTable
+  /** Sortable fields by their API name; the first is the default sort. */
+  sort: Record<string, PgColumn>
+  /** `filter[name]=value` fields: equality on the column. */
+  filters: Record<string, PgColumn>
+  /** Columns matched case-insensitively by `search`. */
+  search: PgColumn[]
+  /** The column `status=` filters on, when the resource has a status. */
+  status?: PgColumn
+  /** The column `created_after` / `created_before` compare with. */
+  createdAt: PgColumn
+  /** Tie-breaker that makes paging stable (usually the id). */
+  id: PgColumn
+}
+
+export interface ListQuery {
+  page?: number
+  limit?: number
+  sort?: string
+  order?: 'asc' | 'desc'
+  search?: string
+  status?: string
+  created_after?: string
+  created_before?: string
+  [filter: `filter[${string}]`]: string | undefined
+}
+
+export interface Pagination {
+  page: number
+  limit: number
+  total: number
+  pages: number
+  hasNext: boolean
+  hasPrev: boolean
+}
+
+export const DEFAULT_LIMIT = 20
+export const MAX_LIMIT = 100
+
+/** The query-string schema of a list endpoint: the common parameters plus its own filters. */
+export function listQuerySchema (spec: ListSpec, extra: TProperties = {}) {
+  const filters: Record<string, TSchema> = {}
+  for (const name of Object.keys(spec.filters)) {
+    filters[`filter[${name}]`] = Type.Optional(Type.String({ maxLength: 200, description: `Only items whose ${name} equals this value` }))
+  }
+  return Type.Object({
+    page: Type.Optional(Type.Integer({ minimum: 1, default: 1, description: 'Page number, from 1' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: 'Items per page' })),
+    sort: Type.Optional(Type.Enum(Object.keys(spec.sort), { description: 'Field to sort by' })),
+    order: Type.Optional(Type.Enum(['asc', 'desc'], { default: 'asc' })),
+    search: Type.Optional(Type.String({ maxLength: 200, description: 'Case-insensitive text search' })),
+    ...(spec.status === undefined ? {} : { status: Type.Optional(Type.String({ maxLength: 50 })) }),
+    created_after: Type.Optional(Type.String({ format: 'date-time', description: 'ISO-8601; items created at or after' })),
+    created_before: Type.Optional(Type.String({ format: 'date-time', description: 'ISO-8601; items created before' })),
+    ...filters,
+    ...extra
+  }, { additionalProperties: false })
+}
+
+function likePattern (text: string): string {
+  return `%${text.replace(/[\\%_]/g, (char) => '\\' + char)}%`
+}
+
+/** The WHERE clause for the common list parameters. */
+export function listConditions (spec: ListSpec, query: ListQuery): SQL[] {
+  const conditions: SQL[] = []
+  if (query.search !== undefined && query.search !== '') {
+    const pattern = likePattern(query.search)
+    const matches = or(...spec.search.map((column) => ilike(column, pattern)))
+    if (matches) conditions.push(matches)
+  }
+  for (const [name, column] of Object.entries(spec.filters)) {
+    const value = query[`filter[${name}]`]
+    if (value !== undefined) conditions.push(eq(column, value))
+  }
+  if (spec.status !== undefined && query.status !== undefined) conditions.push(eq(spec.status, query.status))
+  if (query.created_after !== undefined) conditions.push(gte(spec.createdAt, new Date(query.created_after)))
+  if (query.created_before !== undefined) conditions.push(lt(spec.createdAt, new Date(query.created_before)))
+  return conditions
+}
+
+export function paginate (page: number, limit: number, total: number): Pagination {
+  const pages = Math.ceil(total / limit)
+  return { page, limit, total, pages, hasNext: page < pages, hasPrev: page > 1 }
+}
+
+/**
+ * One page of rows and its pagination block. `scope` narrows the rows further (e.g. to what
+ * the caller may read) and is applied to the count as well.
+ */
+export async function listPage<Row> (db: Database, spec: ListSpec, query: ListQuery, scope: SQL[] = []): Promise<{ items: Row[], pagination: Pagination }> {
+  const page = query.page ?? 1
+  const limit = query.limit ?? DEFAULT_LIMIT
+  const where = and(...listConditions(spec, query), ...scope)
+  const sortNames = Object.keys(spec.sort)
+  const sortColumn = spec.sort[query.sort ?? sortNames[0] ?? ''] ?? spec.id
+  const direction = query.order === 'desc' ? desc : asc
+  const [items, [totals]] = await Promise.all([
+    db.select().from(spec.table).where(where)
+      .orderBy(direction(sortColumn), direction(spec.id))
+      .limit(limit).offset((page - 1) * limit),
+    db.select({ total: count() }).from(spec.table).where(where)
+  ])
+  return { items: items as Row[], pagination: paginate(page, limit, totals?.total ?? 0) }
+}

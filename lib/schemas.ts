@@ -1,0 +1,77 @@
+import { Type, type Static, type TSchema } from 'typebox'
+import { ERROR_CODES } from './errors.ts'
+
+/** A nullable field as `type: [T, 'null']`, so that coercion never turns `0` into `null`. */
+export function Nullable<T extends TSchema> (schema: T) {
+  const type = (schema as { type?: unknown }).type
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [type, 'null'] })
+}
+
+export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-01-01T12:00:00.000Z'] })
+export const Id = Type.String({ minLength: 1, maxLength: 200, examples: ['3f1c1c5e-6a0f-4f57-9d6a-0c7b8f6f2a10'] })
+
+export const ErrorEnvelope = Type.Object({
+  success: Type.Literal(false),
+  error: Type.Object({
+    code: Type.Enum(ERROR_CODES),
+    message: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
+  }),
+  timestamp: Timestamp
+}, {
+  $id: 'ErrorEnvelope',
+  description: 'Every error, in the contract\'s envelope',
+  examples: [{
+    success: false,
+    error: { code: 'VALIDATION_ERROR', message: 'Invalid name: is required', details: { field: 'name', reason: 'is required' } },
+    timestamp: '2026-01-01T12:00:00.000Z'
+  }]
+})
+
+/** The success envelope around a route's data. */
+export function Envelope<T extends TSchema> (data: T, example?: Static<T>) {
+  return Type.Object({
+    success: Type.Literal(true),
+    data,
+    message: Type.Optional(Type.String()),
+    timestamp: Timestamp
+  }, example === undefined ? {} : { examples: [{ success: true, data: example, timestamp: '2026-01-01T12:00:00.000Z' }] })
+}
+
+export const Pagination = Type.Object({
+  page: Type.Integer({ minimum: 1 }),
+  limit: Type.Integer({ minimum: 1, maximum: 100 }),
+  total: Type.Integer({ minimum: 0 }),
+  pages: Type.Integer({ minimum: 0 }),
+  hasNext: Type.Boolean(),
+  hasPrev: Type.Boolean()
+}, { $id: 'Pagination' })
+
+/** A page of items: `{ items, pagination }`. */
+export function Page<T extends TSchema> (item: T) {
+  return Type.Object({ items: Type.Array(item), pagination: Type.Ref('Pagination') as unknown as typeof Pagination })
+}
+
+export const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Malformed request (bad JSON, wrong content type)',
+  401: 'Missing or invalid credentials',
+  403: 'Authenticated but not allowed',
+  404: 'Unknown resource, or one the caller may not see',
+  409: 'Conflicts with an existing resource or its state',
+  422: 'A field breaks the schema or a rule',
+  429: 'Rate limit exceeded',
+  500: 'Unexpected error (no internals in the body)',
+  503: 'Not ready'
+}
+
+/** Response schemas for the error statuses a route can return; 500 is always included. */
+export function errorResponses (...statuses: number[]) {
+  const responses: Record<number, TSchema> = {}
+  for (const status of [...statuses, 500]) {
+    responses[status] = Type.Ref('ErrorEnvelope', { description: ERROR_DESCRIPTIONS[status] ?? 'Error' })
+  }
+  return responses
+}
+
+/** The shared schemas the app registers once, referenced by `$ref` from routes. */
+export const SHARED_SCHEMAS = [ErrorEnvelope, Pagination]

@@ -1,0 +1,21 @@
+import fp from 'fastify-plugin'
+import type { Database, DatabaseHandle } from '../db/client.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The drizzle database every service queries. */
+    db: Database
+    /** The driver behind `db`: readiness pings and shutdown. */
+    database: DatabaseHandle
+  }
+}
+
+/** Migrates the database before the hub serves anything, and closes it last. */
+export default fp<{ database: DatabaseHandle }>(async (app, { database }) => {
+  await database.migrate()
+  app.decorate('database', database)
+  app.decorate('db', database.db)
+  app.addHook('onClose', async () => {
+    await database.close()
+  })
+}, { name: 'db' })

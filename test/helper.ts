@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+import tap from 'tap'
+import { buildApp, type App } from '../app.ts'
+import { openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
+import type { Config } from '../lib/config.ts'
+
+export type Driver = 'pglite' | 'pg'
+
+/** The PostgreSQL server the suite may create throw-away databases on, if any. */
+const POSTGRES_URL = process.env.DATABASE_URL
+
+/** Every database test runs on PGlite, and on PostgreSQL too when a URL is given. */
+export const DRIVERS: Driver[] = POSTGRES_URL === undefined ? ['pglite'] : ['pglite', 'pg']
+
+export const TEST_ADMIN = { username: 'admin', password: 'test-admin-password' }
+
+interface Tap {
+  teardown(fn: () => unknown): void
+}
+
+const silentLog = { warn () {} }
+
+export function testConfig (t: Tap, overrides: Partial<Config> = {}): Config {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mcphub-test-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  return {
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: undefined,
+    dataDir,
+    jwtSecret: 'test-only-jwt-secret-0123456789abcdef0123456789',
+    adminUsername: TEST_ADMIN.username,
+    adminPassword: TEST_ADMIN.password,
+    logLevel: 'silent',
+    ...overrides
+  }
+}
+
+let pgliteTemplate: Promise<PGlite> | undefined
+
+/** A migrated in-memory PGlite, cloned for each test: isolated and fast. */
+async function pgliteDatabase (): Promise<DatabaseHandle> {
+  pgliteTemplate ??= (async () => {
+    const template = await PGlite.create()
+    await wrapPglite(template).migrate()
+    tap.teardown(() => template.close())
+    return template
+  })()
+  return wrapPglite(await (await pgliteTemplate).clone() as PGlite)
+}
+
+let adminPool: pg.Pool | undefined
+let databaseCounter = 0
+
+/** A URL of the test PostgreSQL server with another database name. */
+export function postgresUrl (database: string): string {
+  const url = new URL(POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
+/** Runs one statement as the test server's admin (creating and dropping databases). */
+export async function postgresAdmin (statement: string): Promise<void> {
+  if (adminPool === undefined) {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 })
+    tap.teardown(() => pool.end())
+    adminPool = pool
+  }
+  await adminPool.query(statement)
+}
+
+/** A new, empty PostgreSQL database dropped when the test ends; returns its URL. */
+export async function emptyPostgresDatabase (t: Tap): Promise<string> {
+  const name = `mcphub_test_${process.pid}_${++databaseCounter}`
+  await postgresAdmin(`create database ${name}`)
+  t.teardown(() => postgresAdmin(`drop database if exists ${name} with (force)`))
+  return postgresUrl(name)
+}
+
+/** An isolated database for one test; closing it drops it (PostgreSQL) or frees it (PGlite). */
+export async function testDatabase (t: Tap, driver: Driver): Promise<DatabaseHandle> {
+  if (driver === 'pglite') return await pgliteDatabase()
+  const name = `mcphub_test_${process.pid}_${++databaseCounter}`
+  await postgresAdmin(`create database ${name}`)
+  const handle = openPostgres(postgresUrl(name), silentLog)
+  return {
+    ...handle,
+    async close () {
+      await handle.close()
+      await postgresAdmin(`drop database if exists ${name} with (force)`)
+    }
+  }
+}
+
+export interface BuildOptions {
+  config?: Partial<Config>
+  database?: DatabaseHandle
+  logStream?: Writable
+  print?: (text: string) => void
+  /** Registers extra routes (test fixtures) on the real app before it is ready. */
+  extend?: (app: App) => void | Promise<void>
+}
+
+/** The real app on an isolated database, closed when the test ends. */
+export async function build (t: Tap, driver: Driver, options: BuildOptions = {}): Promise<App> {
+  const database = options.database ?? await testDatabase(t, driver)
+  const app = await buildApp({
+    config: testConfig(t, options.config),
+    database,
+    ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
+    print: options.print ?? (() => {})
+  })
+  t.teardown(() => app.close())
+  await options.extend?.(app)
+  await app.ready()
+  return app
+}
+
+/** A log destination that keeps every line, for asserting on what was (not) logged. */
+export function captureLogs (): { stream: Writable, lines: string[] } {
+  const lines: string[] = []
+  const stream = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+      done()
+    }
+  })
+  return { stream, lines }
+}
