@@ -6,6 +6,7 @@ import type { Config } from './lib/config.ts'
 import db from './plugins/db.ts'
 import errors from './plugins/errors.ts'
 import firstAdmin from './plugins/first-admin.ts'
+import gracefulClose from './plugins/graceful-close.ts'
 import swagger from './plugins/swagger.ts'
 import validation from './plugins/validation.ts'
 import health from './routes/health/index.ts'
@@ -25,8 +26,9 @@ export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'req.headers.cookie',
-  'headers.authorization',
-  'headers["x-api-key"]',
+  '*.authorization',
+  '*["x-api-key"]',
+  '*.cookie',
   '*.password',
   '*.newPassword',
   '*.oldPassword',
@@ -60,6 +62,7 @@ export async function buildApp (options: AppOptions) {
     forceCloseConnections: 'idle'
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  await app.register(gracefulClose)
   await app.register(validation)
   await app.register(errors)
   await app.register(swagger)

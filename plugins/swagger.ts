@@ -9,6 +9,20 @@ export const SECURITY_SCHEMES = {
   apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'A user\'s long-lived API key' }
 } as const
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered on the app, for checking the router against the document. */
+    routeTable: RouteSummary[]
+  }
+}
+
+export interface RouteSummary {
+  method: string
+  url: string
+  /** Hidden from the OpenAPI document (the document itself, the docs UI). */
+  hidden: boolean
+}
+
 /** Security requirement of a route that needs a signed-in caller (either scheme). */
 export const AUTHENTICATED = [{ bearerAuth: [] }, { apiKey: [] }]
 
@@ -18,6 +32,14 @@ export const AUTHENTICATED = [{ bearerAuth: [] }, { apiKey: [] }]
  */
 export default fp(async (app) => {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
+  const routeTable: RouteSummary[] = []
+  app.decorate('routeTable', routeTable)
+  app.addHook('onRoute', (route) => {
+    const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routeTable.push({ method, url: route.url, hidden })
+    }
+  })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

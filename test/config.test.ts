@@ -1,0 +1,90 @@
+import { readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, isWideBind, loadConfig, parseEnv } from '../lib/config.ts'
+import { testConfig } from './helper.ts'
+
+function problemsOf (env: Record<string, string>): string[] {
+  try {
+    parseEnv(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  return []
+}
+
+t.test('defaults', async (t) => {
+  const dataDir = testConfig(t).dataDir
+  const config = loadConfig({ MCPHUB_DATA_DIR: dataDir })
+  t.equal(config.port, 3000)
+  t.equal(config.host, '127.0.0.1')
+  t.equal(config.databaseUrl, undefined, 'the embedded database')
+  t.equal(config.dataDir, dataDir)
+  t.equal(config.adminUsername, 'admin')
+  t.equal(config.adminPassword, undefined, 'no default password')
+  t.equal(config.logLevel, 'info')
+  t.equal(parseEnv({}).MCPHUB_DATA_DIR, './data')
+})
+
+t.test('values are read and converted', async (t) => {
+  const config = loadConfig({
+    PORT: '8080',
+    HOST: '0.0.0.0',
+    DATABASE_URL: 'postgres://u:p@db:5432/hub',
+    MCPHUB_DATA_DIR: testConfig(t).dataDir,
+    MCPHUB_JWT_SECRET: 'k'.repeat(40),
+    MCPHUB_ADMIN_USERNAME: 'root',
+    MCPHUB_ADMIN_PASSWORD: 'a-long-enough-password',
+    LOG_LEVEL: 'debug',
+    UNRELATED: 'ignored'
+  })
+  t.equal(config.port, 8080)
+  t.equal(config.databaseUrl, 'postgres://u:p@db:5432/hub')
+  t.equal(config.jwtSecret, 'k'.repeat(40))
+  t.equal(config.adminUsername, 'root')
+  t.equal(config.adminPassword, 'a-long-enough-password')
+  t.equal(config.logLevel, 'debug')
+})
+
+t.test('one clear error per bad value, secrets not echoed', async (t) => {
+  const problems = problemsOf({
+    PORT: '70000',
+    DATABASE_URL: 'mysql://localhost/db',
+    MCPHUB_JWT_SECRET: 'short-secret',
+    MCPHUB_ADMIN_USERNAME: 'has spaces',
+    MCPHUB_ADMIN_PASSWORD: 'short',
+    LOG_LEVEL: 'verbose'
+  })
+  t.equal(problems.length, 6)
+  t.match(problems, [/^PORT: /, /^DATABASE_URL: /, /^MCPHUB_JWT_SECRET: /, /^MCPHUB_ADMIN_USERNAME: /, /^MCPHUB_ADMIN_PASSWORD: /, /^LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/])
+  t.notOk(problems.join('\n').includes('short-secret'))
+  t.notOk(problems.join('\n').match(/"short"/))
+  t.same(problemsOf({ PORT: 'abc' }), ['PORT: must be integer, got "abc"'])
+})
+
+t.test('a published example JWT secret is refused even though it is long', async (t) => {
+  const problems = problemsOf({ MCPHUB_JWT_SECRET: 'your-super-secret-jwt-key-change-in-production' })
+  t.equal(problems.length, 1)
+  t.match(problems[0], /example value/)
+})
+
+t.test('without MCPHUB_JWT_SECRET a secret is generated once and kept in the data dir', async (t) => {
+  const dataDir = testConfig(t).dataDir
+  const first = loadConfig({ MCPHUB_DATA_DIR: dataDir })
+  const second = loadConfig({ MCPHUB_DATA_DIR: dataDir })
+  t.ok(first.jwtSecret.length >= 32)
+  t.equal(second.jwtSecret, first.jwtSecret, 'the same secret across restarts')
+  const file = join(dataDir, 'jwt-secret')
+  t.equal(readFileSync(file, 'utf8').trim(), first.jwtSecret)
+  t.equal(statSync(file).mode & 0o777, 0o600, 'readable by the hub only')
+  const other = loadConfig({ MCPHUB_DATA_DIR: testConfig(t).dataDir })
+  t.not(other.jwtSecret, first.jwtSecret, 'another hub gets another secret')
+})
+
+t.test('binding beyond loopback is recognised (it logs a warning)', async (t) => {
+  t.notOk(isWideBind('127.0.0.1'))
+  t.notOk(isWideBind('::1'))
+  t.ok(isWideBind('0.0.0.0'))
+  t.ok(isWideBind('::'))
+})
