@@ -3,13 +3,18 @@ import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { openDatabase, type DatabaseHandle } from './db/client.ts'
 import type { Config } from './lib/config.ts'
+import access from './plugins/access.ts'
+import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
 import errors from './plugins/errors.ts'
 import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
 import swagger from './plugins/swagger.ts'
 import validation from './plugins/validation.ts'
+import rateLimit from './plugins/rate-limit.ts'
+import authRoutes from './routes/auth/index.ts'
 import health from './routes/health/index.ts'
+import userRoutes from './routes/users/index.ts'
 
 export interface AppOptions {
   config: Config
@@ -19,6 +24,8 @@ export interface AppOptions {
   logStream?: Writable
   /** Shows the generated first-admin password once; stdout by default. */
   print?: (text: string) => void
+  /** The clock for TOTP, sessions and login throttling (tests move it). */
+  now?: () => number
 }
 
 /** Secrets pino must never write, wherever they appear in a logged object. */
@@ -64,7 +71,7 @@ export async function buildApp (options: AppOptions) {
 
   await app.register(gracefulClose)
   await app.register(validation)
-  await app.register(errors)
+  await app.register(access)
   await app.register(swagger)
   const database = options.database ?? await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: app.log })
   await app.register(db, { database })
@@ -74,7 +81,13 @@ export async function buildApp (options: AppOptions) {
     print: options.print ?? ((text) => process.stdout.write(text + '\n'))
   })
 
+  await app.register(auth, { jwtSecret: config.jwtSecret, now: options.now ?? Date.now })
+  await app.register(rateLimit, { limits: config.rateLimits, redisUrl: config.redisUrl })
+  await app.register(errors)
+
   await app.register(health)
+  await app.register(authRoutes, { prefix: '/api/auth' })
+  await app.register(userRoutes, { prefix: '/api/users' })
   return app
 }
 

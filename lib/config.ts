@@ -15,7 +15,11 @@ export const EnvSchema = Type.Object({
   MCPHUB_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   MCPHUB_ADMIN_USERNAME: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', default: 'admin' }),
   MCPHUB_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12, maxLength: 1024 })),
-  LOG_LEVEL: Type.Optional(LogLevel)
+  LOG_LEVEL: Type.Optional(LogLevel),
+  MCPHUB_RATE_LIMIT_ANON: Type.Integer({ minimum: 0, default: 100 }),
+  MCPHUB_RATE_LIMIT_USER: Type.Integer({ minimum: 0, default: 1000 }),
+  MCPHUB_RATE_LIMIT_ADMIN: Type.Integer({ minimum: 0, default: 5000 }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' }))
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -31,6 +35,16 @@ export interface Config {
   /** Password for the first admin; undefined means one is generated and printed once. */
   adminPassword: string | undefined
   logLevel: Static<typeof LogLevel>
+  /** Requests per minute per tier; 0 turns that tier's limit off. */
+  rateLimits: RateLimits
+  /** Redis for rate-limit counters shared by several hubs; in memory when undefined. */
+  redisUrl: string | undefined
+}
+
+export interface RateLimits {
+  anonymous: number
+  user: number
+  admin: number
 }
 
 /** Secrets that appear in examples and tutorials: never accepted, whatever their length. */
@@ -110,7 +124,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     jwtSecret: parsed.MCPHUB_JWT_SECRET ?? persistedJwtSecret(dataDir),
     adminUsername: parsed.MCPHUB_ADMIN_USERNAME,
     adminPassword: parsed.MCPHUB_ADMIN_PASSWORD,
-    logLevel: parsed.LOG_LEVEL ?? 'info'
+    logLevel: parsed.LOG_LEVEL ?? 'info',
+    rateLimits: { anonymous: parsed.MCPHUB_RATE_LIMIT_ANON, user: parsed.MCPHUB_RATE_LIMIT_USER, admin: parsed.MCPHUB_RATE_LIMIT_ADMIN },
+    redisUrl: parsed.REDIS_URL
   }
 }
 

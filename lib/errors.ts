@@ -68,14 +68,19 @@ function validationReason (error: AjvError): string {
   return error.message ?? 'is invalid'
 }
 
-/** SQLSTATE of a database error: drizzle wraps the driver's error and keeps it on `.cause`. */
-export function sqlState (error: unknown): string | undefined {
+/** The database error itself (drizzle wraps the driver's error and keeps it on `.cause`). */
+function driverError (error: unknown): { code?: unknown, constraint?: unknown } | undefined {
   for (let current = error, depth = 0; current !== null && typeof current === 'object' && depth < 4; depth++) {
     const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return current as { code: string, constraint?: unknown }
     current = (current as { cause?: unknown }).cause
   }
   return undefined
+}
+
+/** SQLSTATE of a database error: drizzle wraps the driver's error and keeps it on `.cause`. */
+export function sqlState (error: unknown): string | undefined {
+  return driverError(error)?.code as string | undefined
 }
 
 const REQUEST_SHAPE_ERRORS = new Set([
@@ -86,8 +91,11 @@ const REQUEST_SHAPE_ERRORS = new Set([
   'FST_ERR_CTP_INVALID_CONTENT_LENGTH'
 ])
 
-/** Maps anything thrown while serving a request to the contract's error. */
-export function toHubError (thrown: unknown): HubError {
+/**
+ * Maps anything thrown while serving a request to the contract's error. `uniqueFields` names
+ * the API field behind each unique constraint, for the 409's details.
+ */
+export function toHubError (thrown: unknown, uniqueFields: Record<string, string> = {}): HubError {
   if (thrown instanceof HubError) return thrown
   const error = (thrown ?? {}) as FrameworkError
   const first = error.validation?.[0]
@@ -98,8 +106,13 @@ export function toHubError (thrown: unknown): HubError {
   if (error.code !== undefined && REQUEST_SHAPE_ERRORS.has(error.code)) {
     return invalidRequest(error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'Malformed JSON body' : (error.message ?? 'Invalid request'))
   }
-  const state = sqlState(thrown)
-  if (state === '23505') return conflict('A resource with these values already exists')
+  const dbError = driverError(thrown)
+  if (dbError?.code === '23505') {
+    const field = uniqueFields[String(dbError.constraint)]
+    return field === undefined
+      ? conflict('A resource with these values already exists')
+      : conflict(`This ${field} is already taken`, { field, reason: 'is already taken' })
+  }
   if (error.statusCode === 429) return rateLimited()
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 && error.code?.startsWith('FST_')) {
     return invalidRequest(error.message ?? 'Invalid request')

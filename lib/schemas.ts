@@ -52,6 +52,9 @@ export function Page<T extends TSchema> (item: T) {
   return Type.Object({ items: Type.Array(item), pagination: Type.Ref('Pagination') as unknown as typeof Pagination })
 }
 
+/** A 204 response: no body at all. */
+export const NoContent = Type.Unsafe<undefined>({ description: 'No content' })
+
 export const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed request (bad JSON, wrong content type)',
   401: 'Missing or invalid credentials',

@@ -19,7 +19,9 @@ export async function generateDocument (): Promise<string> {
     jwtSecret: 'openapi-generation-only-secret-not-used-for-anything',
     adminUsername: 'admin',
     adminPassword: 'openapi-generation-only',
-    logLevel: 'silent'
+    logLevel: 'silent',
+    rateLimits: { anonymous: 0, user: 0, admin: 0 },
+    redisUrl: undefined
   }
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()) })
   try {

@@ -9,37 +9,8 @@ export const SECURITY_SCHEMES = {
   apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'A user\'s long-lived API key' }
 } as const
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Every route registered on the app, for checking the router against the document. */
-    routeTable: RouteSummary[]
-  }
-}
-
-export interface RouteSummary {
-  method: string
-  url: string
-  /** Hidden from the OpenAPI document (the document itself, the docs UI). */
-  hidden: boolean
-}
-
-/** Security requirement of a route that needs a signed-in caller (either scheme). */
-export const AUTHENTICATED = [{ bearerAuth: [] }, { apiKey: [] }]
-
-/**
- * The OpenAPI 3.1 document, generated from the route schemas. Registered before any route;
- * shared schemas become named components through their `$id`.
- */
 export default fp(async (app) => {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
-  const routeTable: RouteSummary[] = []
-  app.decorate('routeTable', routeTable)
-  app.addHook('onRoute', (route) => {
-    const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true
-    for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') routeTable.push({ method, url: route.url, hidden })
-    }
-  })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -50,6 +21,8 @@ export default fp(async (app) => {
       },
       components: { securitySchemes: SECURITY_SCHEMES },
       tags: [
+        { name: 'auth', description: 'Sign-in, tokens, MFA and API keys' },
+        { name: 'users', description: 'User accounts (admins manage; users see themselves)' },
         { name: 'operations', description: 'Health and readiness probes' }
       ]
     },
@@ -58,5 +31,5 @@ export default fp(async (app) => {
     }
   })
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } })
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
-}, { name: 'swagger' })
+  app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger())
+}, { name: 'swagger', dependencies: ['access'] })

@@ -12,12 +12,13 @@ const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 /** Fixture routes on the real app that exercise each part of the contract's plumbing. */
 function fixtures (app: App) {
-  app.get('/fixture/ok', async () => ok({ answer: 42 }, 'done'))
-  app.get('/fixture/throw/:code', async (request) => {
+  app.get('/fixture/ok', { config: { access: 'public' } }, async () => ok({ answer: 42 }, 'done'))
+  app.get('/fixture/throw/:code', { config: { access: 'public' } }, async (request) => {
     const { code } = request.params as { code: ErrorCode }
     throw new HubError(code, `thrown ${code}`)
   })
   app.post('/fixture/things', {
+    config: { access: 'public' },
     schema: {
       body: Type.Object({
         name: Type.String({ minLength: 1 }),
@@ -31,16 +32,16 @@ function fixtures (app: App) {
     reply.code(201)
     return ok({ name: body.name, count: body.count ?? 0 })
   })
-  app.post('/fixture/users/:username', async (request, reply) => {
+  app.post('/fixture/users/:username', { config: { access: 'public' } }, async (request, reply) => {
     const { username } = request.params as { username: string }
     await app.db.insert(users).values({ username, passwordHash: 'x' })
     return reply.code(204).send()
   })
-  app.get('/fixture/broken-sql', async () => {
+  app.get('/fixture/broken-sql', { config: { access: 'public' } }, async () => {
     await app.db.execute(sql`select secret_column from no_such_table`)
     return ok(null)
   })
-  app.get('/fixture/crash', async () => {
+  app.get('/fixture/crash', { config: { access: 'public' } }, async () => {
     throw new Error('internal detail: password=hunter2 at /srv/app.ts:12')
   })
 }

@@ -37,6 +37,8 @@ export function testConfig (t: Tap, overrides: Partial<Config> = {}): Config {
     adminUsername: TEST_ADMIN.username,
     adminPassword: TEST_ADMIN.password,
     logLevel: 'silent',
+    rateLimits: { anonymous: 0, user: 0, admin: 0 },
+    redisUrl: undefined,
     ...overrides
   }
 }

@@ -17,7 +17,7 @@ const spec: ListSpec = {
 }
 
 function fixtures (app: App) {
-  app.get('/fixture/users', { schema: { querystring: listQuerySchema(spec) } }, async (request) => {
+  app.get('/fixture/users', { config: { access: 'public' }, schema: { querystring: listQuerySchema(spec) } }, async (request) => {
     const page = await listPage<UserRow>(app.db, spec, request.query as ListQuery)
     return ok({ items: page.items.map((row) => row.username), pagination: page.pagination })
   })

@@ -7,7 +7,7 @@ t.test('secrets are redacted wherever they appear in logged objects', async (t) 
     config: { logLevel: 'trace' },
     logStream: logs.stream,
     extend: (app) => {
-      app.post('/fixture/log', async (request) => {
+      app.post('/fixture/log', { config: { access: 'public' } }, async (request) => {
         request.log.info({ headers: request.headers, body: request.body }, 'logging a request body')
         request.log.info({ password: 'canary-password-1', token: 'canary-token-2', user: { password: 'canary-password-3', apiKey: 'canary-key-4' } }, 'logging credentials')
         throw Object.assign(new Error('boom'), { refreshToken: 'canary-refresh-5' })

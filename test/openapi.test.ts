@@ -7,7 +7,9 @@ import { build } from './helper.ts'
 const PUBLIC_ROUTES = new Set([
   'GET /healthz',
   'GET /readyz',
-  'GET /openapi.json'
+  'GET /openapi.json',
+  'POST /api/auth/login',
+  'POST /api/auth/refresh'
 ])
 
 interface Operation {
@@ -60,9 +62,12 @@ t.test('the router and the document agree, and every operation is complete', asy
     })
     t.ok(examples, `${name} has examples`)
     if (PUBLIC_ROUTES.has(name)) {
-      t.same(operation.security, [], `${name} is public and says so`)
+      t.equal(route.access, 'public', `${name} is public`)
+      t.same(operation.security, [], `${name} is documented as public`)
     } else {
+      t.ok(route.access !== undefined && route.access !== 'public', `${name} requires a signed-in caller`)
       t.ok(operation.security?.length, `${name} declares an authentication requirement`)
+      t.ok(operation.responses?.['401'], `${name} documents its 401`)
     }
   }
   for (const [path, methods] of Object.entries(document.paths)) {
@@ -72,6 +77,14 @@ t.test('the router and the document agree, and every operation is complete', asy
     }
   }
   t.ok([...PUBLIC_ROUTES].every((name) => name === 'GET /openapi.json' || routes.some((route) => `${route.method} ${route.url}` === name)), 'the public list names only real routes')
+})
+
+t.test('a route without an access rule stops the app from starting', async (t) => {
+  await t.rejects(build(t, 'pglite', {
+    extend: (app) => {
+      app.get('/api/forgotten', async () => 'open to anyone?')
+    }
+  }), /declares no access rule/)
 })
 
 t.test('Swagger UI is served at /docs', async (t) => {

@@ -16,22 +16,22 @@ const Ready = Type.Object({
 /** Probes for orchestrators: bare JSON (no envelope), no authentication. */
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
+    config: { access: 'public' },
     schema: {
       operationId: 'getHealth',
       tags: ['operations'],
       summary: 'Liveness: the process is up',
-      security: [],
       response: { 200: Health, ...errorResponses() }
     }
   }, async () => ({ status: 'ok' as const, uptime: process.uptime() }))
 
   app.get('/readyz', {
+    config: { access: 'public' },
     schema: {
       operationId: 'getReadiness',
       tags: ['operations'],
       summary: 'Readiness: the database answers',
       description: 'Answers 503 while the database is unreachable and recovers by itself when it returns.',
-      security: [],
       response: { 200: Ready, ...errorResponses(503) }
     }
   }, async (request) => {

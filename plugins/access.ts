@@ -1,0 +1,118 @@
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { authenticationFailed, authorizationFailed, notFound } from '../lib/errors.ts'
+import { errorResponses } from '../lib/schemas.ts'
+
+/** Who is calling: set by the auth plugin, null for anonymous callers. */
+export interface Principal {
+  userId: string
+  username: string
+  role: 'admin' | 'user'
+  /** The login session of a bearer token. */
+  sessionId?: string
+  /** The API key used, if any. */
+  apiKeyId?: string
+  /** Read-only API keys may only use GET. */
+  readOnly: boolean
+}
+
+export type Action = 'read' | 'write' | 'execute'
+
+/**
+ * Every route's access rule:
+ * - `public`: anyone;
+ * - `user`: any signed-in user;
+ * - `admin`: hub admins only (403 for others);
+ * - `{ resource, action, param }`: a permission on the object named by a path parameter;
+ *   callers who may not even read it get 404, so ids cannot be probed.
+ */
+export type AccessRule = 'public' | 'user' | 'admin' | { resource: string, action: Action, param: string }
+
+/** How a resource answers "may this principal do `action` on object `id`?" */
+export type ObjectPolicy = (principal: Principal, id: string, action: Action) => Promise<'allow' | 'forbid' | 'hide'>
+
+export interface RouteSummary {
+  method: string
+  url: string
+  access: AccessRule | undefined
+  /** Hidden from the OpenAPI document: the docs UI's own routes. */
+  hidden: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: AccessRule
+  }
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+  interface FastifyInstance {
+    /** Every route registered on the app, with its rule: for tests that walk the router. */
+    routeTable: RouteSummary[]
+    /** Registers the object policy for a resource kind used in `{ resource }` rules. */
+    defineResource(resource: string, policy: ObjectPolicy): void
+  }
+}
+
+/** Routes served by the docs UI plugin, public by the contract. */
+const DOCS_PREFIX = '/docs'
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+export const AUTHENTICATED = [{ bearerAuth: [] }, { apiKey: [] }]
+
+/**
+ * The one authorization layer. Each route declares `config.access`; a route without one stops
+ * the app from starting. The rule also sets the route's documented security and its 401/403/404
+ * responses, so the document and the enforcement cannot disagree.
+ */
+export default fp(async (app) => {
+  const routeTable: RouteSummary[] = []
+  const policies = new Map<string, ObjectPolicy>()
+  app.decorate('routeTable', routeTable)
+  app.decorate('defineResource', (resource: string, policy: ObjectPolicy) => {
+    policies.set(resource, policy)
+  })
+  app.decorateRequest('principal', null)
+
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access
+    const docsUi = route.url.startsWith(DOCS_PREFIX)
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routeTable.push({ method, url: route.url, access, hidden: docsUi || route.schema?.hide === true })
+    }
+    if (docsUi) return
+    if (access === undefined) throw new Error(`Route ${String(route.method)} ${route.url} declares no access rule (config.access)`)
+    if (route.schema === undefined || route.schema.hide === true) return
+    const schema = route.schema as { security?: unknown, response?: Record<number, unknown> }
+    if (access === 'public') {
+      schema.security = []
+      return
+    }
+    schema.security = AUTHENTICATED
+    const statuses = access === 'user' ? [401] : access === 'admin' ? [401, 403] : [401, 403, 404]
+    schema.response = { ...errorResponses(...statuses), ...schema.response }
+  })
+
+  async function check (request: FastifyRequest): Promise<void> {
+    const access = request.routeOptions.config.access
+    if (access === undefined || access === 'public') return
+    const principal = request.principal
+    if (principal === null) throw authenticationFailed()
+    if (principal.readOnly && !SAFE_METHODS.has(request.method)) throw authorizationFailed('This API key is read-only')
+    if (access === 'user' || principal.role === 'admin') return
+    if (access === 'admin') throw authorizationFailed('Admin only')
+    const policy = policies.get(access.resource)
+    const id = (request.params as Record<string, string | undefined>)[access.param]
+    if (policy === undefined || id === undefined) throw new Error(`No policy for ${access.resource}:${access.param}`)
+    const verdict = await policy(principal, id, access.action)
+    if (verdict === 'hide') throw notFound(access.resource[0]!.toUpperCase() + access.resource.slice(1))
+    if (verdict === 'forbid') throw authorizationFailed()
+  }
+
+  // preParsing: after authentication and rate limiting (onRequest), before the body is read.
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    await check(request)
+    return payload
+  })
+}, { name: 'access' })

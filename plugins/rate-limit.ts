@@ -1,0 +1,55 @@
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+import type { RateLimits } from '../lib/config.ts'
+import { rateLimited } from '../lib/errors.ts'
+
+export interface RateLimitOptions {
+  limits: RateLimits
+  /** Shared counters for several hubs; in memory when undefined. */
+  redisUrl: string | undefined
+}
+
+const WINDOW_MS = 60_000
+
+/**
+ * Per-minute request budgets by tier: per IP for anonymous callers (an invalid token counts as
+ * anonymous), per user for users and admins. `0` turns a tier off. Every limited response
+ * carries X-RateLimit-Limit/-Remaining/-Reset, the reset as epoch seconds as the contract says.
+ */
+export default fp<RateLimitOptions>(async (app, { limits, redisUrl }) => {
+  const limitFor = (request: FastifyRequest): number => {
+    const principal = request.principal
+    if (principal === null) return limits.anonymous
+    return principal.role === 'admin' ? limits.admin : limits.user
+  }
+
+  let redis: Redis | undefined
+  if (redisUrl !== undefined) {
+    redis = new Redis(redisUrl, { connectTimeout: 2000, maxRetriesPerRequest: 1, lazyConnect: false })
+    redis.on('error', (error) => app.log.warn({ err: { message: error.message } }, 'rate-limit store unreachable'))
+    app.addHook('onClose', async () => {
+      await redis?.quit().catch(() => redis?.disconnect())
+    })
+  }
+
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'onRequest',
+    timeWindow: WINDOW_MS,
+    max: (request) => limitFor(request),
+    allowList: (request) => limitFor(request) === 0,
+    keyGenerator: (request) => request.principal === null ? `ip:${request.ip}` : `user:${request.principal.userId}`,
+    ...(redis === undefined ? {} : { redis, nameSpace: 'mcphub-rate-limit:' }),
+    // A store outage must not take the API down with it.
+    skipOnError: true,
+    errorResponseBuilder: () => rateLimited()
+  })
+
+  // The plugin reports seconds until the window resets; the contract's header is an epoch time.
+  app.addHook('onSend', async (_request, reply) => {
+    const reset = reply.getHeader('x-ratelimit-reset')
+    if (reset !== undefined) reply.header('x-ratelimit-reset', Math.ceil(Date.now() / 1000) + Number(reset))
+  })
+}, { name: 'rate-limit', dependencies: ['auth'] })

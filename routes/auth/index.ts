@@ -1,0 +1,243 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { ApiKeyRow, UserRow } from '../../db/schema.ts'
+import { ok } from '../../lib/envelope.ts'
+import { authenticationFailed, HubError, invalidRequest } from '../../lib/errors.ts'
+import { Envelope, errorResponses, NoContent } from '../../lib/schemas.ts'
+import type { Principal } from '../../plugins/access.ts'
+import * as schemas from './schemas.ts'
+import * as service from './service.ts'
+import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle } from './throttle.ts'
+
+function permissionsOf (principal: Pick<Principal, 'role'>): string[] {
+  return principal.role === 'admin' ? ['*'] : []
+}
+
+function apiKeyDto (row: ApiKeyRow) {
+  return {
+    id: row.id,
+    userId: row.userId,
+    name: row.name,
+    prefix: row.prefix,
+    readOnly: row.readOnly,
+    createdAt: row.createdAt.toISOString(),
+    lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+    expiresAt: row.expiresAt?.toISOString() ?? null,
+    revokedAt: row.revokedAt?.toISOString() ?? null
+  }
+}
+
+const auth: FastifyPluginAsyncTypebox = async (app) => {
+  const ctx = app.auth
+  const accounts = new LoginThrottle(ACCOUNT_POLICY, ctx.now)
+  const addresses = new LoginThrottle(IP_POLICY, ctx.now)
+
+  const tokenPair = (user: UserRow, sessionId: string, refreshToken: string) => ({
+    token: app.issueAccessToken({ userId: user.id, role: user.role, sessionId }),
+    refreshToken,
+    expiresIn: service.ACCESS_TOKEN_TTL_SECONDS,
+    user: { id: user.id, username: user.username, role: user.role, permissions: permissionsOf(user) }
+  })
+
+  app.post('/login', {
+    config: { access: 'public' },
+    schema: {
+      operationId: 'login',
+      tags: ['auth'],
+      summary: 'Sign in with username, password and (if enrolled) a TOTP code',
+      description: 'Wrong usernames and passwords get the same 401. Repeated failures delay further attempts on the account and from the address, with growing delays.',
+      body: schemas.LoginBody,
+      response: { 200: Envelope(schemas.TokenPair, schemas.TOKEN_PAIR_EXAMPLE), ...errorResponses(401, 422, 429) }
+    }
+  }, async (request, reply) => {
+    const { username, password, mfaCode } = request.body
+    const accountKey = username.toLowerCase()
+    const waitMs = Math.max(accounts.retryAfterMs(accountKey), addresses.retryAfterMs(request.ip))
+    if (waitMs > 0) {
+      reply.header('retry-after', Math.ceil(waitMs / 1000))
+      throw authenticationFailed('Too many failed sign-in attempts; try again later')
+    }
+    let user
+    try {
+      user = await service.checkCredentials(ctx.db, username, password)
+      await service.checkMfaCode(ctx, user, mfaCode)
+    } catch (error) {
+      const awaitingCode = user !== undefined && mfaCode === undefined
+      if (error instanceof HubError && !awaitingCode) {
+        accounts.fail(accountKey)
+        addresses.fail(request.ip)
+        request.log.info({ username: accountKey }, 'sign-in failed')
+      }
+      throw error
+    }
+    accounts.reset(accountKey)
+    const { sessionId, refreshToken } = await service.openSession(ctx, user.id)
+    request.log.info({ userId: user.id, sessionId }, 'signed in')
+    return ok(tokenPair(user, sessionId, refreshToken))
+  })
+
+  app.post('/refresh', {
+    config: { access: 'public' },
+    schema: {
+      operationId: 'refreshToken',
+      tags: ['auth'],
+      summary: 'Exchange a refresh token for a new token pair',
+      description: 'The presented refresh token is spent. Presenting a spent one again revokes the whole session.',
+      body: schemas.RefreshBody,
+      response: { 200: Envelope(schemas.TokenPair, schemas.TOKEN_PAIR_EXAMPLE), ...errorResponses(401, 422, 429) }
+    }
+  }, async (request) => {
+    const { user, sessionId, refreshToken } = await service.rotateRefreshToken(ctx, request.body.refreshToken)
+    return ok(tokenPair(user, sessionId, refreshToken))
+  })
+
+  app.post('/logout', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'logout',
+      tags: ['auth'],
+      summary: 'End this session: its access and refresh tokens stop working at once',
+      response: { 204: NoContent, ...errorResponses(400) }
+    }
+  }, async (request, reply) => {
+    const { sessionId } = request.principal!
+    if (sessionId === undefined) throw invalidRequest('API keys have no session; revoke the key instead')
+    await service.revokeSession(ctx, sessionId)
+    return reply.code(204).send()
+  })
+
+  app.get('/verify', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'verifyToken',
+      tags: ['auth'],
+      summary: 'Who the credentials belong to, and until when they are valid',
+      response: { 200: Envelope(schemas.Verification, schemas.VERIFICATION_EXAMPLE) }
+    }
+  }, async (request) => {
+    const principal = request.principal!
+    const exp = principal.sessionId === undefined ? undefined : (request.headers.authorization === undefined ? undefined : (app.jwt.decode<{ exp: number }>(request.headers.authorization.slice(7))?.exp))
+    return ok({
+      user: { id: principal.userId, username: principal.username, role: principal.role, permissions: permissionsOf(principal) },
+      method: principal.apiKeyId === undefined ? 'token' as const : 'apiKey' as const,
+      expiresAt: exp === undefined ? null : new Date(exp * 1000).toISOString()
+    })
+  })
+
+  app.get('/mfa', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'getMfaStatus',
+      tags: ['auth'],
+      summary: 'Whether MFA is enabled for the caller',
+      response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }) }
+    }
+  }, async (request) => {
+    const user = await service.findUser(ctx.db, request.principal!.userId)
+    return ok({ enabled: user.mfaSecret !== null, pending: user.mfaPendingSecret !== null })
+  })
+
+  app.post('/mfa/enroll', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'startMfaEnrolment',
+      tags: ['auth'],
+      summary: 'Start MFA enrolment: a new TOTP secret, active once confirmed with a code',
+      response: { 200: Envelope(schemas.MfaEnrolment, { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', otpauthUrl: 'otpauth://totp/MCPHub%3Aadmin?secret=...' }), ...errorResponses(409) }
+    }
+  }, async (request) => {
+    const user = await service.findUser(ctx.db, request.principal!.userId)
+    return ok(await service.startMfaEnrolment(ctx, user), 'Scan the secret, then confirm with a code')
+  })
+
+  app.post('/mfa/confirm', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'confirmMfaEnrolment',
+      tags: ['auth'],
+      summary: 'Confirm MFA enrolment with a first code',
+      body: schemas.MfaCodeBody,
+      response: { 200: Envelope(schemas.MfaStatus, { enabled: true, pending: false }), ...errorResponses(409, 422) }
+    }
+  }, async (request) => {
+    const user = await service.findUser(ctx.db, request.principal!.userId)
+    await service.confirmMfaEnrolment(ctx, user, request.body.code)
+    return ok({ enabled: true, pending: false }, 'MFA enabled')
+  })
+
+  app.post('/mfa/disable', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'disableMfa',
+      tags: ['auth'],
+      summary: 'Turn MFA off (needs a current code)',
+      body: schemas.MfaCodeBody,
+      response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }), ...errorResponses(409, 422) }
+    }
+  }, async (request) => {
+    const user = await service.findUser(ctx.db, request.principal!.userId)
+    await service.disableMfa(ctx, user, request.body.code)
+    return ok({ enabled: false, pending: false }, 'MFA disabled')
+  })
+
+  app.delete('/mfa/:userId', {
+    config: { access: 'admin' },
+    schema: {
+      operationId: 'resetMfa',
+      tags: ['auth'],
+      summary: 'Reset another user\'s MFA (admins), e.g. after a lost device',
+      params: schemas.UserIdParams,
+      response: { 204: NoContent, ...errorResponses(404, 422) }
+    }
+  }, async (request, reply) => {
+    await service.resetMfa(ctx, request.params.userId)
+    request.log.info({ userId: request.params.userId, by: request.principal!.userId }, 'MFA reset')
+    return reply.code(204).send()
+  })
+
+  app.get('/api-keys', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'listApiKeys',
+      tags: ['auth'],
+      summary: 'List API keys: the caller\'s own, or (admins) everyone\'s',
+      querystring: schemas.ApiKeyListQuery,
+      response: { 200: Envelope(Type.Array(schemas.ApiKey), [schemas.API_KEY_EXAMPLES.one]), ...errorResponses(422) }
+    }
+  }, async (request) => {
+    const principal = request.principal!
+    const owner = principal.role === 'admin' ? request.query.userId : principal.userId
+    return ok((await service.listApiKeys(ctx, owner)).map(apiKeyDto))
+  })
+
+  app.post('/api-keys', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'createApiKey',
+      tags: ['auth'],
+      summary: 'Create an API key for the caller; the key is shown only in this response',
+      body: schemas.CreateApiKeyBody,
+      response: { 201: Envelope(schemas.CreatedApiKey, schemas.API_KEY_EXAMPLES.created), ...errorResponses(422) }
+    }
+  }, async (request, reply) => {
+    const { row, key } = await service.createApiKey(ctx, request.principal!.userId, request.body)
+    reply.code(201)
+    return ok({ ...apiKeyDto(row), key }, 'Store this key now: it is not shown again')
+  })
+
+  app.delete('/api-keys/:keyId', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'revokeApiKey',
+      tags: ['auth'],
+      summary: 'Revoke an API key (one\'s own; admins: anyone\'s)',
+      params: schemas.KeyIdParams,
+      response: { 204: NoContent, ...errorResponses(404, 422) }
+    }
+  }, async (request, reply) => {
+    await service.revokeApiKey(ctx, request.principal!, request.params.keyId)
+    return reply.code(204).send()
+  })
+}
+
+export default auth

@@ -1,0 +1,186 @@
+import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm'
+import type { Database } from '../../db/client.ts'
+import { apiKeys, refreshTokens, sessions, users, type ApiKeyRow, type UserRow } from '../../db/schema.ts'
+import { randomToken, safeEqual, sha256, type SecretBox } from '../../lib/crypto.ts'
+import { authenticationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
+import { hashPassword, verifyPassword } from '../../lib/passwords.ts'
+import { generateTotpSecret, matchTotp, otpauthUri } from '../../lib/totp.ts'
+import type { Principal } from '../../plugins/access.ts'
+
+export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000
+
+/** What the auth routes need beside the database. */
+export interface AuthContext {
+  db: Database
+  secrets: SecretBox
+  now: () => number
+}
+
+let dummyHash: Promise<string> | undefined
+/** Verifying against this for unknown users makes both failures take the same time. */
+function dummyPasswordHash (): Promise<string> {
+  dummyHash ??= hashPassword(randomToken())
+  return dummyHash
+}
+
+export function principalOf (user: Pick<UserRow, 'id' | 'username' | 'role'>, extra: Partial<Principal> = {}): Principal {
+  return { userId: user.id, username: user.username, role: user.role, readOnly: false, ...extra }
+}
+
+/** Checks username and password; the same error, in about the same time, for either wrong. */
+export async function checkCredentials (db: Database, username: string, password: string): Promise<UserRow> {
+  const [user] = await db.select().from(users).where(eq(sql`lower(${users.username})`, username.toLowerCase())).limit(1)
+  const valid = await verifyPassword(user?.passwordHash ?? await dummyPasswordHash(), password)
+  if (user === undefined || !valid) throw authenticationFailed('Invalid username or password')
+  return user
+}
+
+/** Verifies a TOTP code for a user with MFA and records its step so it is never accepted again. */
+export async function checkMfaCode (ctx: AuthContext, user: UserRow, code: string | undefined): Promise<void> {
+  if (user.mfaSecret === null) return
+  if (code === undefined) throw authenticationFailed('MFA code required')
+  const step = matchTotp(ctx.secrets.open(user.mfaSecret), code, ctx.now(), user.mfaLastStep)
+  if (step === undefined) throw authenticationFailed('Invalid MFA code')
+  // Conditional update: of two concurrent logins with one code, only one wins.
+  const claimed = await ctx.db.update(users).set({ mfaLastStep: step })
+    .where(and(eq(users.id, user.id), or(isNull(users.mfaLastStep), sql`${users.mfaLastStep} < ${step}`)))
+    .returning({ id: users.id })
+  if (claimed.length === 0) throw authenticationFailed('Invalid MFA code')
+}
+
+/** Opens a session and returns its first refresh token (only its hash is stored). */
+export async function openSession (ctx: AuthContext, userId: string): Promise<{ sessionId: string, refreshToken: string }> {
+  const refreshToken = randomToken()
+  const sessionId = await ctx.db.transaction(async (tx) => {
+    const [session] = await tx.insert(sessions).values({ userId, expiresAt: new Date(ctx.now() + SESSION_TTL_MS) }).returning({ id: sessions.id })
+    await tx.insert(refreshTokens).values({ sessionId: session!.id, tokenHash: sha256(refreshToken) })
+    return session!.id
+  })
+  return { sessionId, refreshToken }
+}
+
+/**
+ * Spends a refresh token for a new one. A token presented after it was spent means it leaked:
+ * the whole session is revoked (RFC 9700 reuse detection).
+ */
+export async function rotateRefreshToken (ctx: AuthContext, token: string): Promise<{ user: UserRow, sessionId: string, refreshToken: string }> {
+  const next = randomToken()
+  const outcome = await ctx.db.transaction(async (tx) => {
+    const [row] = await tx.select({ token: refreshTokens, session: sessions, user: users })
+      .from(refreshTokens)
+      .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(eq(refreshTokens.tokenHash, sha256(token)))
+      .for('update')
+    if (row === undefined) return undefined
+    if (row.token.spentAt !== null) {
+      await tx.update(sessions).set({ revokedAt: new Date(ctx.now()) }).where(eq(sessions.id, row.session.id))
+      return 'reused' as const
+    }
+    if (row.session.revokedAt !== null || row.session.expiresAt.getTime() <= ctx.now()) return undefined
+    await tx.update(refreshTokens).set({ spentAt: new Date(ctx.now()) }).where(eq(refreshTokens.id, row.token.id))
+    await tx.insert(refreshTokens).values({ sessionId: row.session.id, tokenHash: sha256(next) })
+    return { user: row.user, sessionId: row.session.id }
+  })
+  if (outcome === undefined) throw authenticationFailed('Invalid refresh token')
+  if (outcome === 'reused') throw authenticationFailed('Refresh token already used; the session has been revoked')
+  return { ...outcome, refreshToken: next }
+}
+
+export async function revokeSession (ctx: AuthContext, sessionId: string): Promise<void> {
+  await ctx.db.update(sessions).set({ revokedAt: new Date(ctx.now()) }).where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
+}
+
+/** The principal behind an access token's session, if the session is still live. */
+export async function principalForSession (ctx: AuthContext, userId: string, sessionId: string): Promise<Principal | null> {
+  const [row] = await ctx.db.select({ id: users.id, username: users.username, role: users.role })
+    .from(sessions).innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date(ctx.now()))))
+  return row === undefined ? null : principalOf(row, { sessionId })
+}
+
+// API keys: `mcphub_<prefix>_<secret>`; the prefix finds the row, the secret's SHA-256 is compared.
+const API_KEY_PATTERN = /^mcphub_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/
+
+function newPrefix (): string {
+  return randomToken(12).replace(/[^A-Za-z0-9]/g, '').padEnd(12, '0').slice(0, 12)
+}
+
+export async function createApiKey (ctx: AuthContext, userId: string, input: { name: string, readOnly?: boolean, expiresAt?: string }): Promise<{ row: ApiKeyRow, key: string }> {
+  const prefix = newPrefix()
+  const secret = randomToken(32)
+  const [row] = await ctx.db.insert(apiKeys).values({
+    userId,
+    name: input.name,
+    prefix,
+    secretHash: sha256(secret),
+    readOnly: input.readOnly ?? false,
+    expiresAt: input.expiresAt === undefined ? null : new Date(input.expiresAt)
+  }).returning()
+  return { row: row!, key: `mcphub_${prefix}_${secret}` }
+}
+
+export async function principalForApiKey (ctx: AuthContext, key: string): Promise<Principal | null> {
+  const match = API_KEY_PATTERN.exec(key)
+  if (match === null) return null
+  const [row] = await ctx.db.select({ key: apiKeys, user: { id: users.id, username: users.username, role: users.role } })
+    .from(apiKeys).innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(eq(apiKeys.prefix, match[1]!))
+  if (row === undefined || !safeEqual(row.key.secretHash, sha256(match[2]!))) return null
+  if (row.key.revokedAt !== null || (row.key.expiresAt !== null && row.key.expiresAt.getTime() <= ctx.now())) return null
+  // Off the hot path: at most once a minute per key, never awaited by the request.
+  if (row.key.lastUsedAt === null || ctx.now() - row.key.lastUsedAt.getTime() > 60_000) {
+    ctx.db.update(apiKeys).set({ lastUsedAt: new Date(ctx.now()) }).where(eq(apiKeys.id, row.key.id)).catch(() => {})
+  }
+  return principalOf(row.user, { apiKeyId: row.key.id, readOnly: row.key.readOnly })
+}
+
+export async function listApiKeys (ctx: AuthContext, userId: string | undefined): Promise<ApiKeyRow[]> {
+  return await ctx.db.select().from(apiKeys)
+    .where(userId === undefined ? undefined : eq(apiKeys.userId, userId))
+    .orderBy(desc(apiKeys.createdAt))
+}
+
+/** Revokes a key: its owner's, or anyone's for an admin. Others' keys are not found. */
+export async function revokeApiKey (ctx: AuthContext, principal: Principal, keyId: string): Promise<void> {
+  const owner = principal.role === 'admin' ? undefined : eq(apiKeys.userId, principal.userId)
+  const revoked = await ctx.db.update(apiKeys).set({ revokedAt: new Date(ctx.now()) })
+    .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt), owner))
+    .returning({ id: apiKeys.id })
+  if (revoked.length === 0) throw notFound('API key')
+}
+
+// MFA enrolment: start (pending secret) → confirm with a code (secret active) → disable with a code.
+
+export async function startMfaEnrolment (ctx: AuthContext, user: UserRow): Promise<{ secret: string, otpauthUrl: string }> {
+  if (user.mfaSecret !== null) throw conflict('MFA is already enabled')
+  const secret = generateTotpSecret()
+  await ctx.db.update(users).set({ mfaPendingSecret: ctx.secrets.seal(secret) }).where(eq(users.id, user.id))
+  return { secret, otpauthUrl: otpauthUri(secret, user.username) }
+}
+
+export async function confirmMfaEnrolment (ctx: AuthContext, user: UserRow, code: string): Promise<void> {
+  if (user.mfaSecret !== null) throw conflict('MFA is already enabled')
+  if (user.mfaPendingSecret === null) throw conflict('Start MFA enrolment first')
+  const step = matchTotp(ctx.secrets.open(user.mfaPendingSecret), code, ctx.now(), null)
+  if (step === undefined) throw validationFailed('code', 'does not match the enrolment secret')
+  await ctx.db.update(users).set({ mfaSecret: user.mfaPendingSecret, mfaPendingSecret: null, mfaLastStep: step }).where(eq(users.id, user.id))
+}
+
+export async function disableMfa (ctx: AuthContext, user: UserRow, code: string): Promise<void> {
+  if (user.mfaSecret === null) throw conflict('MFA is not enabled')
+  await checkMfaCode(ctx, user, code)
+  await ctx.db.update(users).set({ mfaSecret: null, mfaPendingSecret: null, mfaLastStep: null }).where(eq(users.id, user.id))
+}
+
+export async function resetMfa (ctx: AuthContext, userId: string): Promise<void> {
+  const reset = await ctx.db.update(users).set({ mfaSecret: null, mfaPendingSecret: null, mfaLastStep: null }).where(eq(users.id, userId)).returning({ id: users.id })
+  if (reset.length === 0) throw notFound('User')
+}
+
+export async function findUser (db: Database, userId: string): Promise<UserRow> {
+  const [user] = await db.select().from(users).where(eq(users.id, userId))
+  if (user === undefined) throw notFound('User')
+  return user
+}

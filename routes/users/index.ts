@@ -1,0 +1,81 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ok } from '../../lib/envelope.ts'
+import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { Envelope, errorResponses, NoContent, Page } from '../../lib/schemas.ts'
+import * as schemas from './schemas.ts'
+import * as service from './service.ts'
+
+const users: FastifyPluginAsyncTypebox = async (app) => {
+  app.defineResource('user', service.userPolicy)
+
+  app.get('', {
+    config: { access: 'admin' },
+    schema: {
+      operationId: 'listUsers',
+      tags: ['users'],
+      summary: 'List users',
+      querystring: listQuerySchema(service.USER_LIST),
+      response: { 200: Envelope(Page(schemas.User), { items: [schemas.USER_EXAMPLE], pagination: { page: 1, limit: 20, total: 1, pages: 1, hasNext: false, hasPrev: false } }), ...errorResponses(422) }
+    }
+  }, async (request) => ok(await service.listUsers(app.db, request.query as ListQuery)))
+
+  app.post('', {
+    config: { access: 'admin' },
+    schema: {
+      operationId: 'createUser',
+      tags: ['users'],
+      summary: 'Create a user',
+      body: schemas.CreateUserBody,
+      response: { 201: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(400, 409, 422) }
+    }
+  }, async (request, reply) => {
+    const user = await service.createUser(app.db, request.body)
+    request.log.info({ userId: user.id, by: request.principal!.userId }, 'user created')
+    reply.code(201)
+    return ok(service.toDto(user))
+  })
+
+  app.get('/:userId', {
+    config: { access: { resource: 'user', action: 'read', param: 'userId' } },
+    schema: {
+      operationId: 'getUser',
+      tags: ['users'],
+      summary: 'Get a user (admins: anyone; users: themselves)',
+      params: schemas.UserIdParams,
+      response: { 200: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(422) }
+    }
+  }, async (request) => ok(service.toDto(await service.getUser(app.db, request.params.userId))))
+
+  app.put('/:userId', {
+    config: { access: { resource: 'user', action: 'write', param: 'userId' } },
+    schema: {
+      operationId: 'updateUser',
+      tags: ['users'],
+      summary: 'Update a user (users: their own email, profile and password)',
+      description: 'Changing one\'s own password needs `currentPassword` and ends every other session. The last admin cannot be demoted.',
+      params: schemas.UserIdParams,
+      body: schemas.UpdateUserBody,
+      response: { 200: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(400, 409, 422) }
+    }
+  }, async (request) => {
+    const user = await service.updateUser(app.db, request.principal!, request.params.userId, request.body)
+    return ok(service.toDto(user))
+  })
+
+  app.delete('/:userId', {
+    config: { access: 'admin' },
+    schema: {
+      operationId: 'deleteUser',
+      tags: ['users'],
+      summary: 'Delete a user, ending their sessions and revoking their API keys',
+      params: schemas.UserIdParams,
+      response: { 204: NoContent, ...errorResponses(404, 409, 422) }
+    }
+  }, async (request, reply) => {
+    await service.deleteUser(app.db, request.params.userId)
+    request.log.info({ userId: request.params.userId, by: request.principal!.userId }, 'user deleted')
+    return reply.code(204).send()
+  })
+}
+
+export default users
