@@ -14,6 +14,19 @@ export interface RateLimitOptions {
 const WINDOW_MS = 60_000
 
 /**
+ * The budget key of an anonymous caller: the IPv4 address, or the /64 of an IPv6 address (one
+ * customer's allocation), so that rotating addresses inside it gains nothing.
+ */
+export function addressKey (ip: string): string {
+  if (!ip.includes(':') || ip.startsWith('::ffff:')) return ip.replace(/^::ffff:/, '')
+  const [head = '', tail = ''] = ip.toLowerCase().split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === '' ? [] : tail.split(':')
+  const groups = ip.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left
+  return groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '')).join(':') + '::/64'
+}
+
+/**
  * Per-minute request budgets by tier: per IP for anonymous callers (an invalid token counts as
  * anonymous), per user for users and admins. `0` turns a tier off. Every limited response
  * carries X-RateLimit-Limit/-Remaining/-Reset, the reset as epoch seconds as the contract says.
@@ -40,7 +53,7 @@ export default fp<RateLimitOptions>(async (app, { limits, redisUrl }) => {
     timeWindow: WINDOW_MS,
     max: (request) => limitFor(request),
     allowList: (request) => limitFor(request) === 0,
-    keyGenerator: (request) => request.principal === null ? `ip:${request.ip}` : `user:${request.principal.userId}`,
+    keyGenerator: (request) => request.principal === null ? `ip:${addressKey(request.ip)}` : `user:${request.principal.userId}`,
     ...(redis === undefined ? {} : { redis, nameSpace: 'mcphub-rate-limit:' }),
     // A store outage must not take the API down with it.
     skipOnError: true,

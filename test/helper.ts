@@ -99,11 +99,33 @@ export async function testDatabase (t: Tap, driver: Driver): Promise<DatabaseHan
   }
 }
 
+/**
+ * Every app built by a test file logs here (unless the test captures its own), and when the
+ * file ends no secret the tests handled may appear in any line: passwords, tokens, keys.
+ */
+const suiteLogLines: string[] = []
+const suiteSecrets = new Set<string>([TEST_ADMIN.password])
+
+/** Marks a value that must never appear in a log line. */
+export function rememberSecret (secret: string): void {
+  suiteSecrets.add(secret)
+}
+
+tap.teardown(() => {
+  for (const line of suiteLogLines) {
+    for (const secret of suiteSecrets) {
+      if (line.includes(secret)) throw new Error(`a secret appeared in a log line: ${line.slice(0, 300)}`)
+    }
+  }
+})
+
 export interface BuildOptions {
   config?: Partial<Config>
   database?: DatabaseHandle
   logStream?: Writable
   print?: (text: string) => void
+  /** The app's clock (TOTP steps, login delays); real time by default. */
+  now?: () => number
   /** Registers extra routes (test fixtures) on the real app before it is ready. */
   extend?: (app: App) => void | Promise<void>
 }
@@ -111,11 +133,13 @@ export interface BuildOptions {
 /** The real app on an isolated database, closed when the test ends. */
 export async function build (t: Tap, driver: Driver, options: BuildOptions = {}): Promise<App> {
   const database = options.database ?? await testDatabase(t, driver)
+  const suiteLog = options.logStream === undefined ? captureLogs(suiteLogLines) : undefined
   const app = await buildApp({
-    config: testConfig(t, options.config),
+    config: testConfig(t, { ...(suiteLog === undefined ? {} : { logLevel: 'info' as const }), ...options.config }),
     database,
-    ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
-    print: options.print ?? (() => {})
+    logStream: options.logStream ?? suiteLog!.stream,
+    print: options.print ?? (() => {}),
+    ...(options.now === undefined ? {} : { now: options.now })
   })
   t.teardown(() => app.close())
   await options.extend?.(app)
@@ -124,8 +148,7 @@ export async function build (t: Tap, driver: Driver, options: BuildOptions = {})
 }
 
 /** A log destination that keeps every line, for asserting on what was (not) logged. */
-export function captureLogs (): { stream: Writable, lines: string[] } {
-  const lines: string[] = []
+export function captureLogs (lines: string[] = []): { stream: Writable, lines: string[] } {
   const stream = new Writable({
     write (chunk: Buffer, _encoding, done) {
       lines.push(...chunk.toString('utf8').split('\n').filter(Boolean))
@@ -133,4 +156,31 @@ export function captureLogs (): { stream: Writable, lines: string[] } {
     }
   })
   return { stream, lines }
+}
+
+export interface SignedIn {
+  token: string
+  refreshToken: string
+  userId: string
+  headers: { authorization: string }
+}
+
+/** Signs in through the real login route. */
+export async function signIn (app: App, username = TEST_ADMIN.username, password = TEST_ADMIN.password, mfaCode?: string): Promise<SignedIn> {
+  const res = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password, ...(mfaCode === undefined ? {} : { mfaCode }) } })
+  if (res.statusCode !== 200) throw new Error(`sign-in as ${username} failed: ${res.statusCode} ${res.body}`)
+  const { token, refreshToken, user } = res.json().data
+  for (const secret of [password, token, refreshToken]) rememberSecret(secret)
+  return { token, refreshToken, userId: user.id, headers: { authorization: `Bearer ${token}` } }
+}
+
+let userCounter = 0
+
+/** Creates a user through the admin API and signs them in. */
+export async function createUser (app: App, admin: SignedIn, fields: Record<string, unknown> = {}): Promise<SignedIn & { username: string, password: string }> {
+  const username = `user${++userCounter}_${process.pid}`
+  const password = `password-of-${username}`
+  const res = await app.inject({ method: 'POST', url: '/api/users', headers: admin.headers, payload: { username, password, ...fields } })
+  if (res.statusCode !== 201) throw new Error(`creating ${username} failed: ${res.statusCode} ${res.body}`)
+  return { ...await signIn(app, username, password), username, password }
 }

@@ -13,10 +13,10 @@ const Ready = Type.Object({
   database: Type.Enum(['pg', 'pglite'])
 }, { examples: [{ status: 'ready', database: 'pg' }] })
 
-/** Probes for orchestrators: bare JSON (no envelope), no authentication. */
+/** Probes for orchestrators: bare JSON (no envelope), no authentication, no rate limit. */
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
-    config: { access: 'public' },
+    config: { access: 'public', rateLimit: false },
     schema: {
       operationId: 'getHealth',
       tags: ['operations'],
@@ -26,7 +26,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => ({ status: 'ok' as const, uptime: process.uptime() }))
 
   app.get('/readyz', {
-    config: { access: 'public' },
+    config: { access: 'public', rateLimit: false },
     schema: {
       operationId: 'getReadiness',
       tags: ['operations'],
