@@ -13,6 +13,7 @@ import swagger from './plugins/swagger.ts'
 import validation from './plugins/validation.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import authRoutes from './routes/auth/index.ts'
+import groupRoutes from './routes/groups/index.ts'
 import health from './routes/health/index.ts'
 import userRoutes from './routes/users/index.ts'
 
@@ -88,6 +89,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(health)
   await app.register(authRoutes, { prefix: '/api/auth' })
   await app.register(userRoutes, { prefix: '/api/users' })
+  await app.register(groupRoutes, { prefix: '/api/groups' })
   return app
 }
 

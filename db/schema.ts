@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigint, boolean, check, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { bigint, boolean, check, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core'
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
@@ -73,8 +73,87 @@ export const apiKeys = pgTable('api_keys', {
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect
 
+export type ServerAction = 'read' | 'write' | 'execute'
+export type ToolAction = 'read' | 'execute'
+
+export interface GroupPermissions {
+  servers: ServerAction[]
+  tools: ToolAction[]
+}
+
+export interface GroupSettings {
+  autoAssign: boolean
+  /** null: no limit. */
+  maxMembers: number | null
+  requireApproval: boolean
+}
+
+/** Groups form a tree through `parentId`; members of a group count as members of its ancestors. */
+export const groups = pgTable('groups', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  displayName: text('display_name'),
+  description: text('description'),
+  parentId: uuid('parent_id').references((): AnyPgColumn => groups.id, { onDelete: 'restrict' }),
+  permissions: jsonb('permissions').$type<GroupPermissions>().notNull().default({ servers: [], tools: [] }),
+  settings: jsonb('settings').$type<GroupSettings>().notNull().default({ autoAssign: false, maxMembers: null, requireApproval: false }),
+  createdAt: createdAt(),
+  updatedAt: updatedAt()
+}, (table) => [
+  uniqueIndex('groups_name_key').on(table.name),
+  index('groups_parent_id_idx').on(table.parentId)
+])
+
+export type GroupRow = typeof groups.$inferSelect
+
+export const groupMembers = pgTable('group_members', {
+  groupId: uuid('group_id').notNull().references(() => groups.id, { onDelete: 'cascade' }),
+  userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  role: text('role', { enum: ['member', 'admin'] }).notNull().default('member'),
+  /** `pending` members (awaiting approval) get no access. */
+  status: text('status', { enum: ['active', 'pending'] }).notNull().default('active'),
+  createdAt: createdAt()
+}, (table) => [
+  primaryKey({ name: 'group_members_pkey', columns: [table.groupId, table.userId] }),
+  index('group_members_user_id_idx').on(table.userId)
+])
+
+export type GroupMemberRow = typeof groupMembers.$inferSelect
+
+/** A managed MCP server. The supervisor issue grows this table. */
+export const servers = pgTable('servers', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  description: text('description'),
+  command: text('command').notNull(),
+  args: jsonb('args').$type<string[]>().notNull().default([]),
+  env: jsonb('env').$type<Record<string, string>>().notNull().default({}),
+  cwd: text('cwd'),
+  enabled: boolean('enabled').notNull().default(true),
+  tags: jsonb('tags').$type<string[]>().notNull().default([]),
+  createdAt: createdAt(),
+  updatedAt: updatedAt()
+}, (table) => [uniqueIndex('servers_name_key').on(table.name)])
+
+export type ServerRow = typeof servers.$inferSelect
+
+/** A server assigned to a group with the permissions the assignment grants. */
+export const groupServers = pgTable('group_servers', {
+  groupId: uuid('group_id').notNull().references(() => groups.id, { onDelete: 'cascade' }),
+  serverId: uuid('server_id').notNull().references(() => servers.id, { onDelete: 'cascade' }),
+  permissions: jsonb('permissions').$type<ServerAction[]>().notNull(),
+  createdAt: createdAt()
+}, (table) => [
+  primaryKey({ name: 'group_servers_pkey', columns: [table.groupId, table.serverId] }),
+  index('group_servers_server_id_idx').on(table.serverId)
+])
+
 /** Unique constraints and the API field each protects, for 409 details. */
 export const UNIQUE_FIELDS: Record<string, string> = {
   users_username_lower_key: 'username',
-  users_email_lower_key: 'email'
+  users_email_lower_key: 'email',
+  groups_name_key: 'name',
+  servers_name_key: 'name',
+  group_members_pkey: 'userId',
+  group_servers_pkey: 'serverId'
 }

@@ -16,20 +16,18 @@ export interface Principal {
   readOnly: boolean
 }
 
-export type Action = 'read' | 'write' | 'execute'
-
 /**
  * Every route's access rule:
  * - `public`: anyone;
  * - `user`: any signed-in user;
  * - `admin`: hub admins only (403 for others);
- * - `{ resource, action, param }`: a permission on the object named by a path parameter;
- *   callers who may not even read it get 404, so ids cannot be probed.
+ * - `{ resource, action, param }`: `action` on the object named by a path parameter, decided by
+ *   the resource's policy; callers who may not even read it get 404, so ids cannot be probed.
  */
-export type AccessRule = 'public' | 'user' | 'admin' | { resource: string, action: Action, param: string }
+export type AccessRule = 'public' | 'user' | 'admin' | { resource: string, action: string, param: string }
 
 /** How a resource answers "may this principal do `action` on object `id`?" */
-export type ObjectPolicy = (principal: Principal, id: string, action: Action) => Promise<'allow' | 'forbid' | 'hide'>
+export type ObjectPolicy = (principal: Principal, id: string, action: string) => Promise<'allow' | 'forbid' | 'hide'>
 
 export interface RouteSummary {
   method: string
@@ -51,6 +49,8 @@ declare module 'fastify' {
     routeTable: RouteSummary[]
     /** Registers the object policy for a resource kind used in `{ resource }` rules. */
     defineResource(resource: string, policy: ObjectPolicy): void
+    /** The one question: may this principal do `action` on object `id` of `resource`? */
+    authorize(principal: Principal, resource: string, id: string, action: string): Promise<'allow' | 'forbid' | 'hide'>
   }
 }
 
@@ -72,6 +72,12 @@ export default fp(async (app) => {
   app.decorate('routeTable', routeTable)
   app.decorate('defineResource', (resource: string, policy: ObjectPolicy) => {
     policies.set(resource, policy)
+  })
+  app.decorate('authorize', async (principal: Principal, resource: string, id: string, action: string) => {
+    if (principal.role === 'admin') return 'allow' as const
+    const policy = policies.get(resource)
+    if (policy === undefined) throw new Error(`No access policy for ${resource}`)
+    return await policy(principal, id, action)
   })
   app.decorateRequest('principal', null)
 
@@ -102,10 +108,9 @@ export default fp(async (app) => {
     if (principal.readOnly && !SAFE_METHODS.has(request.method)) throw authorizationFailed('This API key is read-only')
     if (access === 'user' || principal.role === 'admin') return
     if (access === 'admin') throw authorizationFailed('Admin only')
-    const policy = policies.get(access.resource)
     const id = (request.params as Record<string, string | undefined>)[access.param]
-    if (policy === undefined || id === undefined) throw new Error(`No policy for ${access.resource}:${access.param}`)
-    const verdict = await policy(principal, id, access.action)
+    if (id === undefined) throw new Error(`Route has no parameter ${access.param}`)
+    const verdict = await app.authorize(principal, access.resource, id, access.action)
     if (verdict === 'hide') throw notFound(access.resource[0]!.toUpperCase() + access.resource.slice(1))
     if (verdict === 'forbid') throw authorizationFailed()
   }

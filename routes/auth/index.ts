@@ -4,14 +4,10 @@ import type { ApiKeyRow, UserRow } from '../../db/schema.ts'
 import { ok } from '../../lib/envelope.ts'
 import { authenticationFailed, HubError, invalidRequest } from '../../lib/errors.ts'
 import { Envelope, errorResponses, NoContent } from '../../lib/schemas.ts'
-import type { Principal } from '../../plugins/access.ts'
+import { permissionsOf } from '../groups/permissions.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle } from './throttle.ts'
-
-function permissionsOf (principal: Pick<Principal, 'role'>): string[] {
-  return principal.role === 'admin' ? ['*'] : []
-}
 
 function apiKeyDto (row: ApiKeyRow) {
   return {
@@ -32,11 +28,11 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   const accounts = new LoginThrottle(ACCOUNT_POLICY, ctx.now)
   const addresses = new LoginThrottle(IP_POLICY, ctx.now)
 
-  const tokenPair = (user: UserRow, sessionId: string, refreshToken: string) => ({
+  const tokenPair = async (user: UserRow, sessionId: string, refreshToken: string) => ({
     token: app.issueAccessToken({ userId: user.id, role: user.role, sessionId }),
     refreshToken,
     expiresIn: service.ACCESS_TOKEN_TTL_SECONDS,
-    user: { id: user.id, username: user.username, role: user.role, permissions: permissionsOf(user) }
+    user: { id: user.id, username: user.username, role: user.role, permissions: await permissionsOf(ctx.db, { userId: user.id, role: user.role }) }
   })
 
   app.post('/login', {
@@ -73,7 +69,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     accounts.reset(accountKey)
     const { sessionId, refreshToken } = await service.openSession(ctx, user.id)
     request.log.info({ userId: user.id, sessionId }, 'signed in')
-    return ok(tokenPair(user, sessionId, refreshToken))
+    return ok(await tokenPair(user, sessionId, refreshToken))
   })
 
   app.post('/refresh', {
@@ -88,7 +84,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { user, sessionId, refreshToken } = await service.rotateRefreshToken(ctx, request.body.refreshToken)
-    return ok(tokenPair(user, sessionId, refreshToken))
+    return ok(await tokenPair(user, sessionId, refreshToken))
   })
 
   app.post('/logout', {
@@ -118,7 +114,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     const principal = request.principal!
     const exp = principal.sessionId === undefined ? undefined : (request.headers.authorization === undefined ? undefined : (app.jwt.decode<{ exp: number }>(request.headers.authorization.slice(7))?.exp))
     return ok({
-      user: { id: principal.userId, username: principal.username, role: principal.role, permissions: permissionsOf(principal) },
+      user: { id: principal.userId, username: principal.username, role: principal.role, permissions: await permissionsOf(ctx.db, principal) },
       method: principal.apiKeyId === undefined ? 'token' as const : 'apiKey' as const,
       expiresAt: exp === undefined ? null : new Date(exp * 1000).toISOString()
     })

@@ -32,7 +32,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
     const user = await service.createUser(app.db, request.body)
     request.log.info({ userId: user.id, by: request.principal!.userId }, 'user created')
     reply.code(201)
-    return ok(service.toDto(user))
+    return ok(await service.userDto(app.db, user))
   })
 
   app.get('/:userId', {
@@ -44,7 +44,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       params: schemas.UserIdParams,
       response: { 200: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(422) }
     }
-  }, async (request) => ok(service.toDto(await service.getUser(app.db, request.params.userId))))
+  }, async (request) => ok(await service.userDto(app.db, await service.getUser(app.db, request.params.userId))))
 
   app.put('/:userId', {
     config: { access: { resource: 'user', action: 'write', param: 'userId' } },
@@ -59,7 +59,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const user = await service.updateUser(app.db, request.principal!, request.params.userId, request.body)
-    return ok(service.toDto(user))
+    return ok(await service.userDto(app.db, user))
   })
 
   app.delete('/:userId', {

@@ -5,6 +5,7 @@ import { authorizationFailed, conflict, notFound, validationFailed } from '../..
 import { listPage, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import { hashPassword, verifyPassword } from '../../lib/passwords.ts'
 import type { Principal } from '../../plugins/access.ts'
+import { autoAssign, groupNamesByUser, setUserGroups } from '../groups/service.ts'
 
 export const USER_LIST: ListSpec = {
   table: users,
@@ -18,13 +19,13 @@ export const USER_LIST: ListSpec = {
 /** Serialises the admin-lock: the last admin check and the change happen as one. */
 const ADMINS_LOCK = 0x6d636861
 
-export function toDto (row: UserRow) {
+export function toDto (row: UserRow, groups: string[]) {
   return {
     id: row.id,
     username: row.username,
     email: row.email,
     role: row.role,
-    groups: [] as string[],
+    groups,
     profile: row.profile,
     mfaEnabled: row.mfaSecret !== null,
     createdAt: row.createdAt.toISOString(),
@@ -32,15 +33,15 @@ export function toDto (row: UserRow) {
   }
 }
 
-/** Groups arrive with the groups feature; until then no group name exists. */
-function requireNoGroups (groups: string[] | undefined): void {
-  const [first] = groups ?? []
-  if (first !== undefined) throw validationFailed('groups', `group "${first}" does not exist`)
-}
-
 export async function listUsers (db: Database, query: ListQuery) {
   const page = await listPage<UserRow>(db, USER_LIST, query)
-  return { items: page.items.map(toDto), pagination: page.pagination }
+  const groups = await groupNamesByUser(db, page.items.map((row) => row.id))
+  return { items: page.items.map((row) => toDto(row, groups.get(row.id) ?? [])), pagination: page.pagination }
+}
+
+/** A user as the API shows them, with their groups. */
+export async function userDto (db: Database, row: UserRow) {
+  return toDto(row, (await groupNamesByUser(db, [row.id])).get(row.id) ?? [])
 }
 
 export async function getUser (db: Database, userId: string): Promise<UserRow> {
@@ -58,16 +59,21 @@ export interface CreateUserInput {
   profile?: UserProfile
 }
 
+/** Creates a user with the groups named, or else the `autoAssign` groups. */
 export async function createUser (db: Database, input: CreateUserInput): Promise<UserRow> {
-  requireNoGroups(input.groups)
-  const [row] = await db.insert(users).values({
-    username: input.username,
-    email: input.email ?? null,
-    passwordHash: await hashPassword(input.password),
-    role: input.role ?? 'user',
-    profile: input.profile ?? {}
-  }).returning()
-  return row!
+  const passwordHash = await hashPassword(input.password)
+  return await db.transaction(async (tx) => {
+    const [row] = await tx.insert(users).values({
+      username: input.username,
+      email: input.email ?? null,
+      passwordHash,
+      role: input.role ?? 'user',
+      profile: input.profile ?? {}
+    }).returning()
+    if (input.groups !== undefined) await setUserGroups(tx, row!.id, input.groups)
+    await autoAssign(tx, row!.id)
+    return row!
+  })
 }
 
 export interface UpdateUserInput {
@@ -100,7 +106,6 @@ export async function updateUser (db: Database, principal: Principal, userId: st
     const forbidden = Object.keys(input).find((field) => !SELF_SERVICE_FIELDS.has(field))
     if (forbidden !== undefined) throw authorizationFailed(`Only admins may change ${forbidden}`)
   }
-  requireNoGroups(input.groups)
   const current = await getUser(db, userId)
   if (input.password !== undefined && own) {
     if (input.currentPassword === undefined || !await verifyPassword(current.passwordHash, input.currentPassword)) {
@@ -120,6 +125,7 @@ export async function updateUser (db: Database, principal: Principal, userId: st
       ...(passwordHash === undefined ? {} : { passwordHash }),
       updatedAt: new Date()
     }).where(eq(users.id, userId)).returning()
+    if (input.groups !== undefined) await setUserGroups(tx, userId, input.groups)
     if (passwordHash !== undefined) {
       // A new password ends every session but the one that set it.
       const keep = own && principal.sessionId !== undefined ? ne(sessions.id, principal.sessionId) : undefined

@@ -1,0 +1,225 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ok } from '../../lib/envelope.ts'
+import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { Envelope, errorResponses, NoContent, Page } from '../../lib/schemas.ts'
+import * as schemas from './schemas.ts'
+import { serverVerdict } from './permissions.ts'
+import * as service from './service.ts'
+
+const PAGE_EXAMPLE = { page: 1, limit: 20, total: 1, pages: 1, hasNext: false, hasPrev: false }
+const read = { resource: 'group', action: 'read', param: 'groupId' } as const
+const manage = { resource: 'group', action: 'manage', param: 'groupId' } as const
+const write = { resource: 'group', action: 'write', param: 'groupId' } as const
+
+const groups: FastifyPluginAsyncTypebox = async (app) => {
+  app.defineResource('group', (principal, idOrName, action) => service.groupVerdict(app.db, principal, idOrName, action))
+  // Servers are assigned through groups, so the access model that decides on them lives here.
+  app.defineResource('server', (principal, serverId, action) => serverVerdict(app.db, principal, serverId, action))
+
+  app.get('', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'listGroups',
+      tags: ['groups'],
+      summary: 'List groups (admins: all; users: the groups they are active members of)',
+      querystring: listQuerySchema(service.GROUP_LIST),
+      response: { 200: Envelope(Page(schemas.Group), { items: [schemas.GROUP_EXAMPLE], pagination: PAGE_EXAMPLE }), ...errorResponses(422) }
+    }
+  }, async (request) => ok(await service.listGroups(app.db, request.principal!, request.query as ListQuery)))
+
+  app.post('', {
+    config: { access: 'admin' },
+    schema: {
+      operationId: 'createGroup',
+      tags: ['groups'],
+      summary: 'Create a group',
+      body: schemas.CreateGroupBody,
+      response: { 201: Envelope(schemas.Group, schemas.GROUP_EXAMPLE), ...errorResponses(400, 409, 422) }
+    }
+  }, async (request, reply) => {
+    const group = await service.createGroup(app.db, request.body)
+    reply.code(201)
+    return ok(await service.toDto(app.db, group))
+  })
+
+  app.get('/:groupId', {
+    config: { access: read },
+    schema: {
+      operationId: 'getGroup',
+      tags: ['groups'],
+      summary: 'Get a group by id or name',
+      params: schemas.GroupParams,
+      response: { 200: Envelope(schemas.Group, schemas.GROUP_EXAMPLE) }
+    }
+  }, async (request) => ok(await service.toDto(app.db, await service.findGroup(app.db, request.params.groupId))))
+
+  app.put('/:groupId', {
+    config: { access: write },
+    schema: {
+      operationId: 'updateGroup',
+      tags: ['groups'],
+      summary: 'Update a group: names, parent, permissions, settings (admins)',
+      description: 'A parent that would make a cycle, or nest deeper than 8 levels, is refused with 422.',
+      params: schemas.GroupParams,
+      body: schemas.UpdateGroupBody,
+      response: { 200: Envelope(schemas.Group, schemas.GROUP_EXAMPLE), ...errorResponses(400, 409, 422) }
+    }
+  }, async (request) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    return ok(await service.toDto(app.db, await service.updateGroup(app.db, group, request.body)))
+  })
+
+  app.delete('/:groupId', {
+    config: { access: write },
+    schema: {
+      operationId: 'deleteGroup',
+      tags: ['groups'],
+      summary: 'Delete a group without sub-groups (admins)',
+      params: schemas.GroupParams,
+      response: { 204: NoContent, ...errorResponses(409) }
+    }
+  }, async (request, reply) => {
+    await service.deleteGroup(app.db, await service.findGroup(app.db, request.params.groupId))
+    return reply.code(204).send()
+  })
+
+  app.get('/:groupId/members', {
+    config: { access: read },
+    schema: {
+      operationId: 'listGroupMembers',
+      tags: ['groups'],
+      summary: 'List a group\'s members',
+      params: schemas.GroupParams,
+      querystring: listQuerySchema(service.MEMBER_LIST),
+      response: { 200: Envelope(Page(schemas.Member), { items: [schemas.MEMBER_EXAMPLE], pagination: PAGE_EXAMPLE }), ...errorResponses(422) }
+    }
+  }, async (request) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    return ok(await service.listMembers(app.db, group, request.query as ListQuery))
+  })
+
+  app.post('/:groupId/members', {
+    config: { access: manage },
+    schema: {
+      operationId: 'addGroupMember',
+      tags: ['groups'],
+      summary: 'Add a user to a group (admins and the group\'s admins)',
+      description: 'Past `settings.maxMembers` → 409. With `settings.requireApproval`, members added by a group admin who is not a hub admin are `pending` until approved.',
+      params: schemas.GroupParams,
+      body: schemas.AddMemberBody,
+      response: { 201: Envelope(schemas.Member, schemas.MEMBER_EXAMPLE), ...errorResponses(400, 409, 422) }
+    }
+  }, async (request, reply) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    const member = await service.addMember(app.db, group, request.body, request.principal!.role === 'admin')
+    reply.code(201)
+    return ok(member, member.status === 'pending' ? 'Added; pending approval' : undefined)
+  })
+
+  app.put('/:groupId/members/:userId', {
+    config: { access: manage },
+    schema: {
+      operationId: 'updateGroupMember',
+      tags: ['groups'],
+      summary: 'Change a member\'s role in the group',
+      params: schemas.MemberParams,
+      body: schemas.UpdateMemberBody,
+      response: { 200: Envelope(schemas.Member, schemas.MEMBER_EXAMPLE), ...errorResponses(400, 422) }
+    }
+  }, async (request) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    return ok(await service.setMemberRole(app.db, group, request.params.userId, request.body.role))
+  })
+
+  app.post('/:groupId/members/:userId/approve', {
+    config: { access: manage },
+    schema: {
+      operationId: 'approveGroupMember',
+      tags: ['groups'],
+      summary: 'Approve a pending member',
+      params: schemas.MemberParams,
+      response: { 200: Envelope(schemas.Member, { ...schemas.MEMBER_EXAMPLE, status: 'active' as const }), ...errorResponses(422) }
+    }
+  }, async (request) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    return ok(await service.approveMember(app.db, group, request.params.userId))
+  })
+
+  app.delete('/:groupId/members/:userId', {
+    config: { access: manage },
+    schema: {
+      operationId: 'removeGroupMember',
+      tags: ['groups'],
+      summary: 'Remove a user from a group',
+      params: schemas.MemberParams,
+      response: { 204: NoContent, ...errorResponses(422) }
+    }
+  }, async (request, reply) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    await service.removeMember(app.db, group, request.params.userId)
+    return reply.code(204).send()
+  })
+
+  app.get('/:groupId/servers', {
+    config: { access: read },
+    schema: {
+      operationId: 'listGroupServers',
+      tags: ['groups'],
+      summary: 'List the servers assigned to a group',
+      params: schemas.GroupParams,
+      querystring: listQuerySchema(service.ASSIGNMENT_LIST),
+      response: { 200: Envelope(Page(schemas.Assignment), { items: [schemas.ASSIGNMENT_EXAMPLE], pagination: PAGE_EXAMPLE }), ...errorResponses(422) }
+    }
+  }, async (request) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    return ok(await service.listAssignments(app.db, group, request.query as ListQuery))
+  })
+
+  app.post('/:groupId/servers', {
+    config: { access: write },
+    schema: {
+      operationId: 'assignGroupServer',
+      tags: ['groups'],
+      summary: 'Assign a server to a group with permissions (admins)',
+      params: schemas.GroupParams,
+      body: schemas.AssignServerBody,
+      response: { 201: Envelope(schemas.Assignment, schemas.ASSIGNMENT_EXAMPLE), ...errorResponses(400, 409, 422) }
+    }
+  }, async (request, reply) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    reply.code(201)
+    return ok(await service.assignServer(app.db, group, request.body))
+  })
+
+  app.put('/:groupId/servers/:serverId', {
+    config: { access: write },
+    schema: {
+      operationId: 'updateGroupServer',
+      tags: ['groups'],
+      summary: 'Change the permissions of a server assignment (admins)',
+      params: schemas.AssignmentParams,
+      body: schemas.UpdateAssignmentBody,
+      response: { 200: Envelope(schemas.Assignment, schemas.ASSIGNMENT_EXAMPLE), ...errorResponses(400, 422) }
+    }
+  }, async (request) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    return ok(await service.updateAssignment(app.db, group, request.params.serverId, request.body.permissions))
+  })
+
+  app.delete('/:groupId/servers/:serverId', {
+    config: { access: write },
+    schema: {
+      operationId: 'removeGroupServer',
+      tags: ['groups'],
+      summary: 'Remove a server from a group (admins)',
+      params: schemas.AssignmentParams,
+      response: { 204: NoContent, ...errorResponses(422) }
+    }
+  }, async (request, reply) => {
+    const group = await service.findGroup(app.db, request.params.groupId)
+    await service.removeAssignment(app.db, group, request.params.serverId)
+    return reply.code(204).send()
+  })
+}
+
+export default groups
