@@ -21,7 +21,10 @@ for (const driver of DRIVERS) {
 
     t.test('create, read by id and by name, update, delete', async (t) => {
       const created = await call(app, admin, 'POST', '/api/groups', {
-        name: 'dev-team', displayName: '开发团队', description: 'Frontend and backend', parentGroup: null,
+        name: 'dev-team',
+        displayName: '开发团队',
+        description: 'Frontend and backend',
+        parentGroup: null,
         permissions: { servers: ['read', 'write', 'execute'], tools: ['read', 'execute'] },
         settings: { autoAssign: false, maxMembers: 50, requireApproval: true }
       })

@@ -39,7 +39,8 @@ export function withAncestors (groupId: string, byId: Map<string, GroupNode>): s
 /**
  * The access model, in one place: over the user's active memberships, each group counting its
  * ancestors, the union of (assignment permissions ∩ the group's `permissions.servers`). Tool
- * permissions come from the groups a server is assigned to, and need `read` on the server.
+ * permissions come from the groups a server is assigned to. Everything needs `read` on the
+ * server: a grant without it is dropped (an invisible server cannot be changed or called).
  */
 export function computeGrants (activeGroupIds: string[], allGroups: GroupNode[], assignments: Assignment[]): Grants {
   const byId = new Map(allGroups.map((group) => [group.id, group]))
@@ -55,9 +56,9 @@ export function computeGrants (activeGroupIds: string[], allGroups: GroupNode[],
     for (const action of group.permissions.tools) grant.tools.add(action)
     grants.set(assignment.serverId, grant)
   }
+  // Without `read` the server is invisible to the user, so nothing else about it counts.
   for (const [serverId, grant] of grants) {
-    if (!grant.server.has('read')) grant.tools.clear()
-    if (grant.server.size === 0) grants.delete(serverId)
+    if (!grant.server.has('read')) grants.delete(serverId)
   }
   return grants
 }
