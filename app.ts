@@ -3,6 +3,7 @@ import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { openDatabase, type DatabaseHandle } from './db/client.ts'
 import type { Config } from './lib/config.ts'
+import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
 import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
@@ -12,9 +13,11 @@ import gracefulClose from './plugins/graceful-close.ts'
 import swagger from './plugins/swagger.ts'
 import validation from './plugins/validation.ts'
 import rateLimit from './plugins/rate-limit.ts'
+import supervisor from './plugins/supervisor.ts'
 import authRoutes from './routes/auth/index.ts'
 import groupRoutes from './routes/groups/index.ts'
 import health from './routes/health/index.ts'
+import serverRoutes from './routes/servers/index.ts'
 import userRoutes from './routes/users/index.ts'
 
 export interface AppOptions {
@@ -27,6 +30,8 @@ export interface AppOptions {
   print?: (text: string) => void
   /** The clock for TOTP, sessions and login throttling (tests move it). */
   now?: () => number
+  /** Supervisor timings (tests shorten backoff and timeouts). */
+  supervisorPolicy?: Partial<SupervisorPolicy>
 }
 
 /** Secrets pino must never write, wherever they appear in a logged object. */
@@ -85,11 +90,13 @@ export async function buildApp (options: AppOptions) {
   await app.register(auth, { jwtSecret: config.jwtSecret, now: options.now ?? Date.now })
   await app.register(rateLimit, { limits: config.rateLimits, redisUrl: config.redisUrl })
   await app.register(errors)
+  await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
 
   await app.register(health)
   await app.register(authRoutes, { prefix: '/api/auth' })
   await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(groupRoutes, { prefix: '/api/groups' })
+  await app.register(serverRoutes, { prefix: '/api/servers' })
   return app
 }
 

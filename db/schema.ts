@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigint, boolean, check, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core'
+import { bigint, bigserial, boolean, check, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core'
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
@@ -120,7 +120,7 @@ export const groupMembers = pgTable('group_members', {
 
 export type GroupMemberRow = typeof groupMembers.$inferSelect
 
-/** A managed MCP server. The supervisor issue grows this table. */
+/** A managed MCP server: the only thing processes are ever spawned from. `env` values are sealed. */
 export const servers = pgTable('servers', {
   id: uuid('id').primaryKey().defaultRandom(),
   name: text('name').notNull(),
@@ -147,6 +147,16 @@ export const groupServers = pgTable('group_servers', {
   primaryKey({ name: 'group_servers_pkey', columns: [table.groupId, table.serverId] }),
   index('group_servers_server_id_idx').on(table.serverId)
 ])
+
+/** Captured log lines of a server (stderr, MCP log messages, supervisor events), kept for a while. */
+export const serverLogs = pgTable('server_logs', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  serverId: uuid('server_id').notNull().references(() => servers.id, { onDelete: 'cascade' }),
+  time: timestamp('time', { withTimezone: true, mode: 'date' }).notNull(),
+  level: text('level').notNull(),
+  source: text('source').notNull(),
+  message: text('message').notNull()
+}, (table) => [index('server_logs_server_time_idx').on(table.serverId, table.time)])
 
 /** Unique constraints and the API field each protects, for 409 details. */
 export const UNIQUE_FIELDS: Record<string, string> = {

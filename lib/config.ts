@@ -19,7 +19,8 @@ export const EnvSchema = Type.Object({
   MCPHUB_RATE_LIMIT_ANON: Type.Integer({ minimum: 0, default: 100 }),
   MCPHUB_RATE_LIMIT_USER: Type.Integer({ minimum: 0, default: 1000 }),
   MCPHUB_RATE_LIMIT_ADMIN: Type.Integer({ minimum: 0, default: 5000 }),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' }))
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 }))
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -39,6 +40,10 @@ export interface Config {
   rateLimits: RateLimits
   /** Redis for rate-limit counters shared by several hubs; in memory when undefined. */
   redisUrl: string | undefined
+  /** A `{ "mcpServers": {...} }` file whose servers are imported at start (existing names kept). */
+  settingsFile: string | undefined
+  /** What every MCP server process starts from: a few harmless variables of the hub's, nothing else. */
+  childBaseEnv: Record<string, string>
 }
 
 export interface RateLimits {
@@ -126,8 +131,22 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     adminPassword: parsed.MCPHUB_ADMIN_PASSWORD,
     logLevel: parsed.LOG_LEVEL ?? 'info',
     rateLimits: { anonymous: parsed.MCPHUB_RATE_LIMIT_ANON, user: parsed.MCPHUB_RATE_LIMIT_USER, admin: parsed.MCPHUB_RATE_LIMIT_ADMIN },
-    redisUrl: parsed.REDIS_URL
+    redisUrl: parsed.REDIS_URL,
+    settingsFile: parsed.MCPHUB_SETTINGS_FILE,
+    childBaseEnv: childBaseEnv(env)
   }
+}
+
+/** The variables a child inherits from the hub: locale, paths, identity. Never secrets. */
+const CHILD_BASE_KEYS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME']
+
+export function childBaseEnv (env: Record<string, string | undefined>): Record<string, string> {
+  const base: Record<string, string> = {}
+  for (const key of CHILD_BASE_KEYS) {
+    const value = env[key]
+    if (value !== undefined) base[key] = value
+  }
+  return base
 }
 
 /** True when the hub listens on more than the loopback interface. */

@@ -21,7 +21,9 @@ export async function generateDocument (): Promise<string> {
     adminPassword: 'openapi-generation-only',
     logLevel: 'silent',
     rateLimits: { anonymous: 0, user: 0, admin: 0 },
-    redisUrl: undefined
+    redisUrl: undefined,
+    settingsFile: undefined,
+    childBaseEnv: {}
   }
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()) })
   try {

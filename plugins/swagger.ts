@@ -23,6 +23,7 @@ export default fp(async (app) => {
       tags: [
         { name: 'auth', description: 'Sign-in, tokens, MFA and API keys' },
         { name: 'users', description: 'User accounts (admins manage; users see themselves)' },
+        { name: 'servers', description: 'MCP servers: configuration, live status, start/stop, logs, import/export' },
         { name: 'groups', description: 'Groups, members, server assignments and the permissions they grant' },
         { name: 'operations', description: 'Health and readiness probes' }
       ]

@@ -7,7 +7,7 @@ import pg from 'pg'
 import tap from 'tap'
 import { buildApp, type App } from '../app.ts'
 import { openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
-import type { Config } from '../lib/config.ts'
+import { childBaseEnv, type Config } from '../lib/config.ts'
 
 export type Driver = 'pglite' | 'pg'
 
@@ -39,6 +39,8 @@ export function testConfig (t: Tap, overrides: Partial<Config> = {}): Config {
     logLevel: 'silent',
     rateLimits: { anonymous: 0, user: 0, admin: 0 },
     redisUrl: undefined,
+    settingsFile: undefined,
+    childBaseEnv: childBaseEnv(process.env),
     ...overrides
   }
 }

@@ -1,0 +1,199 @@
+import { PassThrough } from 'node:stream'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { ok } from '../../lib/envelope.ts'
+import { notFound } from '../../lib/errors.ts'
+import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { Envelope, errorResponses, NoContent, Page } from '../../lib/schemas.ts'
+import type { ServerRow } from '../../db/schema.ts'
+import * as schemas from './schemas.ts'
+import * as service from './service.ts'
+
+const PAGE_EXAMPLE = { page: 1, limit: 20, total: 1, pages: 1, hasNext: false, hasPrev: false }
+const on = (action: string) => ({ resource: 'server', action, param: 'serverId' })
+
+const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const box = app.auth.secrets
+  const supervisor = app.supervisor
+  const dto = (row: ServerRow) => {
+    const managed = supervisor.get(row.id)
+    return service.toDto(row, managed?.status(), managed?.catalog.tools.length ?? 0)
+  }
+  /** Follow streams still open, ended when the hub closes. */
+  const followers = new Set<PassThrough>()
+  app.addHook('preClose', async () => {
+    for (const stream of followers) stream.end()
+  })
+
+  app.get('', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'listServers',
+      tags: ['servers'],
+      summary: 'List the servers the caller may read',
+      querystring: listQuerySchema(service.SERVER_LIST, {
+        status: Type.Optional(schemas.ServerState),
+        group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Group name or id' }))
+      }),
+      response: { 200: Envelope(Page(schemas.Server), { items: [schemas.SERVER_EXAMPLE], pagination: PAGE_EXAMPLE }), ...errorResponses(422) }
+    }
+  }, async (request) => {
+    const query = request.query as ListQuery & { group?: string }
+    const page = await service.listServers(app.db, request.principal!, query, (id) => supervisor.get(id)?.state ?? 'stopped')
+    return ok({ items: page.rows.map(dto), pagination: page.pagination })
+  })
+
+  app.post('', {
+    config: { access: 'admin' },
+    schema: {
+      operationId: 'createServer',
+      tags: ['servers'],
+      summary: 'Register an MCP server (admins); enabled servers start at once',
+      body: schemas.CreateServerBody,
+      response: { 201: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 409, 422) }
+    }
+  }, async (request, reply) => {
+    const row = await service.createServer(app.db, box, request.body)
+    request.log.info({ serverId: row.id, by: request.principal!.userId }, 'server created')
+    const managed = supervisor.upsert(service.specOf(box, row))
+    if (row.enabled) managed.start().catch(() => {})
+    reply.code(201)
+    return ok(dto(row))
+  })
+
+  app.post('/import', {
+    config: { access: 'admin' },
+    schema: {
+      operationId: 'importServers',
+      tags: ['servers'],
+      summary: 'Import servers from a `{ "mcpServers": {...} }` document (Claude Desktop / mcp_settings.json)',
+      description: 'All entries are validated first; nothing is created unless all are valid. Existing names are skipped.',
+      body: schemas.McpServersDocument,
+      response: { 200: Envelope(schemas.ImportResult, { created: ['filesystem'], skipped: [] }), ...errorResponses(400, 422) }
+    }
+  }, async (request) => {
+    const { created, skipped } = await service.importServers(app.db, box, request.body.mcpServers)
+    for (const row of created) {
+      const managed = supervisor.upsert(service.specOf(box, row))
+      if (row.enabled) managed.start().catch(() => {})
+    }
+    request.log.info({ created: created.length, by: request.principal!.userId }, 'servers imported')
+    return ok({ created: created.map((row) => row.name), skipped })
+  })
+
+  app.get('/export', {
+    config: { access: 'admin' },
+    schema: {
+      operationId: 'exportServers',
+      tags: ['servers'],
+      summary: 'Export every server as `{ "mcpServers": {...} }` (env values masked)',
+      response: { 200: Envelope(schemas.McpServersDocument) }
+    }
+  }, async () => ok(await service.exportServers(app.db)))
+
+  app.get('/:serverId', {
+    config: { access: on('read') },
+    schema: {
+      operationId: 'getServer',
+      tags: ['servers'],
+      summary: 'Get a server with its live status',
+      params: schemas.ServerParams,
+      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(422) }
+    }
+  }, async (request) => ok(dto(await service.getServer(app.db, request.params.serverId))))
+
+  app.put('/:serverId', {
+    config: { access: on('write') },
+    schema: {
+      operationId: 'updateServer',
+      tags: ['servers'],
+      summary: 'Update a server (command, args, env and cwd: admins only); a running server picks changes up on restart',
+      params: schemas.ServerParams,
+      body: schemas.UpdateServerBody,
+      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 409, 422) }
+    }
+  }, async (request) => {
+    const current = await service.getServer(app.db, request.params.serverId)
+    const row = await service.updateServer(app.db, box, request.principal!, current, request.body)
+    supervisor.upsert(service.specOf(box, row))
+    return ok(dto(row))
+  })
+
+  app.delete('/:serverId', {
+    config: { access: on('write') },
+    schema: {
+      operationId: 'deleteServer',
+      tags: ['servers'],
+      summary: 'Stop and delete a server',
+      params: schemas.ServerParams,
+      response: { 204: NoContent, ...errorResponses(422) }
+    }
+  }, async (request, reply) => {
+    const row = await service.getServer(app.db, request.params.serverId)
+    await supervisor.remove(row.id)
+    await service.deleteServer(app.db, row.id)
+    request.log.info({ serverId: row.id, by: request.principal!.userId }, 'server deleted')
+    return reply.code(204).send()
+  })
+
+  const lifecycle = (path: string, operationId: string, summary: string, act: (id: string, body: { graceful?: boolean, timeout?: number } | undefined) => Promise<void>) => {
+    app.post(`/:serverId/${path}`, {
+      config: { access: on('execute') },
+      schema: {
+        operationId,
+        tags: ['servers'],
+        summary,
+        params: schemas.ServerParams,
+        ...(path === 'stop' ? { body: Type.Optional(schemas.StopBody) } : {}),
+        response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
+      }
+    }, async (request) => {
+      const row = await service.getServer(app.db, request.params.serverId)
+      supervisor.upsert(service.specOf(box, row))
+      await act(row.id, request.body as { graceful?: boolean, timeout?: number } | undefined)
+      return ok(dto(row))
+    })
+  }
+  lifecycle('start', 'startServer', 'Start a server; answers once it runs or has failed', (id) => supervisor.get(id)!.start())
+  lifecycle('stop', 'stopServer', 'Stop a server: stdin closed, SIGTERM, then SIGKILL after `timeout` ms (`graceful: false`: at once)',
+    (id, body) => supervisor.get(id)!.stop({ graceful: body?.graceful ?? true, timeoutMs: body?.timeout ?? 10_000 }))
+  lifecycle('restart', 'restartServer', 'Restart a server', (id) => supervisor.get(id)!.restart())
+
+  app.get('/:serverId/logs', {
+    config: { access: on('read') },
+    schema: {
+      operationId: 'getServerLogs',
+      tags: ['servers'],
+      summary: 'A server\'s stderr, MCP log messages and lifecycle events',
+      description: 'With `follow=true` the response is NDJSON (`application/x-ndjson`): the matching recent lines, then each new line as it comes, until the client disconnects.',
+      params: schemas.ServerParams,
+      querystring: schemas.LogsQuery,
+      response: { 200: Envelope(Type.Array(schemas.LogLine), [schemas.LOG_EXAMPLE]), ...errorResponses(422) }
+    }
+  }, async (request, reply) => {
+    const row = await service.getServer(app.db, request.params.serverId)
+    await app.flushServerLogs()
+    const lines = await service.readLogs(app.db, row.id, request.query)
+    if (request.query.follow !== true) return ok(lines)
+
+    const managed = supervisor.get(row.id)
+    if (managed === undefined) throw notFound('Server')
+    const levels = new Set(service.levelsFrom(request.query.level))
+    const stream = new PassThrough()
+    followers.add(stream)
+    for (const line of lines) stream.write(JSON.stringify(line) + '\n')
+    const unsubscribe = managed.logs.subscribe((entry) => {
+      if (levels.has(entry.level)) stream.write(JSON.stringify({ time: entry.time.toISOString(), level: entry.level, source: entry.source, message: entry.message }) + '\n')
+    })
+    const end = () => {
+      unsubscribe()
+      followers.delete(stream)
+      stream.end()
+    }
+    request.raw.on('close', end)
+    stream.on('close', end)
+    return reply.type('application/x-ndjson').send(stream as never)
+  })
+}
+
+export default serverRoutes

@@ -1,0 +1,127 @@
+import { Type } from 'typebox'
+import { Id, Nullable, Timestamp } from '../../lib/schemas.ts'
+
+export const MASK = '********'
+
+const EnvMap = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 16_384 }), {
+  maxProperties: 100,
+  description: `Variables for the server (secrets: stored encrypted, shown as "${MASK}"; sending "${MASK}" back keeps the stored value)`
+})
+const Args = Type.Array(Type.String({ maxLength: 8192 }), { maxItems: 200 })
+const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 20, uniqueItems: true })
+const Command = Type.String({ minLength: 1, maxLength: 4096, description: 'The program to run (no shell): arguments go in `args`' })
+const Cwd = Nullable(Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of an existing directory' }))
+
+export const ServerState = Type.Enum(['stopped', 'starting', 'running', 'stopping', 'backoff', 'error'], {
+  description: '`running` = process up and MCP initialize done; `starting`/`stopping` in between; `backoff` = waiting to restart after a crash; `error` = gave up (see lastError) until started again'
+})
+
+export const Server = Type.Object({
+  id: Id,
+  name: Type.String(),
+  description: Nullable(Type.String()),
+  command: Type.String(),
+  args: Type.Array(Type.String()),
+  env: Type.Record(Type.String(), Type.String()),
+  cwd: Nullable(Type.String()),
+  enabled: Type.Boolean(),
+  tags: Type.Array(Type.String()),
+  status: ServerState,
+  pid: Nullable(Type.Integer()),
+  uptime: Nullable(Type.Integer({ description: 'ms since the server became running' })),
+  lastRestart: Nullable(Timestamp),
+  lastExit: Nullable(Type.Object({ code: Nullable(Type.Integer()), signal: Nullable(Type.String()), at: Timestamp })),
+  restartCount: Type.Integer(),
+  nextRetryAt: Nullable(Timestamp),
+  lastError: Nullable(Type.String()),
+  tools: Type.Integer({ description: 'Number of tools the running server offers' }),
+  createdAt: Timestamp,
+  updatedAt: Timestamp
+})
+
+export const SERVER_EXAMPLE = {
+  id: '9a4e2b1c-7d6f-4e3a-8b2c-1d0e9f8a7b6c',
+  name: 'filesystem',
+  description: 'Files under /data',
+  command: 'npx',
+  args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'],
+  env: { NODE_ENV: MASK },
+  cwd: null,
+  enabled: true,
+  tags: ['files'],
+  status: 'running' as const,
+  pid: 12345,
+  uptime: 3_600_000,
+  lastRestart: null,
+  lastExit: null,
+  restartCount: 0,
+  nextRetryAt: null,
+  lastError: null,
+  tools: 11,
+  createdAt: '2026-01-01T10:00:00.000Z',
+  updatedAt: '2026-01-01T12:00:00.000Z'
+}
+
+export const CreateServerBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100 }),
+  command: Command,
+  args: Type.Optional(Args),
+  env: Type.Optional(EnvMap),
+  cwd: Type.Optional(Cwd),
+  enabled: Type.Optional(Type.Boolean({ default: true, description: 'Start with the hub and restart after crashes' })),
+  description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+  tags: Type.Optional(Tags)
+}, { additionalProperties: false, examples: [{ name: 'filesystem', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'], env: { NODE_ENV: 'production' }, enabled: true, tags: ['files'] }] })
+
+export const UpdateServerBody = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  command: Type.Optional(Command),
+  args: Type.Optional(Args),
+  env: Type.Optional(EnvMap),
+  cwd: Type.Optional(Cwd),
+  enabled: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+  tags: Type.Optional(Tags)
+}, { additionalProperties: false, examples: [{ description: 'Shared files', tags: ['files', 'prod'] }] })
+
+export const StopBody = Type.Object({
+  graceful: Type.Optional(Type.Boolean({ default: true, description: 'false: SIGKILL at once' })),
+  timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 300_000, default: 10_000, description: 'ms between SIGTERM and SIGKILL' }))
+}, { additionalProperties: false, examples: [{ graceful: true, timeout: 30000 }] })
+
+export const LogLevelParam = Type.Enum(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'])
+
+export const LogsQuery = Type.Object({
+  level: Type.Optional(Type.Enum(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'], { description: 'Minimum level' })),
+  since: Type.Optional(Type.String({ format: 'date-time' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  follow: Type.Optional(Type.Boolean({ default: false, description: 'Keep the response open and stream new entries as NDJSON' }))
+}, { additionalProperties: false })
+
+export const LogLine = Type.Object({
+  time: Timestamp,
+  level: LogLevelParam,
+  source: Type.Enum(['stderr', 'mcp', 'supervisor']),
+  message: Type.String()
+})
+export const LOG_EXAMPLE = { time: '2026-01-01T12:00:00.000Z', level: 'info' as const, source: 'supervisor' as const, message: 'started pid 12345' }
+
+const ImportedServer = Type.Object({
+  command: Command,
+  args: Type.Optional(Args),
+  env: Type.Optional(EnvMap),
+  cwd: Type.Optional(Cwd),
+  disabled: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Type.String({ maxLength: 2000 }))
+})
+
+export const McpServersDocument = Type.Object({
+  mcpServers: Type.Record(Type.String({ minLength: 1, maxLength: 100 }), ImportedServer, { maxProperties: 500 })
+}, { examples: [{ mcpServers: { filesystem: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'] } } }] })
+
+export const ImportResult = Type.Object({
+  created: Type.Array(Type.String()),
+  skipped: Type.Array(Type.String({ description: 'Names that already exist' }))
+})
+
+export const ServerParams = Type.Object({ serverId: Type.String({ format: 'uuid' }) })

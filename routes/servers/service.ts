@@ -1,0 +1,254 @@
+import { statSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
+import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm'
+import type { Database } from '../../db/client.ts'
+import { groups, groupServers, serverLogs, servers, type ServerRow } from '../../db/schema.ts'
+import type { SecretBox } from '../../lib/crypto.ts'
+import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
+import { listConditions, paginate, type ListQuery, type ListSpec } from '../../lib/list.ts'
+import type { Principal } from '../../plugins/access.ts'
+import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
+import type { ServerSpec, ServerStatus } from '../../supervisor/managed-server.ts'
+import { readableServerIds } from '../groups/permissions.ts'
+import { MASK } from './schemas.ts'
+
+export const SERVER_LIST: ListSpec = {
+  table: servers,
+  sort: { name: servers.name, createdAt: servers.createdAt, updatedAt: servers.updatedAt },
+  filters: { name: servers.name, enabled: servers.enabled },
+  search: [servers.name, servers.description],
+  createdAt: servers.createdAt,
+  id: servers.id
+}
+
+/**
+ * Variables that hijack a runtime (code injection through the environment), refused by family,
+ * whatever their case.
+ */
+const FORBIDDEN_ENV = [
+  /^NODE_OPTIONS$/, /^NODE_PATH$/, /^NODE_REPL_EXTERNAL_MODULE$/, /^LD_/, /^DYLD_/, /^PYTHON/, /^BASH_ENV$/, /^ENV$/,
+  /^BASH_FUNC_/, /^OPENSSL_/, /^JAVA_TOOL_OPTIONS$/, /^_JAVA_OPTIONS$/, /^JDK_JAVA_OPTIONS$/, /^GIT_SSH/, /^GIT_EXEC_PATH$/,
+  /^PERL5(LIB|OPT)$/, /^PERLLIB$/, /^RUBY(OPT|LIB)$/, /^GCONV_PATH$/, /^MCPHUB_/, /^PS4$/, /^PROMPT_COMMAND$/, /^IFS$/
+]
+
+export function forbiddenEnvKey (key: string): boolean {
+  const upper = key.toUpperCase()
+  return FORBIDDEN_ENV.some((pattern) => pattern.test(upper))
+}
+
+export interface ServerInput {
+  name?: string
+  command?: string
+  args?: string[]
+  env?: Record<string, string>
+  cwd?: string | null
+  enabled?: boolean
+  description?: string | null
+  tags?: string[]
+}
+
+const PROCESS_FIELDS = ['command', 'args', 'env', 'cwd'] as const
+
+/** Checks what the schema cannot: a program (not a shell line), safe variables, an existing directory. */
+export function validateProcessFields (input: ServerInput, field = ''): void {
+  if (input.command !== undefined && (/[\s;&|`$<>(){}]/.test(input.command) || input.command.includes('\0'))) {
+    throw validationFailed(`${field}command`, 'must be a program name or path, without shell syntax; put arguments in args')
+  }
+  for (const key of Object.keys(input.env ?? {})) {
+    if (forbiddenEnvKey(key)) throw validationFailed(`${field}env.${key}`, 'can take over the program\'s runtime and is not allowed')
+  }
+  if (input.cwd !== undefined && input.cwd !== null) {
+    let directory = false
+    try {
+      directory = isAbsolute(input.cwd) && statSync(input.cwd).isDirectory()
+    } catch {}
+    if (!directory) throw validationFailed(`${field}cwd`, 'must be the absolute path of an existing directory')
+  }
+}
+
+/** Seals new env values; a masked value keeps what is stored. */
+function sealEnv (box: SecretBox, env: Record<string, string>, stored: Record<string, string> = {}): Record<string, string> {
+  const sealed: Record<string, string> = {}
+  for (const [key, value] of Object.entries(env)) {
+    const kept = value === MASK ? stored[key] : undefined
+    sealed[key] = kept ?? box.seal(value)
+  }
+  return sealed
+}
+
+export function specOf (box: SecretBox, row: ServerRow): ServerSpec {
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(row.env)) env[key] = box.open(value)
+  return { id: row.id, name: row.name, command: row.command, args: row.args, env, cwd: row.cwd, enabled: row.enabled }
+}
+
+const iso = (date: Date | null | undefined) => date?.toISOString() ?? null
+
+export function toDto (row: ServerRow, status: ServerStatus | undefined, toolCount: number) {
+  const state = status?.state ?? 'stopped'
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    command: row.command,
+    args: row.args,
+    env: Object.fromEntries(Object.keys(row.env).map((key) => [key, MASK])),
+    cwd: row.cwd,
+    enabled: row.enabled,
+    tags: row.tags,
+    status: state,
+    pid: status?.pid ?? null,
+    uptime: state === 'running' && status?.startedAt ? Date.now() - status.startedAt.getTime() : null,
+    lastRestart: iso(status?.lastRestart),
+    lastExit: status?.lastExit ? { code: status.lastExit.code, signal: status.lastExit.signal, at: status.lastExit.at.toISOString() } : null,
+    restartCount: status?.restartCount ?? 0,
+    nextRetryAt: iso(status?.nextRetryAt),
+    lastError: status?.lastError ?? null,
+    tools: toolCount,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString()
+  }
+}
+
+export async function getServer (db: Database, id: string): Promise<ServerRow> {
+  const [row] = await db.select().from(servers).where(eq(servers.id, id))
+  if (row === undefined) throw notFound('Server')
+  return row
+}
+
+/**
+ * Lists the servers the caller may read. `status` is live state, so it filters the rows after
+ * the query; `group` takes a group's name or id.
+ */
+export async function listServers (db: Database, principal: Principal, query: ListQuery & { group?: string }, stateOf: (id: string) => string) {
+  const scope: SQL[] = []
+  const readable = await readableServerIds(db, principal)
+  if (readable !== undefined) scope.push(readable.length === 0 ? sql`false` : inArray(servers.id, readable))
+  if (query.group !== undefined) {
+    scope.push(sql`${servers.id} in (select ${groupServers.serverId} from ${groupServers} join ${groups} on ${groups.id} = ${groupServers.groupId} where ${groups.name} = ${query.group} or ${groups.id}::text = ${query.group})`)
+  }
+  const sortColumn = SERVER_LIST.sort[query.sort ?? 'name'] ?? servers.name
+  const direction = query.order === 'desc' ? desc : asc
+  const rows = await db.select().from(servers).where(and(...listConditions(SERVER_LIST, { ...query, status: undefined }), ...scope))
+    .orderBy(direction(sortColumn), direction(servers.id))
+  const matching = query.status === undefined ? rows : rows.filter((row) => stateOf(row.id) === query.status)
+  const page = query.page ?? 1
+  const limit = query.limit ?? 20
+  return { rows: matching.slice((page - 1) * limit, page * limit), pagination: paginate(page, limit, matching.length) }
+}
+
+export async function createServer (db: Database, box: SecretBox, input: ServerInput & { name: string, command: string }): Promise<ServerRow> {
+  validateProcessFields(input)
+  const [row] = await db.insert(servers).values({
+    name: input.name,
+    command: input.command,
+    args: input.args ?? [],
+    env: sealEnv(box, input.env ?? {}),
+    cwd: input.cwd ?? null,
+    enabled: input.enabled ?? true,
+    description: input.description ?? null,
+    tags: input.tags ?? []
+  }).returning()
+  return row!
+}
+
+/** Updates a server; what runs (command, args, env, cwd) is for admins only. */
+export async function updateServer (db: Database, box: SecretBox, principal: Principal, current: ServerRow, input: ServerInput): Promise<ServerRow> {
+  const processField = PROCESS_FIELDS.find((field) => input[field] !== undefined)
+  if (processField !== undefined && principal.role !== 'admin') throw authorizationFailed(`Only admins may change ${processField}`)
+  validateProcessFields(input)
+  const [row] = await db.update(servers).set({
+    ...(input.name === undefined ? {} : { name: input.name }),
+    ...(input.command === undefined ? {} : { command: input.command }),
+    ...(input.args === undefined ? {} : { args: input.args }),
+    ...(input.env === undefined ? {} : { env: sealEnv(box, input.env, current.env) }),
+    ...(input.cwd === undefined ? {} : { cwd: input.cwd }),
+    ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
+    ...(input.description === undefined ? {} : { description: input.description }),
+    ...(input.tags === undefined ? {} : { tags: input.tags }),
+    updatedAt: new Date()
+  }).where(eq(servers.id, current.id)).returning()
+  return row!
+}
+
+export async function deleteServer (db: Database, id: string): Promise<void> {
+  await db.delete(servers).where(eq(servers.id, id))
+}
+
+export async function enabledServers (db: Database): Promise<ServerRow[]> {
+  return await db.select().from(servers).where(eq(servers.enabled, true))
+}
+
+// Logs: persisted in batches by the supervisor plugin, read back here.
+
+export async function persistLogs (db: Database, batch: Array<{ serverId: string, entry: LogEntry }>): Promise<void> {
+  if (batch.length === 0) return
+  const known = new Set((await db.select({ id: servers.id }).from(servers).where(inArray(servers.id, [...new Set(batch.map((item) => item.serverId))]))).map((row) => row.id))
+  const rows = batch.filter((item) => known.has(item.serverId)).map(({ serverId, entry }) => ({ serverId, time: entry.time, level: entry.level, source: entry.source, message: entry.message }))
+  if (rows.length > 0) await db.insert(serverLogs).values(rows)
+}
+
+/** Keeps at most `keep` lines per server and nothing older than `maxAgeMs`. */
+export async function pruneLogs (db: Database, keep: number, maxAgeMs: number): Promise<void> {
+  await db.delete(serverLogs).where(sql`${serverLogs.time} < ${new Date(Date.now() - maxAgeMs)}`)
+  await db.execute(sql`delete from ${serverLogs} where ${serverLogs.id} in (
+    select id from (select id, row_number() over (partition by server_id order by id desc) as n from ${serverLogs}) ranked where n > ${keep})`)
+}
+
+export function levelsFrom (level: LogLevel | undefined): LogLevel[] {
+  return level === undefined ? [...LOG_LEVELS] : LOG_LEVELS.slice(LOG_LEVELS.indexOf(level))
+}
+
+/** The newest `limit` lines (at `level` or above, after `since`), oldest first. */
+export async function readLogs (db: Database, serverId: string, query: { level?: LogLevel, since?: string, limit?: number }) {
+  const rows = await db.select().from(serverLogs)
+    .where(and(
+      eq(serverLogs.serverId, serverId),
+      inArray(serverLogs.level, levelsFrom(query.level)),
+      query.since === undefined ? undefined : gt(serverLogs.time, new Date(query.since))
+    ))
+    .orderBy(desc(serverLogs.id)).limit(query.limit ?? 100)
+  return rows.reverse().map((row) => ({ time: row.time.toISOString(), level: row.level as LogLevel, source: row.source as LogEntry['source'], message: row.message }))
+}
+
+export async function existingNames (db: Database, names: string[]): Promise<Set<string>> {
+  if (names.length === 0) return new Set()
+  return new Set((await db.select({ name: servers.name }).from(servers).where(inArray(servers.name, names))).map((row) => row.name))
+}
+
+export interface ImportedServer {
+  command: string
+  args?: string[]
+  env?: Record<string, string>
+  cwd?: string | null
+  disabled?: boolean
+  description?: string
+}
+
+/** Imports `{ mcpServers }`: all valid or nothing; names that exist already are kept as they are. */
+export async function importServers (db: Database, box: SecretBox, document: Record<string, ImportedServer>) {
+  for (const [name, entry] of Object.entries(document)) validateProcessFields(entry, `mcpServers.${name}.`)
+  const existing = await existingNames(db, Object.keys(document))
+  const created: ServerRow[] = []
+  await db.transaction(async (tx) => {
+    for (const [name, entry] of Object.entries(document)) {
+      if (existing.has(name)) continue
+      created.push(await createServer(tx, box, { name, command: entry.command, args: entry.args ?? [], env: entry.env ?? {}, cwd: entry.cwd ?? null, enabled: entry.disabled !== true, description: entry.description ?? null }))
+    }
+  })
+  return { created, skipped: [...existing] }
+}
+
+export async function exportServers (db: Database) {
+  const rows = await db.select().from(servers).orderBy(servers.name)
+  return {
+    mcpServers: Object.fromEntries(rows.map((row) => [row.name, {
+      command: row.command,
+      args: row.args,
+      env: Object.fromEntries(Object.keys(row.env).map((key) => [key, MASK])),
+      ...(row.cwd === null ? {} : { cwd: row.cwd }),
+      ...(row.enabled ? {} : { disabled: true }),
+      ...(row.description === null ? {} : { description: row.description })
+    }]))
+  }
+}

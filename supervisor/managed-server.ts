@@ -1,0 +1,383 @@
+import { once } from 'node:events'
+import type { ChildProcess } from 'node:child_process'
+import { Client, type Prompt, type Resource, type Tool } from '@modelcontextprotocol/client'
+import { execa } from 'execa'
+import { LOG_LEVELS, LogBuffer, type LogBufferLimits, type LogLevel } from './log-buffer.ts'
+import { readLines } from './line-reader.ts'
+import { groupAlive, signalGroup, sleep, waitGroupGone } from './process-group.ts'
+import { ChildStdioTransport } from './stdio-transport.ts'
+
+/**
+ * `stopped → starting → running → stopping → stopped`; a crash of an enabled server goes to
+ * `backoff` and back to `starting`; a crash loop, or a program that cannot run, ends in `error`
+ * until someone starts it again.
+ */
+export type ServerState = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'error'
+
+/** What the supervisor runs: always built from a stored server record. */
+export interface ServerSpec {
+  id: string
+  name: string
+  command: string
+  args: string[]
+  /** The server's own variables, decrypted. */
+  env: Record<string, string>
+  cwd: string | null
+  enabled: boolean
+}
+
+export interface SupervisorPolicy {
+  startTimeoutMs: number
+  /** After closing stdin, how long to wait before SIGTERM. */
+  stdinGraceMs: number
+  /** Default wait between SIGTERM and SIGKILL. */
+  stopTimeoutMs: number
+  backoffBaseMs: number
+  backoffMaxMs: number
+  /** ± this fraction of random jitter on each delay. */
+  backoffJitter: number
+  /** This many failures within `failureWindowMs` end in `error`. */
+  maxFailures: number
+  failureWindowMs: number
+  /** A run this long counts as healthy and clears earlier failures. */
+  healthyAfterMs: number
+  maxMessageBytes: number
+  log: LogBufferLimits
+  /** Lines per second a server may log before the excess is dropped and counted. */
+  maxLinesPerSecond: number
+}
+
+export const DEFAULT_POLICY: SupervisorPolicy = {
+  startTimeoutMs: 30_000,
+  stdinGraceMs: 2000,
+  stopTimeoutMs: 10_000,
+  backoffBaseMs: 1000,
+  backoffMaxMs: 5 * 60_000,
+  backoffJitter: 0.2,
+  maxFailures: 5,
+  failureWindowMs: 10 * 60_000,
+  healthyAfterMs: 10 * 60_000,
+  maxMessageBytes: 16 * 1024 * 1024,
+  log: { maxLines: 2000, maxBytes: 2 * 1024 * 1024, maxLineBytes: 16 * 1024 },
+  maxLinesPerSecond: 1000
+}
+
+export interface Catalog {
+  tools: Tool[]
+  prompts: Prompt[]
+  resources: Resource[]
+}
+
+export interface ServerStatus {
+  state: ServerState
+  pid: number | null
+  startedAt: Date | null
+  lastRestart: Date | null
+  lastExit: { code: number | null, signal: string | null, at: Date } | null
+  restartCount: number
+  nextRetryAt: Date | null
+  lastError: string | null
+  droppedLogLines: number
+}
+
+export interface ManagedServerHooks {
+  /** The environment every child starts from (PATH, HOME, LANG…), never the hub's own. */
+  baseEnv: Record<string, string>
+  onStatus: (server: ManagedServer) => void
+  onCatalog: (server: ManagedServer) => void
+  /** The process group of a new child, or null when it has gone (for leftover cleanup). */
+  onProcessGroup: (serverId: string, pgid: number | null) => void
+}
+
+const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [] }
+const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
+
+/** Owns one MCP server process: every transition happens here, one operation at a time. */
+export class ManagedServer {
+  readonly logs: LogBuffer
+  spec: ServerSpec
+  readonly #policy: SupervisorPolicy
+  readonly #hooks: ManagedServerHooks
+  #state: ServerState = 'stopped'
+  #child: ChildProcess | undefined
+  #client: Client | undefined
+  #catalog: Catalog = EMPTY_CATALOG
+  #exited: Promise<void> = Promise.resolve()
+  #queue: Promise<unknown> = Promise.resolve()
+  #retryTimer: NodeJS.Timeout | undefined
+  #failures: number[] = []
+  #stopping = false
+  #status: Omit<ServerStatus, 'state' | 'pid'> = { startedAt: null, lastRestart: null, lastExit: null, restartCount: 0, nextRetryAt: null, lastError: null, droppedLogLines: 0 }
+  #rateWindow = { second: 0, lines: 0 }
+
+  constructor (spec: ServerSpec, policy: SupervisorPolicy, hooks: ManagedServerHooks) {
+    this.spec = spec
+    this.#policy = policy
+    this.#hooks = hooks
+    this.logs = new LogBuffer(policy.log)
+  }
+
+  get state (): ServerState {
+    return this.#state
+  }
+
+  get client (): Client | undefined {
+    return this.#state === 'running' ? this.#client : undefined
+  }
+
+  get catalog (): Catalog {
+    return this.#catalog
+  }
+
+  status (): ServerStatus {
+    return { state: this.#state, pid: this.#child?.pid ?? null, ...this.#status }
+  }
+
+  /** Starts the server; a manual start also clears a crash loop's `error`. */
+  start (): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.#state === 'running' || this.#state === 'starting') return
+      this.#clearRetry()
+      this.#failures = []
+      await this.#launch()
+    })
+  }
+
+  /** Stops the server: stdin closed, then SIGTERM, then SIGKILL, to the whole group. Never rejects. */
+  stop (options: { graceful?: boolean, timeoutMs?: number } = {}): Promise<void> {
+    return this.#enqueue(async () => {
+      this.#clearRetry()
+      await this.#terminate(options.graceful ?? true, options.timeoutMs ?? this.#policy.stopTimeoutMs)
+      this.#setState('stopped')
+    })
+  }
+
+  restart (): Promise<void> {
+    return this.#enqueue(async () => {
+      this.#clearRetry()
+      await this.#terminate(true, this.#policy.stopTimeoutMs)
+      this.#failures = []
+      this.#status.lastRestart = new Date()
+      this.#status.restartCount++
+      await this.#launch()
+    })
+  }
+
+  #enqueue (operation: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(operation, operation)
+    this.#queue = next.catch(() => {})
+    return next.catch((error: unknown) => {
+      this.#fail(error instanceof Error ? error.message : String(error))
+    })
+  }
+
+  #setState (state: ServerState): void {
+    this.#state = state
+    if (state !== 'backoff') this.#status.nextRetryAt = null
+    this.#hooks.onStatus(this)
+  }
+
+  #fail (message: string): void {
+    this.#status.lastError = message
+    this.#event('error', message)
+    this.#setState('error')
+  }
+
+  /** A supervisor event in the server's log. */
+  #event (level: LogLevel, message: string): void {
+    this.logs.add(level, 'supervisor', message)
+  }
+
+  /** A line from the child, after redaction of its secrets and the rate limit. */
+  #childLine (level: LogLevel, source: 'stderr' | 'mcp', line: string): void {
+    const second = Math.floor(Date.now() / 1000)
+    if (second !== this.#rateWindow.second) {
+      if (this.#rateWindow.lines > this.#policy.maxLinesPerSecond) {
+        this.#event('warning', `${this.#rateWindow.lines - this.#policy.maxLinesPerSecond} log lines dropped (over ${this.#policy.maxLinesPerSecond}/s)`)
+      }
+      this.#rateWindow = { second, lines: 0 }
+    }
+    if (++this.#rateWindow.lines > this.#policy.maxLinesPerSecond) {
+      this.#status.droppedLogLines++
+      return
+    }
+    this.logs.add(level, source, this.#redact(line))
+  }
+
+  #redact (text: string): string {
+    let out = text
+    for (const value of Object.values(this.spec.env)) {
+      if (value.length >= 4) out = out.split(value).join('[redacted]')
+    }
+    return out
+  }
+
+  async #launch (): Promise<void> {
+    this.#setState('starting')
+    this.#status.lastError = null
+    const spec = this.spec
+    const subprocess = execa(spec.command, spec.args, {
+      cwd: spec.cwd ?? undefined,
+      env: { ...this.#hooks.baseEnv, ...spec.env, MCPHUB_SERVER_ID: spec.id },
+      extendEnv: false,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      detached: true,
+      cleanup: true,
+      reject: false
+    })
+    subprocess.catch(() => {})
+    // The long-lived child is used through its ChildProcess side: events, pid, pipes.
+    const child = subprocess as unknown as ChildProcess
+    const spawned = await Promise.race([
+      once(child, 'spawn').then(() => undefined),
+      once(child, 'error').then(([error]) => error as NodeJS.ErrnoException)
+    ])
+    if (spawned !== undefined) {
+      // ENOENT, EACCES…: retrying cannot help.
+      throw new Error(`Cannot start ${spec.command}: ${spawned.code ?? spawned.message}`)
+    }
+    const pid = child.pid!
+    this.#child = child
+    this.#stopping = false
+    this.#hooks.onProcessGroup(spec.id, pid)
+    this.#exited = once(child, 'exit').then(([code, signal]) => this.#onExit(child, code as number | null, signal as string | null))
+    this.#event('info', `started pid ${pid}`)
+
+    readLines(child.stderr!, {
+      maxLineBytes: this.#policy.log.maxLineBytes,
+      onLine: (line) => this.#childLine('info', 'stderr', line),
+      onOverflow: (head, bytes) => this.#childLine('info', 'stderr', `${head} …[cut, ${bytes} bytes]`)
+    })
+    const transport = new ChildStdioTransport({
+      stdin: child.stdin!,
+      stdout: child.stdout!,
+      maxMessageBytes: this.#policy.maxMessageBytes,
+      onNoise: (line) => this.#childLine('warning', 'stderr', `non-MCP output on stdout: ${line}`),
+      onOversize: (bytes) => {
+        this.#status.lastError = `MCP message of ${bytes} bytes exceeds the ${this.#policy.maxMessageBytes}-byte limit`
+        this.#event('error', `${this.#status.lastError}; killing the process`)
+        signalGroup(pid, 'SIGKILL')
+      }
+    })
+    child.stdin!.on('error', () => {})
+    const client = new Client(HUB_INFO, { capabilities: {} })
+    client.setNotificationHandler('notifications/message', (notification) => {
+      const { level, data } = notification.params
+      this.#childLine(LOG_LEVELS.includes(level) ? level : 'info', 'mcp', typeof data === 'string' ? data : JSON.stringify(data))
+    })
+    for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed'] as const) {
+      client.setNotificationHandler(method, () => { this.#refreshCatalog(client).catch(() => {}) })
+    }
+    this.#client = client
+    try {
+      await withTimeout(client.connect(transport), this.#policy.startTimeoutMs, `no MCP initialize response within ${this.#policy.startTimeoutMs} ms`)
+      await this.#refreshCatalog(client)
+    } catch (error) {
+      const reason = this.#status.lastError ?? (error instanceof Error ? error.message : String(error))
+      await this.#terminate(false, 0)
+      this.#crashed(reason)
+      return
+    }
+    this.#status.startedAt = new Date()
+    this.#setState('running')
+    this.#event('info', `running: ${this.#catalog.tools.length} tools, ${this.#catalog.prompts.length} prompts, ${this.#catalog.resources.length} resources`)
+  }
+
+  async #refreshCatalog (client: Client): Promise<void> {
+    const capabilities = client.getServerCapabilities() ?? {}
+    const tools = capabilities.tools ? (await client.listTools()).tools : []
+    const prompts = capabilities.prompts ? (await client.listPrompts()).prompts : []
+    const resources = capabilities.resources ? (await client.listResources()).resources : []
+    this.#catalog = { tools, prompts, resources }
+    this.#hooks.onCatalog(this)
+  }
+
+  #onExit (child: ChildProcess, code: number | null, signal: string | null): void {
+    if (child !== this.#child) return
+    const ranMs = this.#status.startedAt === null ? 0 : Date.now() - this.#status.startedAt.getTime()
+    this.#status.lastExit = { code, signal, at: new Date() }
+    this.#event(code === 0 ? 'info' : 'warning', `exited with ${signal === null ? `code ${code}` : `signal ${signal}`} after ${(ranMs / 1000).toFixed(1)} s`)
+    // Whatever the child left behind in its group goes with it.
+    if (child.pid !== undefined && groupAlive(child.pid)) signalGroup(child.pid, 'SIGKILL')
+    this.#hooks.onProcessGroup(this.spec.id, null)
+    this.#client?.close().catch(() => {})
+    this.#child = undefined
+    this.#client = undefined
+    this.#catalog = EMPTY_CATALOG
+    this.#hooks.onCatalog(this)
+    if (this.#stopping || this.#state !== 'running') return
+    if (ranMs >= this.#policy.healthyAfterMs) this.#failures = []
+    this.#crashed(signal === null ? `exited with code ${code}` : `killed by ${signal}`)
+  }
+
+  /** After a failed start or a crash: back off and retry, or give up. */
+  #crashed (reason: string): void {
+    this.#status.lastError = reason
+    this.#status.startedAt = null
+    if (!this.spec.enabled) {
+      this.#fail(reason)
+      return
+    }
+    const now = Date.now()
+    this.#failures = [...this.#failures.filter((at) => now - at < this.#policy.failureWindowMs), now]
+    if (this.#failures.length >= this.#policy.maxFailures) {
+      this.#fail(`gave up after ${this.#failures.length} failures in ${Math.round(this.#policy.failureWindowMs / 60_000)} min: ${reason}`)
+      return
+    }
+    const { backoffBaseMs, backoffMaxMs, backoffJitter } = this.#policy
+    const base = Math.min(backoffMaxMs, backoffBaseMs * 2 ** (this.#failures.length - 1))
+    const delay = Math.round(base * (1 + backoffJitter * (2 * Math.random() - 1)))
+    this.#status.nextRetryAt = new Date(now + delay)
+    this.#event('warning', `restarting in ${delay} ms (failure ${this.#failures.length} of ${this.#policy.maxFailures}): ${reason}`)
+    this.#state = 'backoff'
+    this.#hooks.onStatus(this)
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      this.#enqueue(async () => {
+        if (this.#state !== 'backoff') return
+        this.#status.lastRestart = new Date()
+        this.#status.restartCount++
+        await this.#launch()
+      }).catch(() => {})
+    }, delay)
+    this.#retryTimer.unref()
+  }
+
+  #clearRetry (): void {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+  }
+
+  /** Ends the child and its whole process group, within bounded time. */
+  async #terminate (graceful: boolean, timeoutMs: number): Promise<void> {
+    const child = this.#child
+    if (child === undefined || child.pid === undefined) return
+    const pid = child.pid
+    this.#stopping = true
+    this.#setState('stopping')
+    const exited = this.#exited
+    const waitExit = (ms: number) => Promise.race([exited.then(() => true), sleep(ms).then(() => false)])
+    if (graceful) {
+      child.stdin?.end()
+      if (!await waitExit(Math.min(this.#policy.stdinGraceMs, timeoutMs))) {
+        signalGroup(pid, 'SIGTERM')
+        if (!await waitExit(timeoutMs)) this.#event('warning', `did not stop within ${timeoutMs} ms of SIGTERM; killing`)
+      }
+    }
+    signalGroup(pid, 'SIGKILL')
+    await waitExit(5000)
+    await waitGroupGone(pid, 2000)
+    this.#event('info', 'stopped')
+  }
+}
+
+function withTimeout<T> (work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    work,
+    new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(message)), ms) })
+  ]).finally(() => clearTimeout(timer))
+}
