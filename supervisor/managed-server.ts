@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import type { ChildProcess } from 'node:child_process'
 import { Client, type Prompt, type Resource, type Tool } from '@modelcontextprotocol/client'
 import { execa } from 'execa'
@@ -204,11 +203,11 @@ export class ManagedServer {
     this.logs.add(level, source, this.#redact(line))
   }
 
+  /** Replaces the server's configured values (its secrets) in a line; longest first, so none is half-replaced. */
   #redact (text: string): string {
     let out = text
-    for (const value of Object.values(this.spec.env)) {
-      if (value.length >= 4) out = out.split(value).join('[redacted]')
-    }
+    const values = Object.values(this.spec.env).filter((value) => value.length >= 4).sort((a, b) => b.length - a.length)
+    for (const value of values) out = out.split(value).join('[redacted]')
     return out
   }
 
@@ -230,11 +229,11 @@ export class ManagedServer {
     })
     subprocess.catch(() => {})
     // The long-lived child is used through its ChildProcess side: events, pid, pipes.
-    const child = subprocess as unknown as ChildProcess
-    const spawned = await Promise.race([
-      once(child, 'spawn').then(() => undefined),
-      once(child, 'error').then(([error]) => error as NodeJS.ErrnoException)
-    ])
+    const child = subprocess.nodeChildProcess
+    const spawned = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      child.once('spawn', () => resolve(undefined))
+      child.once('error', (error) => resolve(error as NodeJS.ErrnoException))
+    })
     if (spawned !== undefined) {
       // ENOENT, EACCES…: retrying cannot help.
       throw new Error(`Cannot start ${spec.command}: ${spawned.code ?? spawned.message}`)
@@ -243,7 +242,12 @@ export class ManagedServer {
     this.#child = child
     this.#stopping = false
     this.#hooks.onProcessGroup(spec.id, pid)
-    this.#exited = once(child, 'exit').then(([code, signal]) => this.#onExit(child, code as number | null, signal as string | null))
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#onExit(child, code, signal)
+        resolve()
+      })
+    })
     this.#event('info', `started pid ${pid}`)
 
     readLines(child.stderr!, {

@@ -25,7 +25,7 @@ export function isOurProcess (pid: number, serverId: string): boolean {
 }
 
 export function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 /** Polls until the group is gone or the time is up; true when it is gone. */

@@ -8,6 +8,7 @@ import tap from 'tap'
 import { buildApp, type App } from '../app.ts'
 import { openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
+import type { SupervisorPolicy } from '../supervisor/managed-server.ts'
 
 export type Driver = 'pglite' | 'pg'
 
@@ -128,6 +129,8 @@ export interface BuildOptions {
   print?: (text: string) => void
   /** The app's clock (TOTP steps, login delays); real time by default. */
   now?: () => number
+  /** Supervisor timings: tests shorten timeouts and backoff. */
+  supervisorPolicy?: Partial<SupervisorPolicy>
   /** Registers extra routes (test fixtures) on the real app before it is ready. */
   extend?: (app: App) => void | Promise<void>
 }
@@ -141,7 +144,8 @@ export async function build (t: Tap, driver: Driver, options: BuildOptions = {})
     database,
     logStream: options.logStream ?? suiteLog!.stream,
     print: options.print ?? (() => {}),
-    ...(options.now === undefined ? {} : { now: options.now })
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.supervisorPolicy === undefined ? {} : { supervisorPolicy: options.supervisorPolicy })
   })
   t.teardown(() => app.close())
   await options.extend?.(app)

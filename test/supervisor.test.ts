@@ -1,0 +1,247 @@
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { childBaseEnv } from '../lib/config.ts'
+import { DEFAULT_POLICY, ManagedServer, type ServerSpec, type SupervisorPolicy } from '../supervisor/managed-server.ts'
+import { groupAlive } from '../supervisor/process-group.ts'
+import { Supervisor } from '../supervisor/supervisor.ts'
+
+const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
+const FAST: SupervisorPolicy = { ...DEFAULT_POLICY, startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000, backoffBaseMs: 100, backoffJitter: 0 }
+function spec (mode: string, extra: Partial<ServerSpec> = {}, env: Record<string, string> = {}): ServerSpec {
+  return { id: randomUUID(), name: `fixture-${mode}`, command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: mode, ...env }, cwd: null, enabled: false, ...extra }
+}
+
+function managed (t: Tap, serverSpec: ServerSpec, policy: Partial<SupervisorPolicy> = {}): ManagedServer {
+  const server = new ManagedServer(serverSpec, { ...FAST, ...policy }, {
+    baseEnv: childBaseEnv(process.env),
+    onStatus: () => {},
+    onCatalog: () => {},
+    onProcessGroup: () => {}
+  })
+  t.teardown(() => server.stop({ graceful: false }))
+  return server
+}
+type Tap = { teardown(fn: () => unknown): void }
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
+async function until (check: () => boolean, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return true
+}
+/** Processes on this machine carrying a server's marker in their environment. */
+function processesOf (serverId: string): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((pid) => {
+    try { return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`MCPHUB_SERVER_ID=${serverId}`) } catch { return false }
+  }).map(Number)
+}
+const messages = (server: ManagedServer) => server.logs.entries().map((entry) => `${entry.source}/${entry.level}: ${entry.message}`)
+
+t.test('start → running with a pid and the catalog; stop → stopped, nothing left', async (t) => {
+  const server = managed(t, spec('normal'))
+  await server.start()
+  const status = server.status()
+  t.equal(status.state, 'running')
+  t.ok(status.pid && alive(status.pid))
+  t.same(server.catalog.tools.map((tool) => tool.name), ['echo', 'add', 'env', 'log', 'add_tool', 'slow'])
+  t.same(server.catalog.prompts.map((prompt) => prompt.name), ['greet'])
+  t.equal(server.catalog.resources.length, 1)
+  t.same((await server.client!.callTool({ name: 'echo', arguments: { text: 'hi' } })).content, [{ type: 'text', text: 'hi' }])
+  await server.stop()
+  t.equal(server.state, 'stopped')
+  t.equal(server.status().pid, null)
+  t.notOk(alive(status.pid!), 'the child is gone')
+  t.match(messages(server).join('\n'), /started pid \d+[\s\S]*running: 6 tools[\s\S]*exited with code 0[\s\S]*stopped/)
+})
+
+t.test('a child that ignores SIGTERM is killed within the timeout', async (t) => {
+  const server = managed(t, spec('ignore-term'))
+  await server.start()
+  const pid = server.status().pid!
+  const started = Date.now()
+  await server.stop({ graceful: true, timeoutMs: 800 })
+  const took = Date.now() - started
+  t.notOk(alive(pid))
+  t.ok(took >= 800 && took < 3000, `stopped in ${took} ms (stdin grace + 800 ms timeout, then SIGKILL)`)
+  t.match(messages(server).join('\n'), /did not stop within 800 ms of SIGTERM; killing/)
+  t.match(server.status().lastExit?.signal, 'SIGKILL')
+})
+
+t.test('graceful: false kills at once', async (t) => {
+  const server = managed(t, spec('ignore-term'))
+  await server.start()
+  const started = Date.now()
+  await server.stop({ graceful: false })
+  t.ok(Date.now() - started < 1000)
+  t.equal(server.state, 'stopped')
+})
+
+t.test('the grandchild dies with the group: on stop, and when the child exits by itself', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mcphub-gc-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const pidFile = join(dir, 'pid')
+  const server = managed(t, spec('grandchild', {}, { FIXTURE_PID_FILE: pidFile }))
+  await server.start()
+  const pid = server.status().pid!
+  t.ok(await until(() => { try { return readFileSync(pidFile, 'utf8').trim() !== '' } catch { return false } }))
+  const grandchild = Number(readFileSync(pidFile, 'utf8'))
+  t.ok(alive(grandchild))
+  await server.stop()
+  t.ok(await until(() => !alive(grandchild), 3000), 'grandchild gone after stop')
+  t.notOk(groupAlive(pid), 'no process of the group is left')
+  t.same(processesOf(server.spec.id), [])
+
+  rmSync(pidFile, { force: true })
+  await server.start()
+  t.ok(await until(() => { try { return readFileSync(pidFile, 'utf8').trim() !== '' } catch { return false } }))
+  const second = Number(readFileSync(pidFile, 'utf8'))
+  process.kill(server.status().pid!, 'SIGKILL')
+  t.ok(await until(() => !alive(second), 3000), 'the grandchild of a crashed child is reaped too')
+})
+
+t.test('crashes back off exponentially, then give up in error', async (t) => {
+  const server = managed(t, spec('crash-after-init', { enabled: true }), { backoffBaseMs: 100, maxFailures: 4 })
+  const restarts: number[] = []
+  server.logs.subscribe((entry) => { if (entry.message.startsWith('restarting in')) restarts.push(Number(/restarting in (\d+)/.exec(entry.message)![1])) })
+  await server.start()
+  t.ok(await until(() => server.state === 'error', 10_000), 'ends in error')
+  t.same(restarts, [100, 200, 400], 'delays double: 100, 200, 400 ms (no jitter in this test)')
+  t.match(server.status().lastError, /gave up after 4 failures/)
+  t.equal(server.status().restartCount, 3)
+  t.equal(server.status().nextRetryAt, null)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.equal(server.state, 'error', 'stays in error')
+  t.same(processesOf(server.spec.id), [], 'no child left')
+})
+
+t.test('jitter keeps delays within ±20%', async (t) => {
+  const server = managed(t, spec('crash-after-init', { enabled: true }), { backoffBaseMs: 200, backoffJitter: 0.2, maxFailures: 2 })
+  let delay = 0
+  server.logs.subscribe((entry) => { if (entry.message.startsWith('restarting in')) delay = Number(/restarting in (\d+)/.exec(entry.message)![1]) })
+  await server.start()
+  t.ok(await until(() => server.state === 'error', 5000))
+  t.ok(delay >= 160 && delay <= 240, `first delay ${delay} ms`)
+})
+
+t.test('a program that cannot be started goes to error at once, without retries', async (t) => {
+  const server = managed(t, { ...spec('normal', { enabled: true }), command: '/nonexistent/mcp-server' })
+  await server.start()
+  t.equal(server.state, 'error')
+  t.match(server.status().lastError, /ENOENT/)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(server.status().restartCount, 0)
+  t.equal(server.state, 'error')
+  t.notOk(messages(server).some((line) => line.includes('restarting')))
+})
+
+t.test('a server that never initializes fails its start after the timeout', async (t) => {
+  const server = managed(t, spec('no-init'), { startTimeoutMs: 500 })
+  const started = Date.now()
+  await server.start()
+  t.equal(server.state, 'error')
+  t.match(server.status().lastError, /no MCP initialize response within 500 ms/)
+  t.ok(Date.now() - started < 3000)
+  t.same(processesOf(server.spec.id), [])
+})
+
+t.test('20 parallel restarts leave exactly one child', async (t) => {
+  const server = managed(t, spec('normal'))
+  await server.start()
+  await Promise.all(Array.from({ length: 20 }, () => server.restart()))
+  t.equal(server.state, 'running')
+  t.same(processesOf(server.spec.id), [server.status().pid])
+  t.equal(server.status().restartCount, 20)
+})
+
+t.test('a stderr flood leaves memory bounded and counts what it drops', async (t) => {
+  const server = managed(t, spec('flood-stderr'), { log: { maxLines: 200, maxBytes: 16 * 1024, maxLineBytes: 1024 }, maxLinesPerSecond: 500 })
+  await server.start()
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal(server.state, 'running', 'still serving MCP')
+  t.ok(server.logs.size <= 200)
+  t.ok(server.logs.bytes <= 16 * 1024)
+  t.ok(server.status().droppedLogLines > 0, `${server.status().droppedLogLines} lines dropped`)
+  t.same((await server.client!.callTool({ name: 'add', arguments: { a: 2, b: 3 } })).content, [{ type: 'text', text: '5' }])
+})
+
+t.test('a giant MCP message kills the child with a clear error', async (t) => {
+  const server = managed(t, spec('giant-line'), { maxMessageBytes: 1024 * 1024 })
+  await server.start()
+  t.ok(await until(() => server.state === 'error', 5000))
+  t.match(server.status().lastError, /exceeds the 1048576-byte limit/)
+  t.same(processesOf(server.spec.id), [])
+})
+
+t.test('stdout noise is logged, never forwarded; MCP log messages keep their level', async (t) => {
+  const server = managed(t, spec('stdout-noise'))
+  await server.start()
+  t.equal(server.state, 'running')
+  t.match(messages(server).join('\n'), /stderr\/warning: non-MCP output on stdout: hello from fixture/)
+  await server.client!.callTool({ name: 'log', arguments: { level: 'error', message: 'disk almost full' } })
+  t.ok(await until(() => messages(server).includes('mcp/error: disk almost full')))
+})
+
+t.test('list_changed refreshes the catalog', async (t) => {
+  const server = managed(t, spec('normal'))
+  await server.start()
+  await server.client!.callTool({ name: 'add_tool', arguments: {} })
+  t.ok(await until(() => server.catalog.tools.some((tool) => tool.name === 'extra_1')))
+})
+
+t.test('the child sees only the base environment and its own variables; secrets are redacted', async (t) => {
+  process.env.MCPHUB_TEST_CANARY = 'hub-only-value'
+  t.teardown(() => { delete process.env.MCPHUB_TEST_CANARY })
+  const secret = `secret-${Date.now()}`
+  const server = managed(t, spec('secret', {}, { FIXTURE_SECRET: secret }))
+  await server.start()
+  const result = await server.client!.callTool({ name: 'env', arguments: { name: 'FIXTURE_SECRET' } })
+  const seen = JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as { keys: string[] }
+  const allowed = new Set([...Object.keys(childBaseEnv(process.env)), 'FIXTURE_MODE', 'FIXTURE_SECRET', 'MCPHUB_SERVER_ID'])
+  // tap instruments child_process in its test processes and adds these to every child it sees.
+  const tapInstrumentation = (key: string) => key.startsWith('_TAPJS_PROCESSINFO_') || key === 'NODE_OPTIONS'
+  t.same(seen.keys.filter((key) => !allowed.has(key) && !tapInstrumentation(key)), [], 'nothing else')
+  t.notOk(seen.keys.includes('MCPHUB_TEST_CANARY'))
+  t.notOk(seen.keys.includes('DATABASE_URL'))
+  t.ok(await until(() => messages(server).some((line) => line.includes('token='))))
+  t.ok(messages(server).includes('stderr/info: token=[redacted]'))
+  t.notOk(messages(server).join('\n').includes(secret))
+})
+
+t.test('the supervisor reaps process groups a killed hub left behind', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mcphub-reap-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const serverId = randomUUID()
+  const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore', env: { MCPHUB_SERVER_ID: serverId } })
+  const stranger = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' })
+  t.teardown(() => { try { process.kill(-stranger.pid!, 'SIGKILL') } catch {} })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const stateFile = join(dir, 'groups.json')
+  writeFileSync(stateFile, JSON.stringify({ [serverId]: orphan.pid, other: stranger.pid }))
+  const supervisor = new Supervisor({ policy: FAST, baseEnv: {}, stateFile })
+  t.equal(supervisor.reapLeftovers(), 1)
+  t.ok(await until(() => !alive(orphan.pid!), 2000), 'our orphan is killed')
+  t.ok(alive(stranger.pid!), 'a process without our marker is left alone')
+  t.same(JSON.parse(readFileSync(stateFile, 'utf8')), {})
+})
+
+t.test('stopAll stops every server and no start happens afterwards', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mcphub-all-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const supervisor = new Supervisor({ policy: FAST, baseEnv: childBaseEnv(process.env), stateFile: join(dir, 'groups.json') })
+  const specs = Array.from({ length: 6 }, () => spec('normal'))
+  await supervisor.startAll(specs)
+  t.ok(supervisor.list().every((server) => server.state === 'running'))
+  t.same(Object.keys(JSON.parse(readFileSync(join(dir, 'groups.json'), 'utf8'))).sort(), specs.map((s) => s.id).sort(), 'running groups recorded')
+  await supervisor.stopAll(1000)
+  t.ok(supervisor.list().every((server) => server.state === 'stopped'))
+  t.same(specs.flatMap((s) => processesOf(s.id)), [])
+  await supervisor.startAll([spec('normal')])
+  t.equal(supervisor.list().length, 6, 'closed: nothing new starts')
+})
