@@ -90,7 +90,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(auth, { jwtSecret: config.jwtSecret, now: options.now ?? Date.now })
   await app.register(rateLimit, { limits: config.rateLimits, redisUrl: config.redisUrl })
   await app.register(errors)
-  await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
+  await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
 
   await app.register(health)
   await app.register(authRoutes, { prefix: '/api/auth' })

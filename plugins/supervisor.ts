@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
+import { Value } from 'typebox/value'
+import { McpServersDocument } from '../routes/servers/schemas.ts'
 import type { LogEntry } from '../supervisor/log-buffer.ts'
 import { DEFAULT_POLICY, type SupervisorPolicy } from '../supervisor/managed-server.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
-import { enabledServers, persistLogs, pruneLogs, specOf } from '../routes/servers/service.ts'
+import { enabledServers, importServers, persistLogs, pruneLogs, specOf } from '../routes/servers/service.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,6 +18,8 @@ declare module 'fastify' {
 
 export interface SupervisorPluginOptions {
   dataDir: string
+  /** A `{ "mcpServers": {...} }` file imported at start; servers whose names exist are kept. */
+  settingsFile?: string | undefined
   baseEnv: Record<string, string>
   policy?: Partial<SupervisorPolicy>
 }
@@ -70,6 +75,15 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
   if (reaped > 0) app.log.warn({ reaped }, 'killed MCP server processes left over by a previous run')
 
   app.addHook('onReady', async () => {
+    if (options.settingsFile !== undefined) {
+      const document: unknown = JSON.parse(readFileSync(options.settingsFile, 'utf8'))
+      if (!Value.Check(McpServersDocument, document)) {
+        const first = [...Value.Errors(McpServersDocument, document)][0]
+        throw new Error(`MCPHUB_SETTINGS_FILE ${options.settingsFile}: ${first?.instancePath ?? ''} ${first?.message ?? 'is not a { "mcpServers": {...} } document'}`)
+      }
+      const { created, skipped } = await importServers(app.db, app.auth.secrets, document.mcpServers)
+      app.log.info({ file: options.settingsFile, created: created.length, kept: skipped.length }, 'servers imported from the settings file')
+    }
     const specs = (await enabledServers(app.db)).map((row) => specOf(app.auth.secrets, row))
     supervisor.startAll(specs).catch((error: unknown) => app.log.error({ err: error }, 'starting servers failed'))
   })
