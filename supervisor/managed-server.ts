@@ -77,6 +77,8 @@ export interface ServerStatus {
   nextRetryAt: Date | null
   lastError: string | null
   droppedLogLines: number
+  /** Lines on stdout that were not MCP messages (logged, never forwarded). */
+  nonMcpStdoutLines: number
 }
 
 export interface ManagedServerHooks {
@@ -106,8 +108,10 @@ export class ManagedServer {
   #retryTimer: NodeJS.Timeout | undefined
   #failures: number[] = []
   #stopping = false
-  #status: Omit<ServerStatus, 'state' | 'pid'> = { startedAt: null, lastRestart: null, lastExit: null, restartCount: 0, nextRetryAt: null, lastError: null, droppedLogLines: 0 }
+  #status: Omit<ServerStatus, 'state' | 'pid'> = { startedAt: null, lastRestart: null, lastExit: null, restartCount: 0, nextRetryAt: null, lastError: null, droppedLogLines: 0, nonMcpStdoutLines: 0 }
   #rateWindow = { second: 0, lines: 0 }
+  /** The values the running child was started with: still secrets after the spec changes. */
+  #launchedEnv: Record<string, string> = {}
 
   constructor (spec: ServerSpec, policy: SupervisorPolicy, hooks: ManagedServerHooks) {
     this.spec = spec
@@ -206,7 +210,8 @@ export class ManagedServer {
   /** Replaces the server's configured values (its secrets) in a line; longest first, so none is half-replaced. */
   #redact (text: string): string {
     let out = text
-    const values = Object.values(this.spec.env).filter((value) => value.length >= 4).sort((a, b) => b.length - a.length)
+    const values = [...new Set([...Object.values(this.#launchedEnv), ...Object.values(this.spec.env)])]
+      .filter((value) => value.length >= 4).sort((a, b) => b.length - a.length)
     for (const value of values) out = out.split(value).join('[redacted]')
     return out
   }
@@ -215,6 +220,7 @@ export class ManagedServer {
     this.#setState('starting')
     this.#status.lastError = null
     const spec = this.spec
+    this.#launchedEnv = spec.env
     const subprocess = execa(spec.command, spec.args, {
       cwd: spec.cwd ?? undefined,
       env: { ...this.#hooks.baseEnv, ...spec.env, MCPHUB_SERVER_ID: spec.id },
@@ -259,7 +265,10 @@ export class ManagedServer {
       stdin: child.stdin!,
       stdout: child.stdout!,
       maxMessageBytes: this.#policy.maxMessageBytes,
-      onNoise: (line) => this.#childLine('warning', 'stderr', `non-MCP output on stdout: ${line}`),
+      onNoise: (line) => {
+        this.#status.nonMcpStdoutLines++
+        this.#childLine('warning', 'stderr', `non-MCP output on stdout: ${line}`)
+      },
       onOversize: (bytes) => {
         this.#status.lastError = `MCP message of ${bytes} bytes exceeds the ${this.#policy.maxMessageBytes}-byte limit`
         this.#event('error', `${this.#status.lastError}; killing the process`)

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 /** Signals a whole process group (the child and everything it spawned); false if none is left. */
 export function signalGroup (pgid: number, signal: NodeJS.Signals | 0): boolean {
@@ -11,8 +11,29 @@ export function signalGroup (pgid: number, signal: NodeJS.Signals | 0): boolean 
   }
 }
 
+/**
+ * True while a process of the group is still running. Zombies do not count: where nothing reaps
+ * orphans (a container without an init), an exited grandchild stays a zombie indefinitely.
+ */
 export function groupAlive (pgid: number): boolean {
-  return signalGroup(pgid, 0)
+  if (!signalGroup(pgid, 0)) return false
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return true
+  }
+  return entries.some((entry) => {
+    if (!/^\d+$/.test(entry)) return false
+    try {
+      // /proc/<pid>/stat: pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return Number(fields[2]) === pgid && fields[0] !== 'Z'
+    } catch {
+      return false
+    }
+  })
 }
 
 /** True when the process was started by an MCPHub supervisor for this server (its marker is in its environment). */

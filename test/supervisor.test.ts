@@ -184,6 +184,7 @@ t.test('stdout noise is logged, never forwarded; MCP log messages keep their lev
   await server.start()
   t.equal(server.state, 'running')
   t.match(messages(server).join('\n'), /stderr\/warning: non-MCP output on stdout: hello from fixture/)
+  t.equal(server.status().nonMcpStdoutLines, 2, 'counted')
   await server.client!.callTool({ name: 'log', arguments: { level: 'error', message: 'disk almost full' } })
   t.ok(await until(() => messages(server).includes('mcp/error: disk almost full')))
 })

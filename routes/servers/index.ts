@@ -2,7 +2,6 @@ import { PassThrough } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ok } from '../../lib/envelope.ts'
-import { notFound } from '../../lib/errors.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, Page } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
@@ -19,10 +18,19 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const managed = supervisor.get(row.id)
     return service.toDto(row, managed?.status(), managed?.catalog.tools.length ?? 0)
   }
-  /** Follow streams still open, ended when the hub closes. */
-  const followers = new Set<PassThrough>()
+  /** Follow streams still open, by server: ended when the server is deleted or the hub closes. */
+  const followers = new Map<string, Set<PassThrough>>()
+  const followersOf = (serverId: string) => {
+    let streams = followers.get(serverId)
+    if (streams === undefined) followers.set(serverId, streams = new Set())
+    return streams
+  }
+  const endFollowers = (serverId: string) => {
+    for (const stream of followers.get(serverId) ?? []) stream.end()
+    followers.delete(serverId)
+  }
   app.addHook('preClose', async () => {
-    for (const stream of followers) stream.end()
+    for (const serverId of [...followers.keys()]) endFollowers(serverId)
   })
 
   app.get('', {
@@ -131,6 +139,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const row = await service.getServer(app.db, request.params.serverId)
     await supervisor.remove(row.id)
+    endFollowers(row.id)
     await service.deleteServer(app.db, row.id)
     request.log.info({ serverId: row.id, by: request.principal!.userId }, 'server deleted')
     return reply.code(204).send()
@@ -139,6 +148,8 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const lifecycle = (path: string, operationId: string, summary: string, act: (id: string, body: { graceful?: boolean, timeout?: number } | undefined) => Promise<void>) => {
     app.post(`/:serverId/${path}`, {
       config: { access: on('execute') },
+      // Fastify validates a missing body as null, which the optional stop body refuses (422).
+      ...(path === 'stop' ? { preValidation: async (request: { body: unknown }) => { request.body ??= {} } } : {}),
       schema: {
         operationId,
         tags: ['servers'],
@@ -172,26 +183,38 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const row = await service.getServer(app.db, request.params.serverId)
-    await app.flushServerLogs()
-    const lines = await service.readLogs(app.db, row.id, request.query)
-    if (request.query.follow !== true) return ok(lines)
+    if (request.query.follow !== true) {
+      await app.flushServerLogs()
+      return ok(await service.readLogs(app.db, row.id, request.query))
+    }
 
-    const managed = supervisor.get(row.id)
-    if (managed === undefined) throw notFound('Server')
+    // A stored server the supervisor has not loaded yet (disabled ones are not, on start) can be followed too.
+    const managed = supervisor.get(row.id) ?? supervisor.upsert(service.specOf(box, row))
     const levels = new Set(service.levelsFrom(request.query.level))
     const stream = new PassThrough()
-    followers.add(stream)
-    for (const line of lines) stream.write(JSON.stringify(line) + '\n')
+    // Live lines are held back until the stored ones are written: none is lost in between.
+    let held: string[] | undefined = []
     const unsubscribe = managed.logs.subscribe((entry) => {
-      if (levels.has(entry.level)) stream.write(JSON.stringify({ time: entry.time.toISOString(), level: entry.level, source: entry.source, message: entry.message }) + '\n')
+      if (!levels.has(entry.level)) return
+      const line = JSON.stringify({ time: entry.time.toISOString(), level: entry.level, source: entry.source, message: entry.message }) + '\n'
+      if (held === undefined) stream.write(line)
+      else held.push(line)
     })
     const end = () => {
       unsubscribe()
-      followers.delete(stream)
+      followersOf(row.id).delete(stream)
       stream.end()
     }
+    followersOf(row.id).add(stream)
     request.raw.on('close', end)
     stream.on('close', end)
+    await app.flushServerLogs()
+    for (const line of await service.readLogs(app.db, row.id, request.query)) stream.write(JSON.stringify(line) + '\n')
+    for (const line of held) stream.write(line)
+    held = undefined
+    // Fastify sends a stream's headers with its first chunk: without this, a follow with no
+    // recent line to send would leave the client waiting for a response until the server logs.
+    reply.raw.once('pipe', () => { reply.raw.flushHeaders() })
     return reply.type('application/x-ndjson').send(stream as never)
   })
 }

@@ -5,6 +5,8 @@ export const MASK = '********'
 
 const EnvMap = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 16_384 }), {
   maxProperties: 100,
+  // A record compiles to patternProperties: without this, keys that break the pattern pass.
+  additionalProperties: false,
   description: `Variables for the server (secrets: stored encrypted, shown as "${MASK}"; sending "${MASK}" back keeps the stored value)`
 })
 const Args = Type.Array(Type.String({ maxLength: 8192 }), { maxItems: 200 })

@@ -31,6 +31,8 @@ const FORBIDDEN_ENV = [
   /^PERL5(LIB|OPT)$/, /^PERLLIB$/, /^RUBY(OPT|LIB)$/, /^GCONV_PATH$/, /^MCPHUB_/, /^PS4$/, /^PROMPT_COMMAND$/, /^IFS$/
 ]
 
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/
+
 export function forbiddenEnvKey (key: string): boolean {
   const upper = key.toUpperCase()
   return FORBIDDEN_ENV.some((pattern) => pattern.test(upper))
@@ -56,6 +58,9 @@ export function validateProcessFields (input: ServerInput, field = ''): void {
   }
   for (const key of Object.keys(input.env ?? {})) {
     if (forbiddenEnvKey(key)) throw validationFailed(`${field}env.${key}`, 'can take over the program\'s runtime and is not allowed')
+    // The schema's key pattern is not enforced (a Record compiles to patternProperties only), and
+    // a key such as `NODE_OPTIONS=--require x` would set NODE_OPTIONS in the child.
+    if (!ENV_KEY.test(key)) throw validationFailed(`${field}env.${key}`, 'must be a variable name: a letter or _, then letters, digits or _ (128 at most)')
   }
   if (input.cwd !== undefined && input.cwd !== null) {
     let directory = false
@@ -70,8 +75,9 @@ export function validateProcessFields (input: ServerInput, field = ''): void {
 function sealEnv (box: SecretBox, env: Record<string, string>, stored: Record<string, string> = {}): Record<string, string> {
   const sealed: Record<string, string> = {}
   for (const [key, value] of Object.entries(env)) {
-    const kept = value === MASK ? stored[key] : undefined
-    sealed[key] = kept ?? box.seal(value)
+    if (value !== MASK) sealed[key] = box.seal(value)
+    else if (stored[key] !== undefined) sealed[key] = stored[key]
+    else throw validationFailed(`env.${key}`, 'is the mask but no value is stored for it')
   }
   return sealed
 }
@@ -227,7 +233,11 @@ export interface ImportedServer {
 
 /** Imports `{ mcpServers }`: all valid or nothing; names that exist already are kept as they are. */
 export async function importServers (db: Database, box: SecretBox, document: Record<string, ImportedServer>) {
-  for (const [name, entry] of Object.entries(document)) validateProcessFields(entry, `mcpServers.${name}.`)
+  for (const [name, entry] of Object.entries(document)) {
+    // The schema's name bounds are not enforced on record keys either.
+    if (name.length < 1 || name.length > 100) throw validationFailed(`mcpServers.${name}`, 'a server name must have 1 to 100 characters')
+    validateProcessFields(entry, `mcpServers.${name}.`)
+  }
   const existing = await existingNames(db, Object.keys(document))
   const created: ServerRow[] = []
   await db.transaction(async (tx) => {
