@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { DRIVERS, emptyPostgresDatabase, testConfig } from './helper.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
@@ -89,3 +91,50 @@ if (DRIVERS.includes('pg')) {
     await t.rejects(fetch(`${server.url}/healthz`), 'no longer accepting connections')
   })
 }
+
+t.test('a hub killed with SIGKILL: its children see stdin EOF, and the next start reaps the rest', async (t) => {
+  const dataDir = testConfig(t).dataDir
+  const fixture = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
+  const settings = join(dataDir, 'mcp_settings.json')
+  writeFileSync(settings, JSON.stringify({
+    mcpServers: {
+      polite: { command: process.execPath, args: [fixture], env: { FIXTURE_MODE: 'normal' } },
+      stubborn: { command: process.execPath, args: [fixture], env: { FIXTURE_MODE: 'ignore-term' } }
+    }
+  }))
+  const env = { MCPHUB_DATA_DIR: dataDir, MCPHUB_SETTINGS_FILE: settings, MCPHUB_ADMIN_PASSWORD: 'server-test-password' }
+  const groupsFile = join(dataDir, 'supervisor-groups.json')
+  const runningGroups = async (count: number) => {
+    for (let i = 0; i < 200; i++) {
+      try {
+        const groups = Object.values(JSON.parse(readFileSync(groupsFile, 'utf8')) as Record<string, number>)
+        if (groups.length === count) return groups
+      } catch {}
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    throw new Error('servers did not start')
+  }
+  const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
+  const gone = async (pid: number) => {
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    return !alive(pid)
+  }
+
+  const first = await startServer(env)
+  t.teardown(() => first.child.kill('SIGKILL'))
+  const [politePid, stubbornPid] = await runningGroups(2)
+  first.child.kill('SIGKILL')
+  await first.exit
+  t.ok(await gone(politePid!), 'a child that exits on stdin EOF is gone with its hub')
+  t.ok(alive(stubbornPid!), 'one that ignores EOF outlives the killed hub')
+  t.teardown(() => { try { process.kill(-stubbornPid!, 'SIGKILL') } catch {} })
+
+  const second = await startServer(env)
+  t.teardown(() => second.child.kill('SIGKILL'))
+  t.ok(await gone(stubbornPid!), 'the next start reaps the left-over process group')
+  t.match(second.stdout(), /killed MCP server processes left over by a previous run/)
+  const restarted = await runningGroups(2)
+  second.child.kill('SIGTERM')
+  t.equal(await second.exit, 0)
+  for (const pid of restarted) t.ok(await gone(pid), 'children stop with the hub')
+})
