@@ -52,6 +52,12 @@ export function Page<T extends TSchema> (item: T) {
   return Type.Object({ items: Type.Array(item), pagination: Type.Ref('Pagination') as unknown as typeof Pagination })
 }
 
+/** The success envelope around a page of items, with a one-item example. */
+export function PageEnvelope<T extends TSchema> (item: T, example: Static<T>) {
+  const page = { items: [example], pagination: { page: 1, limit: 20, total: 1, pages: 1, hasNext: false, hasPrev: false } }
+  return Envelope(Page(item), page as never)
+}
+
 /** A 204 response: no body at all. */
 export const NoContent = Type.Unsafe<undefined>({ description: 'No content' })
 

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
-import { Envelope, errorResponses, NoContent, Page } from '../../lib/schemas.ts'
+import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import { serverVerdict } from './permissions.ts'
 import * as service from './service.ts'
 
-const PAGE_EXAMPLE = { page: 1, limit: 20, total: 1, pages: 1, hasNext: false, hasPrev: false }
 const read = { resource: 'group', action: 'read', param: 'groupId' } as const
 const manage = { resource: 'group', action: 'manage', param: 'groupId' } as const
 const write = { resource: 'group', action: 'write', param: 'groupId' } as const
@@ -23,7 +22,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['groups'],
       summary: 'List groups (admins: all; users: the groups they are active members of)',
       querystring: listQuerySchema(service.GROUP_LIST),
-      response: { 200: Envelope(Page(schemas.Group), { items: [schemas.GROUP_EXAMPLE], pagination: PAGE_EXAMPLE }), ...errorResponses(422) }
+      response: { 200: PageEnvelope(schemas.Group, schemas.GROUP_EXAMPLE), ...errorResponses(422) }
     }
   }, async (request) => ok(await service.listGroups(app.db, request.principal!, request.query as ListQuery)))
 
@@ -91,7 +90,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List a group\'s members',
       params: schemas.GroupParams,
       querystring: listQuerySchema(service.MEMBER_LIST),
-      response: { 200: Envelope(Page(schemas.Member), { items: [schemas.MEMBER_EXAMPLE], pagination: PAGE_EXAMPLE }), ...errorResponses(422) }
+      response: { 200: PageEnvelope(schemas.Member, schemas.MEMBER_EXAMPLE), ...errorResponses(422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
@@ -168,7 +167,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List the servers assigned to a group',
       params: schemas.GroupParams,
       querystring: listQuerySchema(service.ASSIGNMENT_LIST),
-      response: { 200: Envelope(Page(schemas.Assignment), { items: [schemas.ASSIGNMENT_EXAMPLE], pagination: PAGE_EXAMPLE }), ...errorResponses(422) }
+      response: { 200: PageEnvelope(schemas.Assignment, schemas.ASSIGNMENT_EXAMPLE), ...errorResponses(422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)

@@ -3,12 +3,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
-import { Envelope, errorResponses, NoContent, Page } from '../../lib/schemas.ts'
+import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 
-const PAGE_EXAMPLE = { page: 1, limit: 20, total: 1, pages: 1, hasNext: false, hasPrev: false }
 const on = (action: string) => ({ resource: 'server', action, param: 'serverId' })
 
 const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -43,7 +42,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
         status: Type.Optional(schemas.ServerState),
         group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Group name or id' }))
       }),
-      response: { 200: Envelope(Page(schemas.Server), { items: [schemas.SERVER_EXAMPLE], pagination: PAGE_EXAMPLE }), ...errorResponses(422) }
+      response: { 200: PageEnvelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(422) }
     }
   }, async (request) => {
     const query = request.query as ListQuery & { group?: string }

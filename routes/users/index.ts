@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
-import { Envelope, errorResponses, NoContent, Page } from '../../lib/schemas.ts'
+import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 
@@ -15,7 +15,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       summary: 'List users',
       querystring: listQuerySchema(service.USER_LIST),
-      response: { 200: Envelope(Page(schemas.User), { items: [schemas.USER_EXAMPLE], pagination: { page: 1, limit: 20, total: 1, pages: 1, hasNext: false, hasPrev: false } }), ...errorResponses(422) }
+      response: { 200: PageEnvelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(422) }
     }
   }, async (request) => ok(await service.listUsers(app.db, request.query as ListQuery)))
 
