@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { openDatabase, type DatabaseHandle } from './db/client.ts'
+import gateway from './gateway/index.ts'
 import type { Config } from './lib/config.ts'
 import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
@@ -97,6 +98,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(groupRoutes, { prefix: '/api/groups' })
   await app.register(serverRoutes, { prefix: '/api/servers' })
+  await app.register(gateway)
   return app
 }
 

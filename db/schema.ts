@@ -124,6 +124,8 @@ export type GroupMemberRow = typeof groupMembers.$inferSelect
 export const servers = pgTable('servers', {
   id: uuid('id').primaryKey().defaultRandom(),
   name: text('name').notNull(),
+  /** Stable ASCII key: the server's path (`/mcp/servers/{key}`) and its tools' namespace. */
+  key: text('key').notNull(),
   description: text('description'),
   command: text('command').notNull(),
   args: jsonb('args').$type<string[]>().notNull().default([]),
@@ -133,7 +135,7 @@ export const servers = pgTable('servers', {
   tags: jsonb('tags').$type<string[]>().notNull().default([]),
   createdAt: createdAt(),
   updatedAt: updatedAt()
-}, (table) => [uniqueIndex('servers_name_key').on(table.name)])
+}, (table) => [uniqueIndex('servers_name_key').on(table.name), uniqueIndex('servers_key_key').on(table.key)])
 
 export type ServerRow = typeof servers.$inferSelect
 
@@ -164,6 +166,7 @@ export const UNIQUE_FIELDS: Record<string, string> = {
   users_email_lower_key: 'email',
   groups_name_key: 'name',
   servers_name_key: 'name',
+  servers_key_key: 'key',
   group_members_pkey: 'userId',
   group_servers_pkey: 'serverId'
 }

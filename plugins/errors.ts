@@ -12,6 +12,7 @@ export default fp(async (app) => {
     } else {
       request.log.info({ code: error.code, reason: error.message }, 'request refused')
     }
+    if (error.code === 'AUTHENTICATION_FAILED') reply.header('www-authenticate', 'Bearer realm="mcphub"')
     if (error.code === 'RATE_LIMIT_EXCEEDED' && reply.getHeader('retry-after') === undefined) {
       reply.header('retry-after', 60)
     }

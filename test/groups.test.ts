@@ -17,7 +17,7 @@ for (const driver of DRIVERS) {
       if (res.status !== 201) throw new Error(`group: ${JSON.stringify(res.body)}`)
       return res.body.data as { id: string, name: string }
     }
-    const [fs] = await app.db.insert(servers).values({ name: 'filesystem', command: 'npx' }).returning()
+    const [fs] = await app.db.insert(servers).values({ name: 'filesystem', key: 'filesystem', command: 'npx' }).returning()
 
     t.test('create, read by id and by name, update, delete', async (t) => {
       const created = await call(app, admin, 'POST', '/api/groups', {

@@ -187,7 +187,7 @@ for (const driver of DRIVERS) {
         const serverKeys = [...new Set(['s', ...(row.servers ?? []), ...(row.assign ?? []).map(([, server]) => server), ...Object.keys(row.expect)])]
         const serverIds = new Map<string, string>()
         for (const local of serverKeys) {
-          const [server] = await db.insert(servers).values({ name: name(local), command: 'true' }).returning()
+          const [server] = await db.insert(servers).values({ name: name(local), key: name(local).toLowerCase().replace(/[^a-z0-9-]/g, '-'), command: 'true' }).returning()
           serverIds.set(local, server!.id)
         }
 

@@ -483,7 +483,7 @@ for (const driver of DRIVERS) {
 
     t.test('logs of a stored server the supervisor has not loaded (disabled, after a hub restart)', async (t) => {
       // On start the hub loads only enabled servers; a disabled one exists only in the database.
-      const [row] = await app.db.insert(servers).values({ name: 'dormant', command: process.execPath, args: [FIXTURE], enabled: false }).returning()
+      const [row] = await app.db.insert(servers).values({ name: 'dormant', key: 'dormant', command: process.execPath, args: [FIXTURE], enabled: false }).returning()
       t.equal(app.supervisor.get(row!.id), undefined)
       t.same(await logs(row!.id), [])
       t.equal((await call(app, admin, 'GET', `/api/servers/${row!.id}`)).body.data.status, 'stopped')

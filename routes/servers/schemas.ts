@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { SERVER_KEY_PATTERN } from '../../gateway/naming.ts'
 import { Id, Nullable, Timestamp } from '../../lib/schemas.ts'
 
 export const MASK = '********'
@@ -12,6 +13,7 @@ const EnvMap = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}
 const Args = Type.Array(Type.String({ maxLength: 8192 }), { maxItems: 200 })
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 20, uniqueItems: true })
 const Command = Type.String({ minLength: 1, maxLength: 4096, description: 'The program to run (no shell): arguments go in `args`' })
+const Key = Type.String({ pattern: SERVER_KEY_PATTERN, description: 'ASCII key: `/mcp/servers/{key}` and the `{key}__` prefix of its tools; derived from the name when not given' })
 const Cwd = Nullable(Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of an existing directory' }))
 
 export const ServerState = Type.Enum(['stopped', 'starting', 'running', 'stopping', 'backoff', 'error'], {
@@ -21,6 +23,7 @@ export const ServerState = Type.Enum(['stopped', 'starting', 'running', 'stoppin
 export const Server = Type.Object({
   id: Id,
   name: Type.String(),
+  key: Type.String(),
   description: Nullable(Type.String()),
   command: Type.String(),
   args: Type.Array(Type.String()),
@@ -44,6 +47,7 @@ export const Server = Type.Object({
 export const SERVER_EXAMPLE = {
   id: '9a4e2b1c-7d6f-4e3a-8b2c-1d0e9f8a7b6c',
   name: 'filesystem',
+  key: 'filesystem',
   description: 'Files under /data',
   command: 'npx',
   args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'],
@@ -66,6 +70,7 @@ export const SERVER_EXAMPLE = {
 
 export const CreateServerBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 100 }),
+  key: Type.Optional(Key),
   command: Command,
   args: Type.Optional(Args),
   env: Type.Optional(EnvMap),
@@ -77,6 +82,7 @@ export const CreateServerBody = Type.Object({
 
 export const UpdateServerBody = Type.Object({
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  key: Type.Optional(Key),
   command: Type.Optional(Command),
   args: Type.Optional(Args),
   env: Type.Optional(EnvMap),

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
+import { deriveServerKey } from '../../gateway/naming.ts'
 import { groups, groupServers, serverLogs, servers, type ServerRow } from '../../db/schema.ts'
 import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
@@ -40,6 +41,7 @@ export function forbiddenEnvKey (key: string): boolean {
 
 export interface ServerInput {
   name?: string
+  key?: string
   command?: string
   args?: string[]
   env?: Record<string, string>
@@ -95,6 +97,7 @@ export function toDto (row: ServerRow, status: ServerStatus | undefined, toolCou
   return {
     id: row.id,
     name: row.name,
+    key: row.key,
     description: row.description,
     command: row.command,
     args: row.args,
@@ -143,10 +146,18 @@ export async function listServers (db: Database, principal: Principal, query: Li
   return { rows: matching.slice((page - 1) * limit, page * limit), pagination: paginate(page, limit, matching.length) }
 }
 
+/** The key a new server gets: the one asked for, or one derived from its name that is free. */
+async function keyFor (db: Database, input: { name: string, key?: string }): Promise<string> {
+  if (input.key !== undefined) return input.key
+  const taken = new Set((await db.select({ key: servers.key }).from(servers)).map((row) => row.key))
+  return deriveServerKey(input.name, taken)
+}
+
 export async function createServer (db: Database, box: SecretBox, input: ServerInput & { name: string, command: string }): Promise<ServerRow> {
   validateProcessFields(input)
   const [row] = await db.insert(servers).values({
     name: input.name,
+    key: await keyFor(db, input),
     command: input.command,
     args: input.args ?? [],
     env: sealEnv(box, input.env ?? {}),
@@ -165,6 +176,7 @@ export async function updateServer (db: Database, box: SecretBox, principal: Pri
   validateProcessFields(input)
   const [row] = await db.update(servers).set({
     ...(input.name === undefined ? {} : { name: input.name }),
+    ...(input.key === undefined ? {} : { key: input.key }),
     ...(input.command === undefined ? {} : { command: input.command }),
     ...(input.args === undefined ? {} : { args: input.args }),
     ...(input.env === undefined ? {} : { env: sealEnv(box, input.env, current.env) }),

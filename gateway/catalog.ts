@@ -1,0 +1,139 @@
+import type { Prompt, Resource, Tool } from '@modelcontextprotocol/client'
+import { and, eq, inArray } from 'drizzle-orm'
+import type { Database } from '../db/client.ts'
+import { groupMembers, groups, groupServers, servers } from '../db/schema.ts'
+import type { Principal } from '../plugins/access.ts'
+import { effectiveGrants, withAncestors } from '../routes/groups/permissions.ts'
+import type { ManagedServer } from '../supervisor/managed-server.ts'
+import type { Supervisor } from '../supervisor/supervisor.ts'
+import { NameTable } from './naming.ts'
+
+/** What an MCP endpoint serves: every server, one group's, or one server. */
+export type Scope = { kind: 'all' } | { kind: 'group', groupId: string } | { kind: 'server', serverId: string }
+
+export interface ServedServer {
+  id: string
+  key: string
+  managed: ManagedServer
+  canListTools: boolean
+  canCallTools: boolean
+}
+
+interface Exposed<T> {
+  serverId: string
+  serverKey: string
+  name: string
+  item: T
+}
+
+/**
+ * One caller's view of one endpoint: the running servers in scope they may read, with the
+ * names their tools and prompts carry there. Built per request, so permission changes apply
+ * at once.
+ */
+export class CatalogView {
+  readonly servers: ServedServer[]
+  readonly #aggregate: boolean
+  readonly #tools: NameTable<Exposed<Tool>>
+  readonly #prompts: NameTable<Exposed<Prompt>>
+
+  constructor (served: ServedServer[], aggregate: boolean) {
+    this.servers = served
+    this.#aggregate = aggregate
+    this.#tools = new NameTable(served.filter((server) => server.canListTools).flatMap((server) =>
+      server.managed.catalog.tools.map((tool) => ({ serverId: server.id, serverKey: server.key, name: tool.name, item: tool }))))
+    this.#prompts = new NameTable(served.flatMap((server) =>
+      server.managed.catalog.prompts.map((prompt) => ({ serverId: server.id, serverKey: server.key, name: prompt.name, item: prompt }))))
+  }
+
+  #exposedName (exposed: string, item: { name: string }): string {
+    return this.#aggregate ? exposed : item.name
+  }
+
+  tools (): Tool[] {
+    return this.#tools.entries().map(([exposed, entry]) => ({ ...entry.item, name: this.#exposedName(exposed, entry.item) }))
+  }
+
+  prompts (): Prompt[] {
+    return this.#prompts.entries().map(([exposed, entry]) => ({ ...entry.item, name: this.#exposedName(exposed, entry.item) }))
+  }
+
+  resources (): Resource[] {
+    const seen = new Set<string>()
+    return this.servers.flatMap((server) => server.managed.catalog.resources).filter((resource) => {
+      if (seen.has(resource.uri)) return false
+      seen.add(resource.uri)
+      return true
+    })
+  }
+
+  #find<T> (table: NameTable<Exposed<T>>, name: string): { server: ServedServer, name: string } | undefined {
+    const entry = this.#aggregate ? table.resolve(name) : table.entries().find(([, item]) => item.name === name)?.[1]
+    const server = this.servers.find((candidate) => candidate.id === entry?.serverId)
+    return entry === undefined || server === undefined ? undefined : { server, name: entry.name }
+  }
+
+  findTool (name: string) {
+    return this.#find(this.#tools, name)
+  }
+
+  findPrompt (name: string) {
+    return this.#find(this.#prompts, name)
+  }
+
+  /** The server that lists a resource URI: the first one in the endpoint's order. */
+  findResource (uri: string): ServedServer | undefined {
+    return this.servers.find((server) => server.managed.catalog.resources.some((resource) => resource.uri === uri))
+  }
+}
+
+export async function groupScope (db: Database, name: string): Promise<Scope | undefined> {
+  const [group] = await db.select({ id: groups.id }).from(groups).where(eq(groups.name, name))
+  return group === undefined ? undefined : { kind: 'group', groupId: group.id }
+}
+
+export async function serverScope (db: Database, key: string): Promise<Scope | undefined> {
+  const [server] = await db.select({ id: servers.id }).from(servers).where(eq(servers.key, key))
+  return server === undefined ? undefined : { kind: 'server', serverId: server.id }
+}
+
+/** Resolves `/mcp/{name}`: a group of that name first (as in the original MCPHub), else a server key. */
+export async function resolveScopeName (db: Database, name: string): Promise<Scope | undefined> {
+  return await groupScope(db, name) ?? await serverScope(db, name)
+}
+
+/** The caller's view of a scope; undefined when the caller may not see the scope at all (404). */
+export async function catalogFor (db: Database, supervisor: Supervisor, principal: Principal, scope: Scope): Promise<CatalogView | undefined> {
+  const isAdmin = principal.role === 'admin'
+  const grants = isAdmin ? undefined : await effectiveGrants(db, principal.userId)
+  let serverIds: string[]
+  if (scope.kind === 'server') {
+    serverIds = [scope.serverId]
+  } else if (scope.kind === 'group') {
+    if (!isAdmin && !await inGroupTree(db, principal.userId, scope.groupId)) return undefined
+    serverIds = (await db.select({ id: groupServers.serverId }).from(groupServers).where(eq(groupServers.groupId, scope.groupId))).map((row) => row.id)
+  } else {
+    serverIds = isAdmin ? (await db.select({ id: servers.id }).from(servers)).map((row) => row.id) : [...grants!.keys()]
+  }
+  const readable = serverIds.filter((id) => isAdmin || grants!.get(id)?.server.has('read') === true)
+  if (scope.kind === 'server' && readable.length === 0) return undefined
+  const rows = readable.length === 0 ? [] : await db.select({ id: servers.id, key: servers.key }).from(servers).where(inArray(servers.id, readable)).orderBy(servers.key)
+  const served: ServedServer[] = []
+  for (const row of rows) {
+    const managed = supervisor.get(row.id)
+    if (managed === undefined) continue
+    const tools = grants?.get(row.id)?.tools
+    served.push({ id: row.id, key: row.key, managed, canListTools: isAdmin || tools?.has('read') === true, canCallTools: isAdmin || tools?.has('execute') === true })
+  }
+  return new CatalogView(served, scope.kind !== 'server')
+}
+
+/** Whether the user is an active member of the group or of one of its sub-groups. */
+async function inGroupTree (db: Database, userId: string, groupId: string): Promise<boolean> {
+  const memberships = await db.select({ groupId: groupMembers.groupId }).from(groupMembers)
+    .where(and(eq(groupMembers.userId, userId), eq(groupMembers.status, 'active')))
+  if (memberships.length === 0) return false
+  const all = await db.select({ id: groups.id, parentId: groups.parentId, permissions: groups.permissions }).from(groups)
+  const byId = new Map(all.map((group) => [group.id, group]))
+  return memberships.some((row) => withAncestors(row.groupId, byId).includes(groupId))
+}

@@ -1,0 +1,107 @@
+import t from 'tap'
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import { build, createUser, signIn, type SignedIn } from './helper.ts'
+
+const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
+const FIXTURE_TOOLS = ['echo', 'add', 'env', 'log', 'add_tool', 'slow']
+
+t.test('MCP endpoints serve each caller exactly what the access model allows', async (t) => {
+  const app = await build(t, 'pglite', { supervisorPolicy: { startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address() as { port: number }
+  const base = `http://127.0.0.1:${address.port}`
+  const admin = await signIn(app)
+  const api = async (method: string, url: string, payload?: object) => {
+    const res = await app.inject({ method: method as 'POST', url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
+    if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
+    return res.body === '' ? undefined : res.json().data
+  }
+  const server = async (name: string, key?: string) => {
+    const created = await api('POST', '/api/servers', { name, ...(key === undefined ? {} : { key }), command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, enabled: false })
+    await api('POST', `/api/servers/${created.id}/start`)
+    return created as { id: string, key: string }
+  }
+  const alpha = await server('Alpha Files')
+  const beta = await server('文件服务器')
+  t.equal(alpha.key, 'alpha-files', 'keys derive from names')
+  t.match(beta.key, /^server-[0-9a-f]{6}$/, 'in any language')
+
+  await api('POST', '/api/groups', { name: 'callers', permissions: { servers: ['read'], tools: ['read', 'execute'] } })
+  await api('POST', '/api/groups/callers/servers', { serverId: alpha.id, permissions: ['read'] })
+  await api('POST', '/api/groups', { name: 'viewers', permissions: { servers: ['read'], tools: ['read'] } })
+  await api('POST', '/api/groups/viewers/servers', { serverId: alpha.id, permissions: ['read'] })
+  await api('POST', '/api/groups/viewers/servers', { serverId: beta.id, permissions: ['read'] })
+  const caller = await createUser(app, admin, { groups: ['callers'] })
+  const viewer = await createUser(app, admin, { groups: ['viewers'] })
+  const outsider = await createUser(app, admin)
+
+  const connect = async (who: SignedIn, path: string) => {
+    const client = new Client({ name: 'test', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}${path}`), { requestInit: { headers: who.headers } }))
+    t.teardown(() => client.close())
+    return client
+  }
+  const toolNames = async (who: SignedIn, path: string) => (await (await connect(who, path)).listTools()).tools.map((tool) => tool.name).sort()
+
+  t.test('aggregate endpoint: namespaced names, per caller', async (t) => {
+    t.same(await toolNames(admin, '/mcp'), [...FIXTURE_TOOLS.map((name) => `alpha-files__${name}`), ...FIXTURE_TOOLS.map((name) => `${beta.key}__${name}`)].sort())
+    t.same(await toolNames(caller, '/mcp'), FIXTURE_TOOLS.map((name) => `alpha-files__${name}`).sort())
+    t.same(await toolNames(viewer, '/mcp'), [...FIXTURE_TOOLS.map((name) => `alpha-files__${name}`), ...FIXTURE_TOOLS.map((name) => `${beta.key}__${name}`)].sort())
+    t.same(await toolNames(outsider, '/mcp'), [])
+  })
+
+  t.test('server endpoint: the server\'s own names; 404 to those who may not read it', async (t) => {
+    t.same(await toolNames(caller, `/mcp/servers/${alpha.key}`), [...FIXTURE_TOOLS].sort())
+    t.same(await toolNames(caller, `/mcp/${alpha.key}`), [...FIXTURE_TOOLS].sort(), '/mcp/{key} too')
+    await t.rejects(connect(caller, `/mcp/servers/${beta.key}`), 'another server is not found')
+    await t.rejects(connect(outsider, `/mcp/servers/${alpha.key}`))
+  })
+
+  t.test('group endpoint: the group\'s servers, for its members', async (t) => {
+    t.same(await toolNames(viewer, '/mcp/groups/viewers'), [...FIXTURE_TOOLS.map((name) => `alpha-files__${name}`), ...FIXTURE_TOOLS.map((name) => `${beta.key}__${name}`)].sort())
+    t.same(await toolNames(viewer, '/mcp/viewers'), await toolNames(viewer, '/mcp/groups/viewers'), '/mcp/{group} resolves to the group')
+    await t.rejects(connect(caller, '/mcp/groups/viewers'), 'non-members get 404')
+  })
+
+  t.test('calls are routed and re-checked: tools execute is needed', async (t) => {
+    const asCaller = await connect(caller, '/mcp')
+    t.same((await asCaller.callTool({ name: 'alpha-files__add', arguments: { a: 2, b: 40 } })).content, [{ type: 'text', text: '42' }])
+    const asViewer = await connect(viewer, '/mcp')
+    await t.rejects(asViewer.callTool({ name: 'alpha-files__echo', arguments: { text: 'x' } }), /not allowed/)
+    await t.rejects(asCaller.callTool({ name: `${beta.key}__echo`, arguments: { text: 'x' } }), /Unknown tool/)
+    await api('DELETE', `/api/groups/callers/servers/${alpha.id}`)
+    await t.rejects(asCaller.callTool({ name: 'alpha-files__add', arguments: { a: 1, b: 1 } }), /Unknown tool/, 'revoked access applies to the next call')
+    await api('POST', '/api/groups/callers/servers', { serverId: alpha.id, permissions: ['read'] })
+  })
+
+  t.test('prompts and resources come through too', async (t) => {
+    const client = await connect(admin, `/mcp/servers/${alpha.key}`)
+    t.same((await client.listPrompts()).prompts.map((prompt) => prompt.name), ['greet'])
+    t.match(JSON.stringify(await client.getPrompt({ name: 'greet', arguments: { name: 'hub' } })), /Hello, hub!/)
+    const [resource] = (await client.listResources()).resources
+    t.match(JSON.stringify(await client.readResource({ uri: resource!.uri })), /Hello from the fixture/)
+  })
+
+  t.test('a call to a stopped server fails fast with a clear error', async (t) => {
+    const client = await connect(admin, `/mcp/servers/${alpha.key}`)
+    await api('POST', `/api/servers/${alpha.id}/stop`, { graceful: false })
+    t.same((await client.listTools()).tools, [], 'a stopped server offers nothing')
+    const started = Date.now()
+    await t.rejects(client.callTool({ name: 'echo', arguments: { text: 'x' } }))
+    t.ok(Date.now() - started < 2000)
+    await api('POST', `/api/servers/${alpha.id}/start`)
+  })
+
+  t.test('HTTP rules: credentials required, foreign origins refused, credentials not forwarded', async (t) => {
+    const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
+    const post = (headers: Record<string, string>) => fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(init) })
+    const anonymous = await post({})
+    t.equal(anonymous.status, 401)
+    t.match(anonymous.headers.get('www-authenticate'), /^Bearer/)
+    t.equal((await post({ authorization: 'Bearer nonsense' })).status, 401)
+    t.equal((await post({ ...admin.headers, origin: 'https://evil.example' })).status, 403)
+    t.equal((await post({ ...admin.headers, origin: base })).status, 200, 'same origin is fine')
+    const env = await (await connect(admin, `/mcp/servers/${alpha.key}`)).callTool({ name: 'env', arguments: {} })
+    t.notMatch(JSON.stringify(env), /authorization|x-api-key/i)
+  })
+})
