@@ -150,6 +150,19 @@ export const groupServers = pgTable('group_servers', {
   index('group_servers_server_id_idx').on(table.serverId)
 ])
 
+/** An admin's choice about one tool, prompt or resource (by URI) of a server: hidden, or redescribed. */
+export const serverItemSettings = pgTable('server_item_settings', {
+  serverId: uuid('server_id').notNull().references(() => servers.id, { onDelete: 'cascade' }),
+  kind: text('kind', { enum: ['tool', 'prompt', 'resource'] }).notNull(),
+  name: text('name').notNull(),
+  enabled: boolean('enabled').notNull().default(true),
+  /** Replaces a tool's description; null keeps the server's own. */
+  description: text('description'),
+  updatedAt: updatedAt()
+}, (table) => [primaryKey({ name: 'server_item_settings_pkey', columns: [table.serverId, table.kind, table.name] })])
+
+export type ServerItemSetting = typeof serverItemSettings.$inferSelect
+
 /** Captured log lines of a server (stderr, MCP log messages, supervisor events), kept for a while. */
 export const serverLogs = pgTable('server_logs', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),

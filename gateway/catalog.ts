@@ -4,7 +4,8 @@ import type { Database } from '../db/client.ts'
 import { groupMembers, groups, groupServers, servers } from '../db/schema.ts'
 import type { Principal } from '../plugins/access.ts'
 import { effectiveGrants, withAncestors } from '../routes/groups/permissions.ts'
-import type { ManagedServer } from '../supervisor/managed-server.ts'
+import { effectiveCatalog, settingsByServer } from '../routes/servers/service.ts'
+import type { Catalog, ManagedServer } from '../supervisor/managed-server.ts'
 import type { Supervisor } from '../supervisor/supervisor.ts'
 import { NameTable } from './naming.ts'
 
@@ -15,6 +16,8 @@ export interface ServedServer {
   id: string
   key: string
   managed: ManagedServer
+  /** The running server's catalog after the admins' settings. */
+  catalog: Catalog
   canListTools: boolean
   canCallTools: boolean
 }
@@ -41,9 +44,9 @@ export class CatalogView {
     this.servers = served
     this.#aggregate = aggregate
     this.#tools = new NameTable(served.filter((server) => server.canListTools).flatMap((server) =>
-      server.managed.catalog.tools.map((tool) => ({ serverId: server.id, serverKey: server.key, name: tool.name, item: tool }))))
+      server.catalog.tools.map((tool) => ({ serverId: server.id, serverKey: server.key, name: tool.name, item: tool }))))
     this.#prompts = new NameTable(served.flatMap((server) =>
-      server.managed.catalog.prompts.map((prompt) => ({ serverId: server.id, serverKey: server.key, name: prompt.name, item: prompt }))))
+      server.catalog.prompts.map((prompt) => ({ serverId: server.id, serverKey: server.key, name: prompt.name, item: prompt }))))
   }
 
   #exposedName (exposed: string, item: { name: string }): string {
@@ -60,7 +63,7 @@ export class CatalogView {
 
   resources (): Resource[] {
     const seen = new Set<string>()
-    return this.servers.flatMap((server) => server.managed.catalog.resources).filter((resource) => {
+    return this.servers.flatMap((server) => server.catalog.resources).filter((resource) => {
       if (seen.has(resource.uri)) return false
       seen.add(resource.uri)
       return true
@@ -83,7 +86,7 @@ export class CatalogView {
 
   /** The server that lists a resource URI: the first one in the endpoint's order. */
   findResource (uri: string): ServedServer | undefined {
-    return this.servers.find((server) => server.managed.catalog.resources.some((resource) => resource.uri === uri))
+    return this.servers.find((server) => server.catalog.resources.some((resource) => resource.uri === uri))
   }
 }
 
@@ -118,12 +121,13 @@ export async function catalogFor (db: Database, supervisor: Supervisor, principa
   const readable = serverIds.filter((id) => isAdmin || grants!.get(id)?.server.has('read') === true)
   if (scope.kind === 'server' && readable.length === 0) return undefined
   const rows = readable.length === 0 ? [] : await db.select({ id: servers.id, key: servers.key }).from(servers).where(inArray(servers.id, readable)).orderBy(servers.key)
+  const settings = await settingsByServer(db, rows.map((row) => row.id))
   const served: ServedServer[] = []
   for (const row of rows) {
     const managed = supervisor.get(row.id)
     if (managed === undefined) continue
     const tools = grants?.get(row.id)?.tools
-    served.push({ id: row.id, key: row.key, managed, canListTools: isAdmin || tools?.has('read') === true, canCallTools: isAdmin || tools?.has('execute') === true })
+    served.push({ id: row.id, key: row.key, managed, catalog: effectiveCatalog(managed.catalog, settings.get(row.id) ?? []), canListTools: isAdmin || tools?.has('read') === true, canCallTools: isAdmin || tools?.has('execute') === true })
   }
   return new CatalogView(served, scope.kind !== 'server')
 }

@@ -92,6 +92,38 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     await api('POST', `/api/servers/${alpha.id}/start`)
   })
 
+  t.test('per-server settings: disabled items are neither listed nor callable; descriptions can be overridden', async (t) => {
+    const url = `/api/servers/${alpha.id}/tools`
+    const before = await api('GET', url)
+    t.same(before.tools.map((tool: { name: string }) => tool.name), FIXTURE_TOOLS)
+    t.ok(before.tools.every((tool: { enabled: boolean, offered: boolean }) => tool.enabled && tool.offered))
+    await api('PUT', url, { kind: 'tool', name: 'slow', enabled: false })
+    await api('PUT', url, { kind: 'tool', name: 'echo', description: 'Says it back' })
+    await api('PUT', url, { kind: 'prompt', name: 'greet', enabled: false })
+    const resourceUri = before.resources[0].name
+    const after = await api('PUT', url, { kind: 'resource', name: resourceUri, enabled: false })
+    t.match(after.tools.find((tool: { name: string }) => tool.name === 'slow'), { enabled: false, offered: true })
+    t.match(after.tools.find((tool: { name: string }) => tool.name === 'echo'), { description: 'Says it back', descriptionOverride: 'Says it back' })
+
+    const client = await connect(caller, `/mcp/servers/${alpha.key}`)
+    const tools = (await client.listTools()).tools
+    t.notOk(tools.some((tool) => tool.name === 'slow'), 'a disabled tool is not listed')
+    t.equal(tools.find((tool) => tool.name === 'echo')?.description, 'Says it back')
+    await t.rejects(client.callTool({ name: 'slow', arguments: { ms: 1 } }), /Unknown tool/, 'nor callable')
+    t.same((await (await connect(admin, '/mcp')).listPrompts()).prompts.map((prompt) => prompt.name), [`${beta.key}__greet`])
+    t.notOk((await client.listResources()).resources.some((resource) => resource.uri === resourceUri))
+
+    const bad = await app.inject({ method: 'PUT', url, headers: admin.headers, payload: { kind: 'prompt', name: 'greet', description: 'x' } })
+    t.equal(bad.statusCode, 422)
+    t.equal((await app.inject({ method: 'PUT', url, headers: viewer.headers, payload: { kind: 'tool', name: 'echo', enabled: false } })).statusCode, 403, 'readers cannot change settings')
+    t.equal((await app.inject({ method: 'GET', url, headers: outsider.headers })).statusCode, 404)
+    await api('PUT', url, { kind: 'tool', name: 'slow', enabled: true })
+    await api('PUT', url, { kind: 'tool', name: 'echo', description: null })
+    await api('PUT', url, { kind: 'prompt', name: 'greet', enabled: true })
+    await api('PUT', url, { kind: 'resource', name: resourceUri, enabled: true })
+    t.equal((await client.listTools()).tools.find((tool) => tool.name === 'echo')?.description, before.tools.find((tool: { name: string }) => tool.name === 'echo').description, 'restored')
+  })
+
   t.test('HTTP rules: credentials required, foreign origins refused, credentials not forwarded', async (t) => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
     const post = (headers: Record<string, string>) => fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(init) })

@@ -169,6 +169,53 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     (id, body) => supervisor.get(id)!.stop({ graceful: body?.graceful ?? true, timeoutMs: body?.timeout ?? 10_000 }))
   lifecycle('restart', 'restartServer', 'Restart a server', (id) => supervisor.get(id)!.restart())
 
+  const itemsOf = async (row: ServerRow) => {
+    const catalog = supervisor.get(row.id)?.catalog ?? { tools: [], prompts: [], resources: [] }
+    const settings = (await service.settingsByServer(app.db, [row.id])).get(row.id) ?? []
+    const effective = service.effectiveCatalog(catalog, settings)
+    const setting = (kind: string, name: string) => settings.find((item) => item.kind === kind && item.name === name)
+    const names = (kind: 'tool' | 'prompt' | 'resource', offered: string[]) =>
+      [...new Set([...offered, ...settings.filter((item) => item.kind === kind).map((item) => item.name)])]
+        .map((name) => ({ name, enabled: setting(kind, name)?.enabled !== false, offered: offered.includes(name) }))
+    return {
+      tools: names('tool', catalog.tools.map((tool) => tool.name)).map((item) => ({
+        ...item,
+        description: effective.tools.find((tool) => tool.name === item.name)?.description ?? catalog.tools.find((tool) => tool.name === item.name)?.description ?? null,
+        descriptionOverride: setting('tool', item.name)?.description ?? null
+      })),
+      prompts: names('prompt', catalog.prompts.map((prompt) => prompt.name)),
+      resources: names('resource', catalog.resources.map((resource) => resource.uri))
+    }
+  }
+
+  app.get('/:serverId/tools', {
+    config: { access: on('read') },
+    schema: {
+      operationId: 'getServerTools',
+      tags: ['servers'],
+      summary: 'A server\'s tools, prompts and resources, with what admins disabled or redescribed',
+      params: schemas.ServerParams,
+      response: { 200: Envelope(schemas.ServerItems, schemas.SERVER_ITEMS_EXAMPLE), ...errorResponses(422) }
+    }
+  }, async (request) => ok(await itemsOf(await service.getServer(app.db, request.params.serverId))))
+
+  app.put('/:serverId/tools', {
+    config: { access: on('write') },
+    schema: {
+      operationId: 'updateServerTool',
+      tags: ['servers'],
+      summary: 'Disable or enable one tool, prompt or resource, or override a tool\'s description',
+      description: 'Disabled items are neither listed nor callable through the MCP endpoints. Settings apply to the next MCP request.',
+      params: schemas.ServerParams,
+      body: schemas.ItemSettingBody,
+      response: { 200: Envelope(schemas.ServerItems, schemas.SERVER_ITEMS_EXAMPLE), ...errorResponses(400, 422) }
+    }
+  }, async (request) => {
+    const row = await service.getServer(app.db, request.params.serverId)
+    await service.setItemSetting(app.db, row.id, request.body)
+    return ok(await itemsOf(row))
+  })
+
   app.get('/:serverId/logs', {
     config: { access: on('read') },
     schema: {

@@ -133,3 +133,28 @@ export const ImportResult = Type.Object({
 })
 
 export const ServerParams = Type.Object({ serverId: Type.String({ format: 'uuid' }) })
+
+const ItemState = {
+  name: Type.String(),
+  enabled: Type.Boolean(),
+  /** Whether the server currently offers it (settings survive while it is stopped). */
+  offered: Type.Boolean()
+}
+
+export const ServerItems = Type.Object({
+  tools: Type.Array(Type.Object({ ...ItemState, description: Nullable(Type.String({ description: 'As clients see it' })), descriptionOverride: Nullable(Type.String()) })),
+  prompts: Type.Array(Type.Object(ItemState)),
+  resources: Type.Array(Type.Object({ ...ItemState, name: Type.String({ description: 'The resource URI' }) }))
+})
+export const SERVER_ITEMS_EXAMPLE = {
+  tools: [{ name: 'read_file', enabled: true, offered: true, description: 'Read a file under /data', descriptionOverride: 'Read a file under /data' }],
+  prompts: [],
+  resources: [{ name: 'file:///data/README.md', enabled: false, offered: true }]
+}
+
+export const ItemSettingBody = Type.Object({
+  kind: Type.Enum(['tool', 'prompt', 'resource']),
+  name: Type.String({ minLength: 1, maxLength: 2048, description: 'Tool or prompt name, or resource URI' }),
+  enabled: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Nullable(Type.String({ maxLength: 4096, description: 'Tools only; null restores the server\'s own' })))
+}, { additionalProperties: false, examples: [{ kind: 'tool', name: 'delete_file', enabled: false }] })

@@ -3,13 +3,13 @@ import { isAbsolute } from 'node:path'
 import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
 import { deriveServerKey } from '../../gateway/naming.ts'
-import { groups, groupServers, serverLogs, servers, type ServerRow } from '../../db/schema.ts'
+import { groups, groupServers, serverItemSettings, serverLogs, servers, type ServerItemSetting, type ServerRow } from '../../db/schema.ts'
 import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
 import { listConditions, paginate, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import type { Principal } from '../../plugins/access.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
-import type { ServerSpec, ServerStatus } from '../../supervisor/managed-server.ts'
+import type { Catalog, ServerSpec, ServerStatus } from '../../supervisor/managed-server.ts'
 import { readableServerIds } from '../groups/permissions.ts'
 import { MASK } from './schemas.ts'
 
@@ -273,4 +273,48 @@ export async function exportServers (db: Database) {
       ...(row.description === null ? {} : { description: row.description })
     }]))
   }
+}
+
+// Per-item settings: admins hide single tools, prompts or resources, or redescribe a tool.
+
+export async function settingsByServer (db: Database, serverIds: string[]): Promise<Map<string, ServerItemSetting[]>> {
+  const result = new Map<string, ServerItemSetting[]>(serverIds.map((id) => [id, []]))
+  if (serverIds.length === 0) return result
+  for (const row of await db.select().from(serverItemSettings).where(inArray(serverItemSettings.serverId, serverIds))) {
+    result.get(row.serverId)?.push(row)
+  }
+  return result
+}
+
+/** The catalog as clients get it: disabled items left out, tool descriptions overridden. */
+export function effectiveCatalog (catalog: Catalog, settings: ServerItemSetting[]): Catalog {
+  const setting = (kind: ServerItemSetting['kind'], name: string) => settings.find((row) => row.kind === kind && row.name === name)
+  return {
+    tools: catalog.tools.filter((tool) => setting('tool', tool.name)?.enabled !== false).map((tool) => {
+      const description = setting('tool', tool.name)?.description
+      return description === null || description === undefined ? tool : { ...tool, description }
+    }),
+    prompts: catalog.prompts.filter((prompt) => setting('prompt', prompt.name)?.enabled !== false),
+    resources: catalog.resources.filter((resource) => setting('resource', resource.uri)?.enabled !== false)
+  }
+}
+
+export interface ItemSettingInput {
+  kind: ServerItemSetting['kind']
+  name: string
+  enabled?: boolean
+  description?: string | null
+}
+
+export async function setItemSetting (db: Database, serverId: string, input: ItemSettingInput): Promise<ServerItemSetting> {
+  if (input.description !== undefined && input.kind !== 'tool') throw validationFailed('description', 'only tools have a description to override')
+  const changes = {
+    ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
+    ...(input.description === undefined ? {} : { description: input.description }),
+    updatedAt: new Date()
+  }
+  const [row] = await db.insert(serverItemSettings).values({ serverId, kind: input.kind, name: input.name, ...changes })
+    .onConflictDoUpdate({ target: [serverItemSettings.serverId, serverItemSettings.kind, serverItemSettings.name], set: changes })
+    .returning()
+  return row!
 }
