@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigint, bigserial, boolean, check, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core'
+import { bigint, bigserial, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core'
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
@@ -162,6 +162,18 @@ export const serverItemSettings = pgTable('server_item_settings', {
 }, (table) => [primaryKey({ name: 'server_item_settings_pkey', columns: [table.serverId, table.kind, table.name] })])
 
 export type ServerItemSetting = typeof serverItemSettings.$inferSelect
+
+/** Every tool call through the gateway: who, which server and tool, how long, how it ended. */
+export const toolCalls = pgTable('tool_calls', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  userId: uuid('user_id').references(() => users.id, { onDelete: 'set null' }),
+  serverId: uuid('server_id').references(() => servers.id, { onDelete: 'set null' }),
+  tool: text('tool').notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull(),
+  durationMs: integer('duration_ms').notNull(),
+  ok: boolean('ok').notNull(),
+  error: text('error')
+}, (table) => [index('tool_calls_started_at_idx').on(table.startedAt), index('tool_calls_server_id_idx').on(table.serverId)])
 
 /** Captured log lines of a server (stderr, MCP log messages, supervisor events), kept for a while. */
 export const serverLogs = pgTable('server_logs', {

@@ -2,14 +2,23 @@ import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { createMcpHandler, ProtocolError, ProtocolErrorCode, Server } from '@modelcontextprotocol/server'
-import { authorizationFailed, notFound } from '../lib/errors.ts'
+import { failure } from '../lib/envelope.ts'
+import { authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
+import type { Principal } from '../plugins/access.ts'
+import { ToolCallLog } from './accounting.ts'
 import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope, type ServedServer } from './catalog.ts'
 
 const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
 const CALL_TIMEOUT_MS = 60_000
 
+interface RequestScope {
+  view: CatalogView
+  principal: Principal
+  calls: ToolCallLog
+}
+
 /** One MCP server object per request, answering from the caller's view of the endpoint. */
-function serverFor (view: CatalogView): Server {
+function serverFor ({ view, principal, calls }: RequestScope): Server {
   const server = new Server(HUB_INFO, { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } } })
   const upstream = (target: { server: ServedServer }) => {
     const client = target.server.managed.client
@@ -21,7 +30,16 @@ function serverFor (view: CatalogView): Server {
     const target = view.findTool(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`)
     if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
-    return await upstream(target).callTool({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: CALL_TIMEOUT_MS })
+    const startedAt = new Date()
+    const record = (ok: boolean, error: string | null) => calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs: Date.now() - startedAt.getTime(), ok, error })
+    try {
+      const result = await upstream(target).callTool({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: CALL_TIMEOUT_MS })
+      record(result.isError !== true, result.isError === true ? 'tool reported an error' : null)
+      return result
+    } catch (error) {
+      record(false, (error as Error).message)
+      throw error
+    }
   })
   server.setRequestHandler('prompts/list', async () => ({ prompts: view.prompts() }))
   server.setRequestHandler('prompts/get', async (request) => {
@@ -43,12 +61,42 @@ function serverFor (view: CatalogView): Server {
  * `/mcp/groups/{name}`, `/mcp/servers/{key}`, and `/mcp/{name}` (a group, else a server).
  * Each request is authenticated and answered from a view built for the caller at that moment.
  */
-const gateway: FastifyPluginAsync = async (app) => {
-  const handler = createMcpHandler((context) => serverFor((context.authInfo?.extra as { view: CatalogView }).view), {
+export interface GatewayOptions {
+  /** MCP requests per minute per user (0: no limit), apart from the REST tiers. */
+  rateLimit: number
+}
+
+const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
+  const handler = createMcpHandler((context) => serverFor(context.authInfo?.extra as unknown as RequestScope), {
     legacy: 'stateless',
     onerror: (error) => app.log.warn({ err: { message: error.message } }, 'MCP request failed')
   })
-  app.addHook('onClose', async () => { await handler.close() })
+  const calls = new ToolCallLog(app.db, (error) => app.log.warn({ err: { message: error.message } }, 'could not record tool calls'))
+  app.addHook('onClose', async () => {
+    await handler.close()
+    await calls.close()
+  })
+
+  // MCP clients get JSON-RPC errors (with the HTTP status the problem calls for).
+  app.setErrorHandler((thrown, request, reply) => {
+    const error = toHubError(thrown)
+    if (error.statusCode >= 500) request.log.error({ err: thrown }, 'MCP request failed')
+    if (error.code === 'AUTHENTICATION_FAILED') reply.header('www-authenticate', 'Bearer realm="mcphub"')
+    return reply.code(error.statusCode).send({ jsonrpc: '2.0', id: null, error: { code: -32000, message: error.message, data: failure(error).error } })
+  })
+
+  // Its own per-user budget, apart from the REST tiers.
+  const limiter = options.rateLimit === 0
+    ? undefined
+    : app.createRateLimit({ max: options.rateLimit, timeWindow: 60_000, allowList: () => false, keyGenerator: (request) => `mcp:${request.principal?.userId ?? request.ip}` })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (limiter === undefined) return
+    const outcome = await limiter(_request)
+    if (!outcome.isAllowed && outcome.isExceeded) {
+      reply.header('retry-after', outcome.ttlInSeconds)
+      throw rateLimited('MCP rate limit exceeded')
+    }
+  })
 
   // DNS rebinding protection (MCP transport rules): a browser page of another origin is refused.
   app.addHook('onRequest', async (request) => {
@@ -71,7 +119,7 @@ const gateway: FastifyPluginAsync = async (app) => {
     }
     const body = request.method === 'POST' ? JSON.stringify(request.body) : undefined
     const response = await handler.fetch(new Request(`http://${request.headers.host ?? 'localhost'}${request.url}`, { method: request.method, headers, body }), {
-      authInfo: { token: '', clientId: request.principal!.userId, scopes: [], extra: { view } },
+      authInfo: { token: '', clientId: request.principal!.userId, scopes: [], extra: { view, principal: request.principal!, calls } as unknown as Record<string, unknown> },
       parsedBody: request.body
     })
     reply.code(response.status)
@@ -84,7 +132,7 @@ const gateway: FastifyPluginAsync = async (app) => {
     app.route({
       method: ['GET', 'POST', 'DELETE'],
       url,
-      config: { access: 'user' },
+      config: { access: 'user', rateLimit: false },
       schema: { hide: true },
       handler: async (request, reply) => serve(request, reply, await scopeOf(request))
     })

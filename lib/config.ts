@@ -19,6 +19,7 @@ export const EnvSchema = Type.Object({
   MCPHUB_RATE_LIMIT_ANON: Type.Integer({ minimum: 0, default: 100 }),
   MCPHUB_RATE_LIMIT_USER: Type.Integer({ minimum: 0, default: 1000 }),
   MCPHUB_RATE_LIMIT_ADMIN: Type.Integer({ minimum: 0, default: 5000 }),
+  MCPHUB_RATE_LIMIT_MCP: Type.Integer({ minimum: 0, default: 6000 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 }))
 })
@@ -50,6 +51,8 @@ export interface RateLimits {
   anonymous: number
   user: number
   admin: number
+  /** MCP requests per minute per user, a budget of its own. */
+  mcp: number
 }
 
 /** Secrets that appear in examples and tutorials: never accepted, whatever their length. */
@@ -130,7 +133,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     adminUsername: parsed.MCPHUB_ADMIN_USERNAME,
     adminPassword: parsed.MCPHUB_ADMIN_PASSWORD,
     logLevel: parsed.LOG_LEVEL ?? 'info',
-    rateLimits: { anonymous: parsed.MCPHUB_RATE_LIMIT_ANON, user: parsed.MCPHUB_RATE_LIMIT_USER, admin: parsed.MCPHUB_RATE_LIMIT_ADMIN },
+    rateLimits: { anonymous: parsed.MCPHUB_RATE_LIMIT_ANON, user: parsed.MCPHUB_RATE_LIMIT_USER, admin: parsed.MCPHUB_RATE_LIMIT_ADMIN, mcp: parsed.MCPHUB_RATE_LIMIT_MCP },
     redisUrl: parsed.REDIS_URL,
     settingsFile: parsed.MCPHUB_SETTINGS_FILE,
     childBaseEnv: childBaseEnv(env)

@@ -20,7 +20,7 @@ export async function generateDocument (): Promise<string> {
     adminUsername: 'admin',
     adminPassword: 'openapi-generation-only',
     logLevel: 'silent',
-    rateLimits: { anonymous: 0, user: 0, admin: 0 },
+    rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
     redisUrl: undefined,
     settingsFile: undefined,
     childBaseEnv: {}

@@ -24,6 +24,9 @@ t.test('defaults', async (t) => {
   t.equal(config.adminUsername, 'admin')
   t.equal(config.adminPassword, undefined, 'no default password')
   t.equal(config.logLevel, 'info')
+  t.same(config.rateLimits, { anonymous: 100, user: 1000, admin: 5000, mcp: 6000 })
+  t.equal(config.redisUrl, undefined)
+  t.same(Object.keys(config.childBaseEnv).filter((key) => !['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME'].includes(key)), [])
   t.equal(parseEnv({}).MCPHUB_DATA_DIR, './data')
 })
 

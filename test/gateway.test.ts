@@ -1,5 +1,7 @@
 import t from 'tap'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import { eq } from 'drizzle-orm'
+import { toolCalls } from '../db/schema.ts'
 import { build, createUser, signIn, type SignedIn } from './helper.ts'
 
 const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
@@ -74,6 +76,19 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     await api('POST', '/api/groups/callers/servers', { serverId: alpha.id, permissions: ['read'] })
   })
 
+  t.test('every tool call is recorded: who, server, tool, duration, outcome', async (t) => {
+    const client = await connect(caller, '/mcp')
+    await client.callTool({ name: 'alpha-files__echo', arguments: { text: 'counted' } })
+    let rows: Array<typeof toolCalls.$inferSelect> = []
+    for (let i = 0; i < 40 && !rows.some((row) => row.tool === 'echo'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      rows = await app.db.select().from(toolCalls).where(eq(toolCalls.userId, caller.userId))
+    }
+    t.ok(rows.length >= 2, 'written in the background within a few seconds')
+    t.match(rows.find((row) => row.tool === 'echo'), { serverId: alpha.id, ok: true, error: null })
+    t.ok(rows.every((row) => row.durationMs >= 0 && row.startedAt instanceof Date))
+  })
+
   t.test('prompts and resources come through too', async (t) => {
     const client = await connect(admin, `/mcp/servers/${alpha.key}`)
     t.same((await client.listPrompts()).prompts.map((prompt) => prompt.name), ['greet'])
@@ -136,4 +151,17 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     const env = await (await connect(admin, `/mcp/servers/${alpha.key}`)).callTool({ name: 'env', arguments: {} })
     t.notMatch(JSON.stringify(env), /authorization|x-api-key/i)
   })
+})
+
+t.test('MCP traffic has its own per-user budget, answered with a JSON-RPC error and 429', async (t) => {
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 3 } } })
+  const admin = await signIn(app)
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
+  const post = () => app.inject({ method: 'POST', url: '/mcp', headers: { ...admin.headers, accept: 'application/json, text/event-stream' }, payload: init })
+  for (let i = 0; i < 3; i++) t.equal((await post()).statusCode, 200)
+  const over = await post()
+  t.equal(over.statusCode, 429)
+  t.match(over.json(), { jsonrpc: '2.0', error: { code: -32000, message: 'MCP rate limit exceeded' } })
+  t.ok(Number(over.headers['retry-after']) > 0)
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/verify', headers: admin.headers })).statusCode, 200, 'the REST API is a separate budget')
 })

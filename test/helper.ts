@@ -38,7 +38,7 @@ export function testConfig (t: Tap, overrides: Partial<Config> = {}): Config {
     adminUsername: TEST_ADMIN.username,
     adminPassword: TEST_ADMIN.password,
     logLevel: 'silent',
-    rateLimits: { anonymous: 0, user: 0, admin: 0 },
+    rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
     redisUrl: undefined,
     settingsFile: undefined,
     childBaseEnv: childBaseEnv(process.env),

@@ -66,7 +66,7 @@ const verify = (app: App, remoteAddress: string, headers: Record<string, string>
   app.inject({ method: 'GET', url: '/api/auth/verify', remoteAddress, headers })
 
 t.test('anonymous tier: per IP, exact headers, then 429 in the envelope with Retry-After', async (t) => {
-  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0 } } })
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 } } })
   const ip = '10.0.0.1'
 
   const resets: number[] = []
@@ -91,7 +91,7 @@ t.test('anonymous tier: per IP, exact headers, then 429 in the envelope with Ret
 })
 
 t.test('user and admin tiers: their own limits, keyed per user, not per IP', async (t) => {
-  const limits = { anonymous: 3, user: 4, admin: 6 }
+  const limits = { anonymous: 3, user: 4, admin: 6, mcp: 0 }
   const app = await build(t, 'pglite', { config: { rateLimits: limits } })
   // Three anonymous logins from 127.0.0.1 (the admin's and the two users'): the IP's whole budget.
   const admin = await signIn(app)
@@ -128,7 +128,7 @@ t.test('user and admin tiers: their own limits, keyed per user, not per IP', asy
 })
 
 t.test('an invalid credential counts as anonymous, on the IP budget', async (t) => {
-  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 50, admin: 50 } } })
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 50, admin: 50, mcp: 0 } } })
   const admin = await signIn(app)
   const ip = '10.0.0.3'
   const tampered = admin.token.slice(0, -2) + (admin.token.endsWith('AA') ? 'BB' : 'AA')
@@ -152,7 +152,7 @@ t.test('an invalid credential counts as anonymous, on the IP budget', async (t) 
 })
 
 t.test('a tier set to 0 is unlimited and carries no rate-limit headers', async (t) => {
-  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 0, user: 3, admin: 0 } } })
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 0, user: 3, admin: 0, mcp: 0 } } })
   const admin = await signIn(app)
   const user = await createUser(app, admin)
 
@@ -180,7 +180,7 @@ t.test('a tier set to 0 is unlimited and carries no rate-limit headers', async (
 })
 
 t.test('unknown routes (404) are limited and carry the headers', async (t) => {
-  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0 } } })
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 } } })
   const ip = '10.0.0.5'
   const requests = [
     { method: 'GET' as const, url: '/no/such/route' },
@@ -198,7 +198,7 @@ t.test('unknown routes (404) are limited and carry the headers', async (t) => {
 })
 
 t.test('probes are exempt: orchestrators polling /healthz and /readyz never get 429', async (t) => {
-  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 1, user: 0, admin: 0 } } })
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 1, user: 0, admin: 0, mcp: 0 } } })
   const ip = '10.0.0.6'
   for (let i = 0; i < 5; i++) {
     for (const url of ['/healthz', '/readyz']) {
@@ -211,7 +211,7 @@ t.test('probes are exempt: orchestrators polling /healthz and /readyz never get 
 })
 
 t.test('IPv6 callers share one budget per /64, so rotating addresses does not help', async (t) => {
-  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 2, user: 0, admin: 0 } } })
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 2, user: 0, admin: 0, mcp: 0 } } })
   assertBudget(t, await app.inject({ method: 'GET', url: '/api/auth/verify', remoteAddress: '2001:db8:1:2::1' }), 2, 1, 'first address')
   assertBudget(t, await app.inject({ method: 'GET', url: '/api/auth/verify', remoteAddress: '2001:db8:1:2:ffff::9' }), 2, 0, 'another address, same /64')
   assertTooMany(t, await app.inject({ method: 'GET', url: '/api/auth/verify', remoteAddress: '2001:0db8:0001:0002:aaaa:bbbb:cccc:dddd' }), 2, 'third address, same /64')
@@ -238,7 +238,7 @@ t.test('redis store', { skip: REDIS_URL === undefined ? 'REDIS_URL is not set' :
   await clearRateLimitKeys(redis)
 
   t.test('two hubs on one Redis share one budget', async (t) => {
-    const config = { rateLimits: { anonymous: 3, user: 0, admin: 0 }, redisUrl }
+    const config = { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 }, redisUrl }
     const hubA = await build(t, 'pglite', { config })
     const hubB = await build(t, 'pglite', { config })
     const ip = '10.0.1.1'
@@ -259,7 +259,7 @@ t.test('redis store', { skip: REDIS_URL === undefined ? 'REDIS_URL is not set' :
   })
 
   t.test('the Redis store produces the headers, per IP and per user', async (t) => {
-    const limits = { anonymous: 2, user: 3, admin: 0 }
+    const limits = { anonymous: 2, user: 3, admin: 0, mcp: 0 }
     const app = await build(t, 'pglite', { config: { rateLimits: limits, redisUrl } })
     const ip = '10.0.1.2'
 
