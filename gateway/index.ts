@@ -1,33 +1,40 @@
 import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { createMcpHandler, ProtocolError, ProtocolErrorCode, Server } from '@modelcontextprotocol/server'
+import { createMcpHandler, isInitializeRequest, isLegacyRequest, ProtocolError, ProtocolErrorCode, Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
 import { failure } from '../lib/envelope.ts'
 import { authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
 import type { Principal } from '../plugins/access.ts'
 import { ToolCallLog } from './accounting.ts'
+import { newSessionId, SessionStore } from './sessions.ts'
 import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope, type ServedServer } from './catalog.ts'
 
 const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
 const CALL_TIMEOUT_MS = 60_000
 
 interface RequestScope {
-  view: CatalogView
+  /** The caller's view, built anew for every request so that permission changes apply at once. */
+  view: () => Promise<CatalogView | undefined>
   principal: Principal
   calls: ToolCallLog
 }
 
-/** One MCP server object per request, answering from the caller's view of the endpoint. */
-function serverFor ({ view, principal, calls }: RequestScope): Server {
+/** An MCP server object answering from the caller's current view of the endpoint. */
+function serverFor ({ view: currentView, principal, calls }: RequestScope): Server {
+  const view = async () => {
+    const current = await currentView()
+    if (current === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, 'This endpoint is no longer accessible')
+    return current
+  }
   const server = new Server(HUB_INFO, { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } } })
   const upstream = (target: { server: ServedServer }) => {
     const client = target.server.managed.client
     if (client === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, `Server "${target.server.key}" is not running`)
     return client
   }
-  server.setRequestHandler('tools/list', async () => ({ tools: view.tools() }))
+  server.setRequestHandler('tools/list', async () => ({ tools: (await view()).tools() }))
   server.setRequestHandler('tools/call', async (request) => {
-    const target = view.findTool(request.params.name)
+    const target = (await view()).findTool(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`)
     if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
     const startedAt = new Date()
@@ -41,15 +48,15 @@ function serverFor ({ view, principal, calls }: RequestScope): Server {
       throw error
     }
   })
-  server.setRequestHandler('prompts/list', async () => ({ prompts: view.prompts() }))
+  server.setRequestHandler('prompts/list', async () => ({ prompts: (await view()).prompts() }))
   server.setRequestHandler('prompts/get', async (request) => {
-    const target = view.findPrompt(request.params.name)
+    const target = (await view()).findPrompt(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
     return await upstream(target).getPrompt({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: CALL_TIMEOUT_MS })
   })
-  server.setRequestHandler('resources/list', async () => ({ resources: view.resources() }))
+  server.setRequestHandler('resources/list', async () => ({ resources: (await view()).resources() }))
   server.setRequestHandler('resources/read', async (request) => {
-    const owner = view.findResource(request.params.uri)
+    const owner = (await view()).findResource(request.params.uri)
     if (owner === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown resource: ${request.params.uri}`)
     return await upstream({ server: owner }).readResource({ uri: request.params.uri }, { timeout: CALL_TIMEOUT_MS })
   })
@@ -72,6 +79,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     onerror: (error) => app.log.warn({ err: { message: error.message } }, 'MCP request failed')
   })
   const calls = new ToolCallLog(app.db, (error) => app.log.warn({ err: { message: error.message } }, 'could not record tool calls'))
+  const sessions = new SessionStore()
+  app.addHook('preClose', async () => { sessions.closeAll() })
   app.addHook('onClose', async () => {
     await handler.close()
     await calls.close()
@@ -109,19 +118,47 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     if (host !== request.headers.host) throw authorizationFailed('Origin not allowed')
   })
 
+  /**
+   * 2025 clients get a stateful session (opened by `initialize`, owned by the user, bound to the
+   * endpoint); 2026-07-28 clients, and requests of older ones without a session, are served
+   * statelessly.
+   */
   async function serve (request: FastifyRequest, reply: FastifyReply, scope: Scope | undefined) {
-    const view = scope === undefined ? undefined : await catalogFor(app.db, app.supervisor, request.principal!, scope)
-    if (view === undefined) throw notFound('MCP endpoint')
+    const principal = request.principal!
+    const currentView = () => scope === undefined ? Promise.resolve(undefined) : catalogFor(app.db, app.supervisor, principal, scope)
+    if (await currentView() === undefined) throw notFound('MCP endpoint')
     const headers = new Headers()
     for (const [name, value] of Object.entries(request.headers)) {
       // The client's credentials stay here: they are never part of what reaches a server.
       if (value !== undefined && name !== 'authorization' && name !== 'x-api-key' && name !== 'cookie') headers.set(name, String(value))
     }
     const body = request.method === 'POST' ? JSON.stringify(request.body) : undefined
-    const response = await handler.fetch(new Request(`http://${request.headers.host ?? 'localhost'}${request.url}`, { method: request.method, headers, body }), {
-      authInfo: { token: '', clientId: request.principal!.userId, scopes: [], extra: { view, principal: request.principal!, calls } as unknown as Record<string, unknown> },
+    const webRequest = new Request(`http://${request.headers.host ?? 'localhost'}${request.url}`, { method: request.method, headers, body })
+    const requestScope: RequestScope = { view: currentView, principal, calls }
+    const options = {
+      authInfo: { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> },
       parsedBody: request.body
-    })
+    }
+    const path = request.url.split('?')[0]!
+    const sessionId = request.headers['mcp-session-id']
+    let response: Response
+    if (typeof sessionId === 'string') {
+      // Another user's session id, or one of another endpoint, is simply not found.
+      const session = sessions.find(sessionId, principal.userId, path)
+      if (session === undefined) throw notFound('MCP session')
+      response = await session.transport.handleRequest(webRequest, options)
+      if (request.method === 'DELETE') sessions.close(session.id)
+    } else if (request.method === 'POST' && isInitializeRequest(request.body) && await isLegacyRequest(webRequest.clone(), request.body)) {
+      const server = serverFor(requestScope)
+      const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: newSessionId,
+        onsessioninitialized: (id) => { sessions.add({ id, userId: principal.userId, path, transport, server, lastSeen: Date.now() }) }
+      })
+      await server.connect(transport)
+      response = await transport.handleRequest(webRequest, options)
+    } else {
+      response = await handler.fetch(webRequest, options)
+    }
     reply.code(response.status)
     response.headers.forEach((value, name) => { reply.header(name, value) })
     if (response.body === null) return reply.send()

@@ -139,6 +139,27 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     t.equal((await client.listTools()).tools.find((tool) => tool.name === 'echo')?.description, before.tools.find((tool: { name: string }) => tool.name === 'echo').description, 'restored')
   })
 
+  t.test('sessions: 256-bit ids, owned by their user and endpoint, ended by DELETE', async (t) => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: caller.headers } })
+    const client = new Client({ name: 'test', version: '1.0.0' })
+    await client.connect(transport)
+    const sessionId = transport.sessionId!
+    t.match(sessionId, /^[\w-]{43}$/, '32 random bytes')
+    const list = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }
+    const post = (who: SignedIn, path: string, id = sessionId) => fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { ...who.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify(list)
+    })
+    t.equal((await post(caller, '/mcp')).status, 200, 'its owner may use it')
+    t.equal((await post(viewer, '/mcp')).status, 404, 'another user may not')
+    t.equal((await post(caller, `/mcp/servers/${alpha.key}`)).status, 404, 'nor on another endpoint')
+    t.equal((await post(caller, '/mcp', 'made-up-session-id')).status, 404)
+    await transport.terminateSession()
+    t.equal((await post(caller, '/mcp')).status, 404, 'a closed session is gone')
+    await client.close()
+  })
+
   t.test('HTTP rules: credentials required, foreign origins refused, credentials not forwarded', async (t) => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
     const post = (headers: Record<string, string>) => fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(init) })
