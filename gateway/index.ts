@@ -80,7 +80,18 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   })
   const calls = new ToolCallLog(app.db, (error) => app.log.warn({ err: { message: error.message } }, 'could not record tool calls'))
   const sessions = new SessionStore()
-  app.addHook('preClose', async () => { sessions.closeAll() })
+  // Open sessions hear when what they may list changes; they list again to see how.
+  const stopListening = app.supervisor.onCatalogChange(() => {
+    for (const session of sessions.all()) {
+      session.server.sendToolListChanged().catch(() => {})
+      session.server.sendPromptListChanged().catch(() => {})
+      session.server.sendResourceListChanged().catch(() => {})
+    }
+  })
+  app.addHook('preClose', async () => {
+    stopListening()
+    sessions.closeAll()
+  })
   app.addHook('onClose', async () => {
     await handler.close()
     await calls.close()

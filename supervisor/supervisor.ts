@@ -21,6 +21,7 @@ export class Supervisor {
   readonly #options: SupervisorOptions
   readonly #servers = new Map<string, ManagedServer>()
   readonly #groups = new Map<string, number>()
+  readonly #catalogListeners = new Set<(server: ManagedServer) => void>()
   #closed = false
 
   constructor (options: SupervisorOptions) {
@@ -45,12 +46,21 @@ export class Supervisor {
     const server = new ManagedServer(spec, this.#options.policy, {
       baseEnv: this.#options.baseEnv,
       onStatus: (changed) => this.#options.onStatus?.(changed),
-      onCatalog: (changed) => this.#options.onCatalog?.(changed),
+      onCatalog: (changed) => {
+        this.#options.onCatalog?.(changed)
+        for (const listener of this.#catalogListeners) listener(changed)
+      },
       onProcessGroup: (serverId, pgid) => this.#recordGroup(serverId, pgid)
     })
     server.logs.subscribe((entry) => this.#options.onLog?.(spec.id, entry))
     this.#servers.set(spec.id, server)
     return server
+  }
+
+  /** Called whenever a server's tools, prompts or resources change (it started, stopped or said so). */
+  onCatalogChange (listener: (server: ManagedServer) => void): () => void {
+    this.#catalogListeners.add(listener)
+    return () => this.#catalogListeners.delete(listener)
   }
 
   /** Stops a server and forgets it. */

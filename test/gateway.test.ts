@@ -160,6 +160,28 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     await client.close()
   })
 
+  t.test('open sessions hear list_changed when a server starts, stops or changes its tools', async (t) => {
+    const client = await connect(admin, '/mcp')
+    let changes = 0
+    client.setNotificationHandler('notifications/tools/list_changed', () => { changes++ })
+    await client.listTools()
+    const waitForChange = async (before: number) => {
+      for (let i = 0; i < 50 && changes === before; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+      return changes > before
+    }
+    let before = changes
+    await api('POST', `/api/servers/${beta.id}/stop`, { graceful: false })
+    t.ok(await waitForChange(before), 'on stop')
+    t.notOk((await client.listTools()).tools.some((tool) => tool.name.startsWith(beta.key)), 'and the list no longer has its tools')
+    before = changes
+    await api('POST', `/api/servers/${beta.id}/start`)
+    t.ok(await waitForChange(before), 'on start')
+    before = changes
+    await client.callTool({ name: `${beta.key}__add_tool`, arguments: {} })
+    t.ok(await waitForChange(before), 'when the server changes its own list')
+    t.ok((await client.listTools()).tools.some((tool) => tool.name === `${beta.key}__extra_1`))
+  })
+
   t.test('HTTP rules: credentials required, foreign origins refused, credentials not forwarded', async (t) => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
     const post = (headers: Record<string, string>) => fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(init) })
