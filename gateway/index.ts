@@ -33,14 +33,22 @@ function serverFor ({ view: currentView, principal, calls }: RequestScope): Serv
     return client
   }
   server.setRequestHandler('tools/list', async () => ({ tools: (await view()).tools() }))
-  server.setRequestHandler('tools/call', async (request) => {
+  server.setRequestHandler('tools/call', async (request, ctx) => {
     const target = (await view()).findTool(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`)
     if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
     const startedAt = new Date()
     const record = (ok: boolean, error: string | null) => calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs: Date.now() - startedAt.getTime(), ok, error })
     try {
-      const result = await upstream(target).callTool({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: CALL_TIMEOUT_MS })
+      const progressToken = request.params._meta?.progressToken
+      const result = await upstream(target).callTool({ name: target.name, arguments: request.params.arguments ?? {} }, {
+        timeout: CALL_TIMEOUT_MS,
+        // The caller's cancellation is forwarded upstream; upstream progress goes back to the caller only.
+        signal: ctx.mcpReq.signal,
+        ...(progressToken === undefined
+          ? {}
+          : { onprogress: (progress) => { ctx.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => {}) } })
+      })
       record(result.isError !== true, result.isError === true ? 'tool reported an error' : null)
       return result
     } catch (error) {

@@ -182,6 +182,24 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     t.ok((await client.listTools()).tools.some((tool) => tool.name === `${beta.key}__extra_1`))
   })
 
+  t.test('a cancelled call is cancelled upstream and recorded as such', async (t) => {
+    const client = await connect(admin, `/mcp/servers/${alpha.key}`)
+    const abort = new AbortController()
+    const started = Date.now()
+    const call = client.callTool({ name: 'slow', arguments: { ms: 5000 } }, { signal: abort.signal })
+    setTimeout(() => abort.abort(), 200)
+    await t.rejects(call)
+    t.ok(Date.now() - started < 2000, 'the caller is not kept waiting')
+    let row: typeof toolCalls.$inferSelect | undefined
+    for (let i = 0; i < 40 && row === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      row = (await app.db.select().from(toolCalls).where(eq(toolCalls.userId, admin.userId))).find((candidate) => candidate.tool === 'slow')
+    }
+    t.equal(row?.ok, false)
+    t.ok((row?.durationMs ?? 99_999) < 2000, 'the hub stopped waiting for the server too')
+    t.same((await client.callTool({ name: 'echo', arguments: { text: 'still fine' } })).content, [{ type: 'text', text: 'still fine' }])
+  })
+
   t.test('HTTP rules: credentials required, foreign origins refused, credentials not forwarded', async (t) => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
     const post = (headers: Record<string, string>) => fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(init) })
