@@ -133,6 +133,8 @@ export const servers = pgTable('servers', {
   cwd: text('cwd'),
   enabled: boolean('enabled').notNull().default(true),
   tags: jsonb('tags').$type<string[]>().notNull().default([]),
+  /** How long a call through the gateway may take before it is cancelled upstream. */
+  callTimeoutMs: integer('call_timeout_ms').notNull().default(60_000),
   createdAt: createdAt(),
   updatedAt: updatedAt()
 }, (table) => [uniqueIndex('servers_name_key').on(table.name), uniqueIndex('servers_key_key').on(table.key)])

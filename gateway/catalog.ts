@@ -16,6 +16,7 @@ export interface ServedServer {
   id: string
   key: string
   managed: ManagedServer
+  callTimeoutMs: number
   /** The running server's catalog after the admins' settings. */
   catalog: Catalog
   canListTools: boolean
@@ -120,14 +121,14 @@ export async function catalogFor (db: Database, supervisor: Supervisor, principa
   }
   const readable = serverIds.filter((id) => isAdmin || grants!.get(id)?.server.has('read') === true)
   if (scope.kind === 'server' && readable.length === 0) return undefined
-  const rows = readable.length === 0 ? [] : await db.select({ id: servers.id, key: servers.key }).from(servers).where(inArray(servers.id, readable)).orderBy(servers.key)
+  const rows = readable.length === 0 ? [] : await db.select({ id: servers.id, key: servers.key, callTimeoutMs: servers.callTimeoutMs }).from(servers).where(inArray(servers.id, readable)).orderBy(servers.key)
   const settings = await settingsByServer(db, rows.map((row) => row.id))
   const served: ServedServer[] = []
   for (const row of rows) {
     const managed = supervisor.get(row.id)
     if (managed === undefined) continue
     const tools = grants?.get(row.id)?.tools
-    served.push({ id: row.id, key: row.key, managed, catalog: effectiveCatalog(managed.catalog, settings.get(row.id) ?? []), canListTools: isAdmin || tools?.has('read') === true, canCallTools: isAdmin || tools?.has('execute') === true })
+    served.push({ id: row.id, key: row.key, managed, callTimeoutMs: row.callTimeoutMs, catalog: effectiveCatalog(managed.catalog, settings.get(row.id) ?? []), canListTools: isAdmin || tools?.has('read') === true, canCallTools: isAdmin || tools?.has('execute') === true })
   }
   return new CatalogView(served, scope.kind !== 'server')
 }

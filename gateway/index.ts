@@ -10,7 +10,6 @@ import { newSessionId, SessionStore } from './sessions.ts'
 import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope, type ServedServer } from './catalog.ts'
 
 const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
-const CALL_TIMEOUT_MS = 60_000
 
 interface RequestScope {
   /** The caller's view, built anew for every request so that permission changes apply at once. */
@@ -42,7 +41,7 @@ function serverFor ({ view: currentView, principal, calls }: RequestScope): Serv
     try {
       const progressToken = request.params._meta?.progressToken
       const result = await upstream(target).callTool({ name: target.name, arguments: request.params.arguments ?? {} }, {
-        timeout: CALL_TIMEOUT_MS,
+        timeout: target.server.callTimeoutMs,
         // The caller's cancellation is forwarded upstream; upstream progress goes back to the caller only.
         signal: ctx.mcpReq.signal,
         ...(progressToken === undefined
@@ -60,13 +59,13 @@ function serverFor ({ view: currentView, principal, calls }: RequestScope): Serv
   server.setRequestHandler('prompts/get', async (request) => {
     const target = (await view()).findPrompt(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
-    return await upstream(target).getPrompt({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: CALL_TIMEOUT_MS })
+    return await upstream(target).getPrompt({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: target.server.callTimeoutMs })
   })
   server.setRequestHandler('resources/list', async () => ({ resources: (await view()).resources() }))
   server.setRequestHandler('resources/read', async (request) => {
     const owner = (await view()).findResource(request.params.uri)
     if (owner === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown resource: ${request.params.uri}`)
-    return await upstream({ server: owner }).readResource({ uri: request.params.uri }, { timeout: CALL_TIMEOUT_MS })
+    return await upstream({ server: owner }).readResource({ uri: request.params.uri }, { timeout: owner.callTimeoutMs })
   })
   return server
 }

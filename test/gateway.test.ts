@@ -166,8 +166,9 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     client.setNotificationHandler('notifications/tools/list_changed', () => { changes++ })
     await client.listTools()
     const waitForChange = async (before: number) => {
-      for (let i = 0; i < 50 && changes === before; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-      return changes > before
+      const heard = () => changes > before
+      for (let i = 0; i < 50 && !heard(); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+      return heard()
     }
     let before = changes
     await api('POST', `/api/servers/${beta.id}/stop`, { graceful: false })
@@ -198,6 +199,17 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     t.equal(row?.ok, false)
     t.ok((row?.durationMs ?? 99_999) < 2000, 'the hub stopped waiting for the server too')
     t.same((await client.callTool({ name: 'echo', arguments: { text: 'still fine' } })).content, [{ type: 'text', text: 'still fine' }])
+  })
+
+  t.test('every call has the server\'s timeout: a JSON-RPC error, and the call cancelled upstream', async (t) => {
+    await api('PUT', `/api/servers/${alpha.id}`, { callTimeout: 1000 })
+    const client = await connect(admin, `/mcp/servers/${alpha.key}`)
+    const started = Date.now()
+    await t.rejects(client.callTool({ name: 'slow', arguments: { ms: 4000 } }), /timed out|timeout/i)
+    const took = Date.now() - started
+    t.ok(took >= 900 && took < 2500, `answered after ${took} ms`)
+    t.equal((await app.inject({ method: 'PUT', url: `/api/servers/${alpha.id}`, headers: admin.headers, payload: { callTimeout: 10 } })).statusCode, 422)
+    await api('PUT', `/api/servers/${alpha.id}`, { callTimeout: 60_000 })
   })
 
   t.test('HTTP rules: credentials required, foreign origins refused, credentials not forwarded', async (t) => {

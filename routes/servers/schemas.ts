@@ -13,6 +13,7 @@ const EnvMap = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}
 const Args = Type.Array(Type.String({ maxLength: 8192 }), { maxItems: 200 })
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 20, uniqueItems: true })
 const Command = Type.String({ minLength: 1, maxLength: 4096, description: 'The program to run (no shell): arguments go in `args`' })
+const CallTimeout = Type.Integer({ minimum: 1000, maximum: 600_000, description: 'ms a tool call through the MCP endpoints may take before it is cancelled upstream (default 60000)' })
 const Key = Type.String({ pattern: SERVER_KEY_PATTERN, description: 'ASCII key: `/mcp/servers/{key}` and the `{key}__` prefix of its tools; derived from the name when not given' })
 const Cwd = Nullable(Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of an existing directory' }))
 
@@ -31,6 +32,7 @@ export const Server = Type.Object({
   cwd: Nullable(Type.String()),
   enabled: Type.Boolean(),
   tags: Type.Array(Type.String()),
+  callTimeout: Type.Integer(),
   status: ServerState,
   pid: Nullable(Type.Integer()),
   uptime: Nullable(Type.Integer({ description: 'ms since the server became running' })),
@@ -55,6 +57,7 @@ export const SERVER_EXAMPLE = {
   cwd: null,
   enabled: true,
   tags: ['files'],
+  callTimeout: 60_000,
   status: 'running' as const,
   pid: 12345,
   uptime: 3_600_000,
@@ -77,7 +80,8 @@ export const CreateServerBody = Type.Object({
   cwd: Type.Optional(Cwd),
   enabled: Type.Optional(Type.Boolean({ default: true, description: 'Start with the hub and restart after crashes' })),
   description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
-  tags: Type.Optional(Tags)
+  tags: Type.Optional(Tags),
+  callTimeout: Type.Optional(CallTimeout)
 }, { additionalProperties: false, examples: [{ name: 'filesystem', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'], env: { NODE_ENV: 'production' }, enabled: true, tags: ['files'] }] })
 
 export const UpdateServerBody = Type.Object({
@@ -89,7 +93,8 @@ export const UpdateServerBody = Type.Object({
   cwd: Type.Optional(Cwd),
   enabled: Type.Optional(Type.Boolean()),
   description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
-  tags: Type.Optional(Tags)
+  tags: Type.Optional(Tags),
+  callTimeout: Type.Optional(CallTimeout)
 }, { additionalProperties: false, examples: [{ description: 'Shared files', tags: ['files', 'prod'] }] })
 
 export const StopBody = Type.Object({

@@ -49,6 +49,7 @@ export interface ServerInput {
   enabled?: boolean
   description?: string | null
   tags?: string[]
+  callTimeout?: number
 }
 
 const PROCESS_FIELDS = ['command', 'args', 'env', 'cwd'] as const
@@ -105,6 +106,7 @@ export function toDto (row: ServerRow, status: ServerStatus | undefined, toolCou
     cwd: row.cwd,
     enabled: row.enabled,
     tags: row.tags,
+    callTimeout: row.callTimeoutMs,
     status: state,
     pid: status?.pid ?? null,
     uptime: state === 'running' && status?.startedAt ? Date.now() - status.startedAt.getTime() : null,
@@ -164,7 +166,8 @@ export async function createServer (db: Database, box: SecretBox, input: ServerI
     cwd: input.cwd ?? null,
     enabled: input.enabled ?? true,
     description: input.description ?? null,
-    tags: input.tags ?? []
+    tags: input.tags ?? [],
+    ...(input.callTimeout === undefined ? {} : { callTimeoutMs: input.callTimeout })
   }).returning()
   return row!
 }
@@ -184,6 +187,7 @@ export async function updateServer (db: Database, box: SecretBox, principal: Pri
     ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
     ...(input.description === undefined ? {} : { description: input.description }),
     ...(input.tags === undefined ? {} : { tags: input.tags }),
+    ...(input.callTimeout === undefined ? {} : { callTimeoutMs: input.callTimeout }),
     updatedAt: new Date()
   }).where(eq(servers.id, current.id)).returning()
   return row!

@@ -1,0 +1,1 @@
+ALTER TABLE "servers" ADD COLUMN "call_timeout_ms" integer DEFAULT 60000 NOT NULL;
