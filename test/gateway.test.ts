@@ -212,6 +212,20 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     await api('PUT', `/api/servers/${alpha.id}`, { callTimeout: 60_000 })
   })
 
+  t.test('a 2026-07-28 client works on the same URLs, statelessly', async (t) => {
+    const client = new Client({ name: 'modern', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } })
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: caller.headers } })
+    await client.connect(transport)
+    t.teardown(() => client.close())
+    t.equal(transport.sessionId, undefined, 'no session')
+    t.same((await client.listTools()).tools.map((tool) => tool.name).sort(), FIXTURE_TOOLS.map((name) => `alpha-files__${name}`).sort())
+    t.same((await client.callTool({ name: 'alpha-files__add', arguments: { a: 20, b: 22 } })).content, [{ type: 'text', text: '42' }])
+    const asViewer = new Client({ name: 'modern', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } })
+    await asViewer.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: viewer.headers } }))
+    t.teardown(() => asViewer.close())
+    await t.rejects(asViewer.callTool({ name: 'alpha-files__add', arguments: { a: 1, b: 1 } }), /not allowed/, 'permissions apply the same way')
+  })
+
   t.test('HTTP rules: credentials required, foreign origins refused, credentials not forwarded', async (t) => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
     const post = (headers: Record<string, string>) => fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(init) })
