@@ -11,19 +11,21 @@ import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView
 
 const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
 
+/** What each HTTP request hands to the MCP handlers: the caller and their view, built for this request. */
 interface RequestScope {
-  /** The caller's view, built anew for every request so that permission changes apply at once. */
-  view: () => Promise<CatalogView | undefined>
+  view: CatalogView
   principal: Principal
-  calls: ToolCallLog
 }
 
-/** An MCP server object answering from the caller's current view of the endpoint. */
-function serverFor ({ view: currentView, principal, calls }: RequestScope): Server {
-  const view = async () => {
-    const current = await currentView()
-    if (current === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, 'This endpoint is no longer accessible')
-    return current
+/**
+ * An MCP server object. Its handlers answer from the view of the HTTP request that carries the
+ * message, so a session's permissions are those of the moment, not of its opening.
+ */
+function serverFor (calls: ToolCallLog): Server {
+  const scopeOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }) => {
+    const scope = ctx.http?.authInfo?.extra as RequestScope | undefined
+    if (scope === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, 'No caller for this message')
+    return scope
   }
   const server = new Server(HUB_INFO, { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } } })
   const upstream = (target: { server: ServedServer }) => {
@@ -31,9 +33,10 @@ function serverFor ({ view: currentView, principal, calls }: RequestScope): Serv
     if (client === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, `Server "${target.server.key}" is not running`)
     return client
   }
-  server.setRequestHandler('tools/list', async () => ({ tools: (await view()).tools() }))
+  server.setRequestHandler('tools/list', async (_request, ctx) => ({ tools: scopeOf(ctx).view.tools() }))
   server.setRequestHandler('tools/call', async (request, ctx) => {
-    const target = (await view()).findTool(request.params.name)
+    const { view, principal } = scopeOf(ctx)
+    const target = view.findTool(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`)
     if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
     const startedAt = new Date()
@@ -55,15 +58,15 @@ function serverFor ({ view: currentView, principal, calls }: RequestScope): Serv
       throw error
     }
   })
-  server.setRequestHandler('prompts/list', async () => ({ prompts: (await view()).prompts() }))
-  server.setRequestHandler('prompts/get', async (request) => {
-    const target = (await view()).findPrompt(request.params.name)
+  server.setRequestHandler('prompts/list', async (_request, ctx) => ({ prompts: scopeOf(ctx).view.prompts() }))
+  server.setRequestHandler('prompts/get', async (request, ctx) => {
+    const target = scopeOf(ctx).view.findPrompt(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
     return await upstream(target).getPrompt({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: target.server.callTimeoutMs })
   })
-  server.setRequestHandler('resources/list', async () => ({ resources: (await view()).resources() }))
-  server.setRequestHandler('resources/read', async (request) => {
-    const owner = (await view()).findResource(request.params.uri)
+  server.setRequestHandler('resources/list', async (_request, ctx) => ({ resources: scopeOf(ctx).view.resources() }))
+  server.setRequestHandler('resources/read', async (request, ctx) => {
+    const owner = scopeOf(ctx).view.findResource(request.params.uri)
     if (owner === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown resource: ${request.params.uri}`)
     return await upstream({ server: owner }).readResource({ uri: request.params.uri }, { timeout: owner.callTimeoutMs })
   })
@@ -81,11 +84,11 @@ export interface GatewayOptions {
 }
 
 const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
-  const handler = createMcpHandler((context) => serverFor(context.authInfo?.extra as unknown as RequestScope), {
+  const calls = new ToolCallLog(app.db, (error) => app.log.warn({ err: { message: error.message } }, 'could not record tool calls'))
+  const handler = createMcpHandler(() => serverFor(calls), {
     legacy: 'stateless',
     onerror: (error) => app.log.warn({ err: { message: error.message } }, 'MCP request failed')
   })
-  const calls = new ToolCallLog(app.db, (error) => app.log.warn({ err: { message: error.message } }, 'could not record tool calls'))
   const sessions = new SessionStore()
   // Open sessions hear when what they may list changes; they list again to see how.
   const stopListening = app.supervisor.onCatalogChange(() => {
@@ -143,8 +146,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
    */
   async function serve (request: FastifyRequest, reply: FastifyReply, scope: Scope | undefined) {
     const principal = request.principal!
-    const currentView = () => scope === undefined ? Promise.resolve(undefined) : catalogFor(app.db, app.supervisor, principal, scope)
-    if (await currentView() === undefined) throw notFound('MCP endpoint')
+    const view = scope === undefined ? undefined : await catalogFor(app.db, app.supervisor, principal, scope)
+    if (view === undefined) throw notFound('MCP endpoint')
     const headers = new Headers()
     for (const [name, value] of Object.entries(request.headers)) {
       // The client's credentials stay here: they are never part of what reaches a server.
@@ -152,7 +155,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     }
     const body = request.method === 'POST' ? JSON.stringify(request.body) : undefined
     const webRequest = new Request(`http://${request.headers.host ?? 'localhost'}${request.url}`, { method: request.method, headers, body })
-    const requestScope: RequestScope = { view: currentView, principal, calls }
+    const requestScope: RequestScope = { view, principal }
     const options = {
       authInfo: { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> },
       parsedBody: request.body
@@ -167,7 +170,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       response = await session.transport.handleRequest(webRequest, options)
       if (request.method === 'DELETE') sessions.close(session.id)
     } else if (request.method === 'POST' && isInitializeRequest(request.body) && await isLegacyRequest(webRequest.clone(), request.body)) {
-      const server = serverFor(requestScope)
+      const server = serverFor(calls)
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: newSessionId,
         onsessioninitialized: (id) => { sessions.add({ id, userId: principal.userId, path, transport, server, lastSeen: Date.now() }) }

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import Fastify from 'fastify'
+import { buildApp } from '../app.ts'
+import { wrapPglite } from '../db/client.ts'
+import { childBaseEnv, type Config } from '../lib/config.ts'
+import { DEFAULT_POLICY } from '../supervisor/managed-server.ts'
+import { Supervisor } from '../supervisor/supervisor.ts'
+
+/**
+ * `tools/call` of the fixture's `echo` at 1 and 16 concurrent callers: directly over stdio (the
+ * limit), through a bare Fastify route that echoes the JSON-RPC (the HTTP ceiling here), and
+ * through the hub with authentication on.
+ */
+const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const dataDir = mkdtempSync(join(tmpdir(), 'mcphub-bench-gw-'))
+
+interface Figures { callsPerSecond: number, p50Ms: number, p99Ms: number }
+
+async function measure (concurrency: number, call: (worker: number) => Promise<void>): Promise<Figures> {
+  const latencies: number[] = []
+  const deadline = performance.now() + SECONDS * 1000
+  const worker = async (index: number) => {
+    while (performance.now() < deadline) {
+      const started = performance.now()
+      await call(index)
+      latencies.push(performance.now() - started)
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, (_, index) => worker(index)))
+  const elapsed = (performance.now() - started) / 1000
+  latencies.sort((a, b) => a - b)
+  const at = (q: number) => Number((latencies[Math.floor(latencies.length * q)] ?? 0).toFixed(3))
+  return { callsPerSecond: Math.round(latencies.length / elapsed), p50Ms: at(0.5), p99Ms: at(0.99) }
+}
+
+const echoCall = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
+
+/** Reads a JSON-RPC answer that may come as JSON or as one SSE event. */
+async function answer (response: Response): Promise<unknown> {
+  const text = await response.text()
+  if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`)
+  const data = text.startsWith('{') ? text : text.split('\n').find((line) => line.startsWith('data: '))?.slice(6)
+  return JSON.parse(data ?? 'null')
+}
+
+const rows: Array<Record<string, string | number>> = []
+const report = (target: string, concurrency: number, figures: Figures) => {
+  rows.push({ target, concurrency, ...figures })
+  process.stdout.write(`${JSON.stringify({ target, concurrency, ...figures })}\n`)
+}
+
+try {
+  // 1. Directly over stdio, through the supervisor's own MCP client.
+  const supervisor = new Supervisor({ policy: DEFAULT_POLICY, baseEnv: childBaseEnv(process.env), stateFile: join(dataDir, 'groups.json') })
+  const direct = supervisor.upsert({ id: randomUUID(), name: 'echo', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, cwd: null, enabled: false })
+  await direct.start()
+  for (const concurrency of [1, 16]) {
+    report('stdio direct', concurrency, await measure(concurrency, async () => { await direct.client!.callTool({ name: 'echo', arguments: { text: 'hello' } }) }))
+  }
+  await supervisor.stopAll(2000)
+
+  // 2. A bare Fastify route answering the same JSON-RPC.
+  const bare = Fastify()
+  bare.post('/rpc', async (request) => {
+    const body = request.body as { id: number, params: { arguments: { text: string } } }
+    return { jsonrpc: '2.0', id: body.id, result: { content: [{ type: 'text', text: body.params.arguments.text }] } }
+  })
+  await bare.listen({ port: 0, host: '127.0.0.1' })
+  const bareUrl = `http://127.0.0.1:${(bare.server.address() as { port: number }).port}/rpc`
+  for (const concurrency of [1, 16]) {
+    report('bare Fastify', concurrency, await measure(concurrency, async () => {
+      await answer(await fetch(bareUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(echoCall(1)) }))
+    }))
+  }
+  await bare.close()
+
+  // 3. The hub: bearer token, one session per caller, /mcp/servers/{key}.
+  const config: Config = {
+    port: 0, host: '127.0.0.1', databaseUrl: undefined, dataDir, jwtSecret: 'bench-only-secret-0123456789abcdef0123456789', adminUsername: 'admin',
+    adminPassword: 'bench-admin-password', logLevel: 'silent', rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 }, redisUrl: undefined, settingsFile: undefined, childBaseEnv: childBaseEnv(process.env)
+  }
+  const app = await buildApp({ config, database: wrapPglite(await PGlite.create()), print: () => {} })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const login = await (await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-admin-password' }) })).json() as { data: { token: string } }
+  const auth = { authorization: `Bearer ${login.data.token}` }
+  const created = await (await fetch(`${base}/api/servers`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'echo', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, enabled: false }) })).json() as { data: { id: string, key: string } }
+  await fetch(`${base}/api/servers/${created.data.id}/start`, { method: 'POST', headers: auth })
+  const url = `${base}/mcp/servers/${created.data.key}`
+  const mcpHeaders = { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
+  const openSession = async () => {
+    const response = await fetch(url, { method: 'POST', headers: mcpHeaders, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) })
+    await answer(response)
+    const id = response.headers.get('mcp-session-id')!
+    await fetch(url, { method: 'POST', headers: { ...mcpHeaders, 'mcp-session-id': id }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })
+    return id
+  }
+  const heapBefore = process.memoryUsage().heapUsed
+  const sessions = await Promise.all(Array.from({ length: 16 }, openSession))
+  const perSessionKiB = Math.round((process.memoryUsage().heapUsed - heapBefore) / 16 / 1024)
+  for (const concurrency of [1, 16]) {
+    report('hub (bearer, session)', concurrency, await measure(concurrency, async (worker) => {
+      await answer(await fetch(url, { method: 'POST', headers: { ...mcpHeaders, 'mcp-session-id': sessions[worker]! }, body: JSON.stringify(echoCall(worker + 1)) }))
+    }))
+  }
+  process.stdout.write(`${JSON.stringify({ target: 'hub', memoryPerOpenSessionKiB: perSessionKiB })}\n`)
+  await app.close()
+
+  const table = ['| target | callers | calls/s | p50 ms | p99 ms |', '|---|---|---|---|---|', ...rows.map((row) => `| ${row.target} | ${row.concurrency} | ${row.callsPerSecond} | ${row.p50Ms} | ${row.p99Ms} |`)]
+  process.stdout.write(`\n${table.join('\n')}\n`)
+} finally {
+  rmSync(dataDir, { recursive: true, force: true })
+}
