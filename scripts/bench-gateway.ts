@@ -82,8 +82,18 @@ try {
 
   // 3. The hub: bearer token, one session per caller, /mcp/servers/{key}.
   const config: Config = {
-    port: 0, host: '127.0.0.1', databaseUrl: undefined, dataDir, jwtSecret: 'bench-only-secret-0123456789abcdef0123456789', adminUsername: 'admin',
-    adminPassword: 'bench-admin-password', logLevel: 'silent', rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 }, redisUrl: undefined, settingsFile: undefined, childBaseEnv: childBaseEnv(process.env)
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: undefined,
+    dataDir,
+    jwtSecret: 'bench-only-secret-0123456789abcdef0123456789',
+    adminUsername: 'admin',
+    adminPassword: 'bench-admin-password',
+    logLevel: 'silent',
+    rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
+    redisUrl: undefined,
+    settingsFile: undefined,
+    childBaseEnv: childBaseEnv(process.env)
   }
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()), print: () => {} })
   await app.listen({ port: 0, host: '127.0.0.1' })
