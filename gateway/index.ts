@@ -1,12 +1,13 @@
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { createMcpHandler, isInitializeRequest, isLegacyRequest, ProtocolError, ProtocolErrorCode, Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
+import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyRequest, ProtocolError, ProtocolErrorCode, Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
 import { failure } from '../lib/envelope.ts'
 import { authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
 import type { Principal } from '../plugins/access.ts'
 import { ToolCallLog } from './accounting.ts'
 import { newSessionId, SessionStore } from './sessions.ts'
+import { SseServerTransport } from './sse-transport.ts'
 import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope, type ServedServer } from './catalog.ts'
 
 const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
@@ -166,7 +167,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     if (typeof sessionId === 'string') {
       // Another user's session id, or one of another endpoint, is simply not found.
       const session = sessions.find(sessionId, principal.userId, path)
-      if (session === undefined) throw notFound('MCP session')
+      if (session === undefined || !(session.transport instanceof WebStandardStreamableHTTPServerTransport)) throw notFound('MCP session')
       response = await session.transport.handleRequest(webRequest, options)
       if (request.method === 'DELETE') sessions.close(session.id)
     } else if (request.method === 'POST' && isInitializeRequest(request.body) && await isLegacyRequest(webRequest.clone(), request.body)) {
@@ -195,6 +196,43 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       handler: async (request, reply) => serve(request, reply, await scopeOf(request))
     })
   }
+  /** The older HTTP+SSE transport: `GET /sse[/…]` opens the stream, `POST /messages?sessionId=` sends. */
+  const sseRoute = (url: string, scopeOf: (request: FastifyRequest) => Promise<Scope | undefined>) => {
+    app.get(url, { config: { access: 'user', rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
+      const principal = request.principal!
+      const scope = await scopeOf(request)
+      if (scope === undefined || await catalogFor(app.db, app.supervisor, principal, scope) === undefined) throw notFound('MCP endpoint')
+      const id = newSessionId()
+      const stream = new PassThrough()
+      const transport = new SseServerTransport(stream, `/messages?sessionId=${id}`)
+      const server = serverFor(calls)
+      sseScopes.set(id, scope)
+      sessions.add({ id, userId: principal.userId, path: '/messages', transport, server, lastSeen: Date.now() })
+      request.raw.on('close', () => {
+        sseScopes.delete(id)
+        sessions.close(id)
+      })
+      await server.connect(transport)
+      reply.raw.once('pipe', () => { reply.raw.flushHeaders() })
+      return reply.header('cache-control', 'no-cache').type('text/event-stream').send(stream)
+    })
+  }
+  const sseScopes = new Map<string, Scope>()
+  app.post('/messages', { config: { access: 'user', rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
+    const principal = request.principal!
+    const id = (request.query as { sessionId?: string }).sessionId ?? ''
+    const session = sessions.find(id, principal.userId, '/messages')
+    const scope = sseScopes.get(id)
+    if (session === undefined || scope === undefined || !(session.transport instanceof SseServerTransport)) throw notFound('MCP session')
+    const view = await catalogFor(app.db, app.supervisor, principal, scope)
+    if (view === undefined) throw notFound('MCP endpoint')
+    const requestScope: RequestScope = { view, principal }
+    session.transport.receive(request.body as JSONRPCMessage, { authInfo: { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> } })
+    return reply.code(202).send()
+  })
+  sseRoute('/sse', async () => ({ kind: 'all' }))
+  sseRoute('/sse/:name', (request) => resolveScopeName(app.db, (request.params as { name: string }).name))
+
   route('/mcp', async () => ({ kind: 'all' }))
   route('/mcp/servers/:key', (request) => serverScope(app.db, (request.params as { key: string }).key))
   route('/mcp/groups/:name', (request) => groupScope(app.db, (request.params as { name: string }).name))

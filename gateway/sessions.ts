@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import type { Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
+import type { Server, Transport } from '@modelcontextprotocol/server'
 
-/** A stateful MCP session (2025 protocol): one transport, one server, one user, one endpoint. */
+/** A stateful MCP session (Streamable HTTP or HTTP+SSE): one transport, one server, one user, one endpoint. */
 export interface Session {
   id: string
   userId: string
   /** The endpoint path it was opened on; using it elsewhere is refused. */
   path: string
-  transport: WebStandardStreamableHTTPServerTransport
+  transport: Transport
   server: Server
   lastSeen: number
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { eq } from 'drizzle-orm'
 import { toolCalls } from '../db/schema.ts'
 import { build, createUser, signIn, type SignedIn } from './helper.ts'
@@ -224,6 +224,26 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     await asViewer.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: viewer.headers } }))
     t.teardown(() => asViewer.close())
     await t.rejects(asViewer.callTool({ name: 'alpha-files__add', arguments: { a: 1, b: 1 } }), /not allowed/, 'permissions apply the same way')
+  })
+
+  t.test('the older HTTP+SSE transport: /sse and its message endpoint', async (t) => {
+    const withAuth = (who: SignedIn) => (url: string | URL, init?: RequestInit) => fetch(url, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), ...who.headers } })
+    const transport = new SSEClientTransport(new URL(`${base}/sse`), { fetch: withAuth(caller), eventSourceInit: { fetch: withAuth(caller) } })
+    const client = new Client({ name: 'sse', version: '1.0.0' })
+    await client.connect(transport)
+    t.teardown(() => client.close())
+    t.same((await client.listTools()).tools.map((tool) => tool.name).sort(), FIXTURE_TOOLS.map((name) => `alpha-files__${name}`).sort())
+    t.same((await client.callTool({ name: 'alpha-files__add', arguments: { a: 1, b: 2 } })).content, [{ type: 'text', text: '3' }])
+    const single = new Client({ name: 'sse', version: '1.0.0' })
+    await single.connect(new SSEClientTransport(new URL(`${base}/sse/${alpha.key}`), { fetch: withAuth(caller), eventSourceInit: { fetch: withAuth(caller) } }))
+    t.teardown(() => single.close())
+    t.same((await single.listTools()).tools.map((tool) => tool.name).sort(), [...FIXTURE_TOOLS].sort(), '/sse/{key}: the server\'s own names')
+
+    const sessionId = new URL((transport as unknown as { _endpoint: URL })._endpoint).searchParams.get('sessionId')!
+    const stolen = await fetch(`${base}/messages?sessionId=${sessionId}`, { method: 'POST', headers: { ...viewer.headers, 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }) })
+    t.equal(stolen.status, 404, 'another user\'s session is not found')
+    t.equal((await fetch(`${base}/sse`)).status, 401, 'the stream needs credentials too')
+    t.equal((await fetch(`${base}/sse/${beta.key}`, { headers: caller.headers })).status, 404)
   })
 
   t.test('HTTP rules: credentials required, foreign origins refused, credentials not forwarded', async (t) => {
