@@ -98,7 +98,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(groupRoutes, { prefix: '/api/groups' })
   await app.register(serverRoutes, { prefix: '/api/servers' })
-  await app.register(gateway, { rateLimit: config.rateLimits.mcp })
+  await app.register(gateway, { rateLimit: config.rateLimits.mcp, allowedHosts: config.allowedHosts })
   return app
 }
 

@@ -82,6 +82,16 @@ function serverFor (calls: ToolCallLog): Server {
 export interface GatewayOptions {
   /** MCP requests per minute per user (0: no limit), apart from the REST tiers. */
   rateLimit: number
+  /** Host names the endpoints answer to; undefined: any. */
+  allowedHosts: string[] | undefined
+}
+
+function hostnameOf (host: string | undefined): string | undefined {
+  try {
+    return new URL(`http://${host ?? ''}`).hostname.toLowerCase()
+  } catch {
+    return undefined
+  }
 }
 
 const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
@@ -129,8 +139,10 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     }
   })
 
-  // DNS rebinding protection (MCP transport rules): a browser page of another origin is refused.
+  // DNS rebinding protection (MCP transport rules): unknown Host names and foreign origins are refused.
+  const allowedHosts = options.allowedHosts?.map((host) => host.toLowerCase())
   app.addHook('onRequest', async (request) => {
+    if (allowedHosts !== undefined && !allowedHosts.includes(hostnameOf(request.headers.host) ?? '')) throw authorizationFailed('Host not allowed')
     const origin = request.headers.origin
     if (origin === undefined) return
     let host: string | undefined

@@ -21,7 +21,8 @@ export const EnvSchema = Type.Object({
   MCPHUB_RATE_LIMIT_ADMIN: Type.Integer({ minimum: 0, default: 5000 }),
   MCPHUB_RATE_LIMIT_MCP: Type.Integer({ minimum: 0, default: 6000 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-  MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 }))
+  MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  MCPHUB_ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]+(,[A-Za-z0-9.:\\[\\]-]+)*$' }))
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -45,6 +46,11 @@ export interface Config {
   settingsFile: string | undefined
   /** What every MCP server process starts from: a few harmless variables of the hub's, nothing else. */
   childBaseEnv: Record<string, string>
+  /**
+   * Host names the MCP endpoints answer to (DNS rebinding protection); undefined means any,
+   * which is only the default when the hub listens beyond loopback.
+   */
+  allowedHosts: string[] | undefined
 }
 
 export interface RateLimits {
@@ -136,7 +142,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     rateLimits: { anonymous: parsed.MCPHUB_RATE_LIMIT_ANON, user: parsed.MCPHUB_RATE_LIMIT_USER, admin: parsed.MCPHUB_RATE_LIMIT_ADMIN, mcp: parsed.MCPHUB_RATE_LIMIT_MCP },
     redisUrl: parsed.REDIS_URL,
     settingsFile: parsed.MCPHUB_SETTINGS_FILE,
-    childBaseEnv: childBaseEnv(env)
+    childBaseEnv: childBaseEnv(env),
+    allowedHosts: parsed.MCPHUB_ALLOWED_HOSTS?.split(',') ?? (isWideBind(parsed.HOST) ? undefined : ['localhost', '127.0.0.1', '[::1]'])
   }
 }
 

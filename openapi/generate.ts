@@ -23,6 +23,7 @@ export async function generateDocument (): Promise<string> {
     rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
     redisUrl: undefined,
     settingsFile: undefined,
+    allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
     childBaseEnv: {}
   }
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()) })

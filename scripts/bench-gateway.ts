@@ -93,7 +93,8 @@ try {
     rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
     redisUrl: undefined,
     settingsFile: undefined,
-    childBaseEnv: childBaseEnv(process.env)
+    childBaseEnv: childBaseEnv(process.env),
+    allowedHosts: undefined
   }
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()), print: () => {} })
   await app.listen({ port: 0, host: '127.0.0.1' })

@@ -255,6 +255,8 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     t.equal((await post({ authorization: 'Bearer nonsense' })).status, 401)
     t.equal((await post({ ...admin.headers, origin: 'https://evil.example' })).status, 403)
     t.equal((await post({ ...admin.headers, origin: base })).status, 200, 'same origin is fine')
+    const rebound = await app.inject({ method: 'POST', url: '/mcp', headers: { ...admin.headers, host: 'attacker.example:3000', 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, payload: init })
+    t.equal(rebound.statusCode, 403, 'a Host name the hub does not answer to (DNS rebinding)')
     const env = await (await connect(admin, `/mcp/servers/${alpha.key}`)).callTool({ name: 'env', arguments: {} })
     t.notMatch(JSON.stringify(env), /authorization|x-api-key/i)
   })
