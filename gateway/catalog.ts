@@ -110,18 +110,24 @@ export async function resolveScopeName (db: Database, name: string): Promise<Sco
 export async function catalogFor (db: Database, supervisor: Supervisor, principal: Principal, scope: Scope): Promise<CatalogView | undefined> {
   const isAdmin = principal.role === 'admin'
   const grants = isAdmin ? undefined : await effectiveGrants(db, principal.userId)
-  let serverIds: string[]
-  if (scope.kind === 'server') {
-    serverIds = [scope.serverId]
-  } else if (scope.kind === 'group') {
-    if (!isAdmin && !await inGroupTree(db, principal.userId, scope.groupId)) return undefined
-    serverIds = (await db.select({ id: groupServers.serverId }).from(groupServers).where(eq(groupServers.groupId, scope.groupId))).map((row) => row.id)
+  const columns = { id: servers.id, key: servers.key, callTimeoutMs: servers.callTimeoutMs }
+  let rows: Array<{ id: string, key: string, callTimeoutMs: number }>
+  if (isAdmin && scope.kind === 'all') {
+    rows = await db.select(columns).from(servers).orderBy(servers.key)
   } else {
-    serverIds = isAdmin ? (await db.select({ id: servers.id }).from(servers)).map((row) => row.id) : [...grants!.keys()]
+    let serverIds: string[]
+    if (scope.kind === 'server') {
+      serverIds = [scope.serverId]
+    } else if (scope.kind === 'group') {
+      if (!isAdmin && !await inGroupTree(db, principal.userId, scope.groupId)) return undefined
+      serverIds = (await db.select({ id: groupServers.serverId }).from(groupServers).where(eq(groupServers.groupId, scope.groupId))).map((row) => row.id)
+    } else {
+      serverIds = [...grants!.keys()]
+    }
+    const readable = serverIds.filter((id) => isAdmin || grants!.get(id)?.server.has('read') === true)
+    if (scope.kind === 'server' && readable.length === 0) return undefined
+    rows = readable.length === 0 ? [] : await db.select(columns).from(servers).where(inArray(servers.id, readable)).orderBy(servers.key)
   }
-  const readable = serverIds.filter((id) => isAdmin || grants!.get(id)?.server.has('read') === true)
-  if (scope.kind === 'server' && readable.length === 0) return undefined
-  const rows = readable.length === 0 ? [] : await db.select({ id: servers.id, key: servers.key, callTimeoutMs: servers.callTimeoutMs }).from(servers).where(inArray(servers.id, readable)).orderBy(servers.key)
   const settings = await settingsByServer(db, rows.map((row) => row.id))
   const served: ServedServer[] = []
   for (const row of rows) {
