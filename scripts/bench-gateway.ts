@@ -121,6 +121,27 @@ try {
     }))
   }
   process.stdout.write(`${JSON.stringify({ target: 'hub', memoryPerOpenSessionKiB: perSessionKiB })}\n`)
+
+  // tools/list on the aggregate endpoint over 50 servers × 20 tools.
+  await Promise.all(Array.from({ length: 49 }, async (_, n) => {
+    const body = { name: `catalog-${n}`, command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal', FIXTURE_EXTRA_TOOLS: '14' }, enabled: false }
+    const server = await (await fetch(`${base}/api/servers`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as { data: { id: string } }
+    await fetch(`${base}/api/servers/${server.data.id}/start`, { method: 'POST', headers: auth })
+  }))
+  await fetch(`${base}/api/servers/${created.data.id}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ env: { FIXTURE_MODE: 'normal', FIXTURE_EXTRA_TOOLS: '14' } }) })
+  await fetch(`${base}/api/servers/${created.data.id}/restart`, { method: 'POST', headers: auth })
+  const aggregate = `${base}/mcp`
+  const listSession = await (async () => {
+    const response = await fetch(aggregate, { method: 'POST', headers: mcpHeaders, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) })
+    await answer(response)
+    return response.headers.get('mcp-session-id')!
+  })()
+  let listed = 0
+  const listFigures = await measure(1, async () => {
+    const result = await answer(await fetch(aggregate, { method: 'POST', headers: { ...mcpHeaders, 'mcp-session-id': listSession }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) })) as { result: { tools: unknown[] } }
+    listed = result.result.tools.length
+  })
+  report(`hub tools/list, aggregate of ${listed} tools`, 1, listFigures)
   await app.close()
 
   const table = ['| target | callers | calls/s | p50 ms | p99 ms |', '|---|---|---|---|---|', ...rows.map((row) => `| ${row.target} | ${row.concurrency} | ${row.callsPerSecond} | ${row.p50Ms} | ${row.p99Ms} |`)]
