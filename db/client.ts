@@ -8,6 +8,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import pg from 'pg'
+import { withTimeout } from '../lib/timeout.ts'
 import * as schema from './schema.ts'
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
@@ -30,14 +31,6 @@ interface Logger {
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url))
 /** Arbitrary constant shared by every MCPHub instance: "mcphub migrate". */
 const MIGRATION_LOCK_KEY = 0x6d637068
-
-function withTimeout<T> (work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs)
-  })
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
-}
 
 export function openPostgres (url: string, log: Logger): DatabaseHandle {
   const pool = new pg.Pool({
@@ -67,7 +60,7 @@ export function openPostgres (url: string, log: Logger): DatabaseHandle {
       }
     },
     async ping (timeoutMs = 2000) {
-      await withTimeout(pool.query('select 1'), timeoutMs, 'database ping')
+      await withTimeout(pool.query('select 1'), timeoutMs, `database ping timed out after ${timeoutMs} ms`)
     },
     async close () {
       await pool.end()
@@ -89,7 +82,7 @@ export function wrapPglite (client: PGlite): DatabaseHandle {
       }
     },
     async ping (timeoutMs = 2000) {
-      await withTimeout(client.query('select 1'), timeoutMs, 'database ping')
+      await withTimeout(client.query('select 1'), timeoutMs, `database ping timed out after ${timeoutMs} ms`)
     },
     async close () {
       if (!client.closed) await client.close()

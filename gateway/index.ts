@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyRequest, ProtocolError, ProtocolErrorCode, Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
 import { failure } from '../lib/envelope.ts'
-import { authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
+import { AUTHENTICATE_CHALLENGE, authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
 import type { Principal } from '../plugins/access.ts'
 import { ToolCallLog } from './accounting.ts'
 import { newSessionId, SessionStore } from './sessions.ts'
@@ -122,7 +122,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   app.setErrorHandler((thrown, request, reply) => {
     const error = toHubError(thrown)
     if (error.statusCode >= 500) request.log.error({ err: thrown }, 'MCP request failed')
-    if (error.code === 'AUTHENTICATION_FAILED') reply.header('www-authenticate', 'Bearer realm="mcphub"')
+    if (error.code === 'AUTHENTICATION_FAILED') reply.header('www-authenticate', AUTHENTICATE_CHALLENGE)
     return reply.code(error.statusCode).send({ jsonrpc: '2.0', id: null, error: { code: -32000, message: error.message, data: failure(error).error } })
   })
 

@@ -11,6 +11,9 @@ export const ERROR_STATUS = {
 } as const
 
 export type ErrorCode = keyof typeof ERROR_STATUS
+
+/** The `WWW-Authenticate` challenge of every 401 (RFC 6750; MCP clients rely on it). */
+export const AUTHENTICATE_CHALLENGE = 'Bearer realm="mcphub"'
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[]
 
 export type ErrorDetails = Record<string, unknown>
@@ -76,11 +79,6 @@ function driverError (error: unknown): { code?: unknown, constraint?: unknown } 
     current = (current as { cause?: unknown }).cause
   }
   return undefined
-}
-
-/** SQLSTATE of a database error: drizzle wraps the driver's error and keeps it on `.cause`. */
-export function sqlState (error: unknown): string | undefined {
-  return driverError(error)?.code as string | undefined
 }
 
 const REQUEST_SHAPE_ERRORS = new Set([

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { UNIQUE_FIELDS } from '../db/schema.ts'
-import { notFound, toHubError } from '../lib/errors.ts'
+import { AUTHENTICATE_CHALLENGE, notFound, toHubError } from '../lib/errors.ts'
 import { failure } from '../lib/envelope.ts'
 
 /** Renders every error, and every unknown route, in the contract's envelope. */
@@ -12,7 +12,7 @@ export default fp(async (app) => {
     } else {
       request.log.info({ code: error.code, reason: error.message }, 'request refused')
     }
-    if (error.code === 'AUTHENTICATION_FAILED') reply.header('www-authenticate', 'Bearer realm="mcphub"')
+    if (error.code === 'AUTHENTICATION_FAILED') reply.header('www-authenticate', AUTHENTICATE_CHALLENGE)
     if (error.code === 'RATE_LIMIT_EXCEEDED' && reply.getHeader('retry-after') === undefined) {
       reply.header('retry-after', 60)
     }

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { Client, type Prompt, type Resource, type Tool } from '@modelcontextprotocol/client'
 import { execa } from 'execa'
+import { withTimeout } from '../lib/timeout.ts'
 import { LOG_LEVELS, LogBuffer, type LogBufferLimits, type LogLevel } from './log-buffer.ts'
 import { readLines } from './line-reader.ts'
 import { groupAlive, signalGroup, sleep, waitGroupGone } from './process-group.ts'
@@ -385,12 +386,4 @@ export class ManagedServer {
     await waitGroupGone(pid, 2000)
     this.#event('info', 'stopped')
   }
-}
-
-function withTimeout<T> (work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    work,
-    new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(message)), ms) })
-  ]).finally(() => clearTimeout(timer))
 }

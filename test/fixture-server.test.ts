@@ -1,4 +1,5 @@
 import t from 'tap'
+import { processAlive } from './helper.ts'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { Client } from '@modelcontextprotocol/client'
@@ -150,15 +151,6 @@ t.test('crash-after-init mode exits 1 after the handshake', async (t) => {
 const INIT_LINE = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}\n'
 const INITIALIZED_LINE = '{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
 
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 async function waitFor (predicate: () => boolean, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms
   while (!predicate()) {
@@ -196,10 +188,10 @@ t.test('grandchild mode leaves a grandchild behind when only the fixture dies', 
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   await waitFor(() => /grandchild pid \d+\n/.test(stderr))
   const grandchild = Number(/grandchild pid (\d+)/.exec(stderr)?.[1])
-  t.teardown(() => { if (alive(grandchild)) process.kill(grandchild, 'SIGKILL') })
+  t.teardown(() => { if (processAlive(grandchild)) process.kill(grandchild, 'SIGKILL') })
   child.kill('SIGKILL')
   await once(child, 'exit')
-  t.ok(alive(grandchild), 'the grandchild outlives the fixture')
+  t.ok(processAlive(grandchild), 'the grandchild outlives the fixture')
 })
 
 t.test('ignore-term mode survives SIGTERM and stdin EOF, not SIGKILL', async (t) => {

@@ -191,3 +191,13 @@ export async function createUser (app: App, admin: SignedIn, fields: Record<stri
   if (res.statusCode !== 201) throw new Error(`creating ${username} failed: ${res.statusCode} ${res.body}`)
   return { ...await signIn(app, username, password), username, password }
 }
+
+/** Whether a process (by pid) still exists. */
+export function processAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

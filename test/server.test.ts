@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { DRIVERS, emptyPostgresDatabase, testConfig } from './helper.ts'
+import { DRIVERS, emptyPostgresDatabase, processAlive, testConfig } from './helper.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
 
 const ROOT = new URL('..', import.meta.url).pathname
@@ -114,10 +114,9 @@ t.test('a hub killed with SIGKILL: its children see stdin EOF, and the next star
     }
     throw new Error('servers did not start')
   }
-  const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
   const gone = async (pid: number) => {
-    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50))
-    return !alive(pid)
+    for (let i = 0; i < 100 && processAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    return !processAlive(pid)
   }
 
   const first = await startServer(env)
@@ -126,7 +125,7 @@ t.test('a hub killed with SIGKILL: its children see stdin EOF, and the next star
   first.child.kill('SIGKILL')
   await first.exit
   t.ok(await gone(politePid!), 'a child that exits on stdin EOF is gone with its hub')
-  t.ok(alive(stubbornPid!), 'one that ignores EOF outlives the killed hub')
+  t.ok(processAlive(stubbornPid!), 'one that ignores EOF outlives the killed hub')
   t.teardown(() => { try { process.kill(-stubbornPid!, 'SIGKILL') } catch {} })
 
   const second = await startServer(env)

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { processAlive } from './helper.ts'
 import { childBaseEnv } from '../lib/config.ts'
 import { DEFAULT_POLICY, ManagedServer, type ServerSpec, type SupervisorPolicy } from '../supervisor/managed-server.ts'
 import { groupAlive } from '../supervisor/process-group.ts'
@@ -27,7 +28,6 @@ function managed (t: Tap, serverSpec: ServerSpec, policy: Partial<SupervisorPoli
 }
 type Tap = { teardown(fn: () => unknown): void }
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
 async function until (check: () => boolean, ms = 5000): Promise<boolean> {
   const deadline = Date.now() + ms
   while (!check()) {
@@ -49,7 +49,7 @@ t.test('start → running with a pid and the catalog; stop → stopped, nothing 
   await server.start()
   const status = server.status()
   t.equal(status.state, 'running')
-  t.ok(status.pid && alive(status.pid))
+  t.ok(status.pid && processAlive(status.pid))
   t.same(server.catalog.tools.map((tool) => tool.name), ['echo', 'add', 'env', 'log', 'add_tool', 'slow'])
   t.same(server.catalog.prompts.map((prompt) => prompt.name), ['greet'])
   t.equal(server.catalog.resources.length, 1)
@@ -57,7 +57,7 @@ t.test('start → running with a pid and the catalog; stop → stopped, nothing 
   await server.stop()
   t.equal(server.state, 'stopped')
   t.equal(server.status().pid, null)
-  t.notOk(alive(status.pid!), 'the child is gone')
+  t.notOk(processAlive(status.pid!), 'the child is gone')
   t.match(messages(server).join('\n'), /started pid \d+[\s\S]*running: 6 tools[\s\S]*exited with code 0[\s\S]*stopped/)
 })
 
@@ -68,7 +68,7 @@ t.test('a child that ignores SIGTERM is killed within the timeout', async (t) =>
   const started = Date.now()
   await server.stop({ graceful: true, timeoutMs: 800 })
   const took = Date.now() - started
-  t.notOk(alive(pid))
+  t.notOk(processAlive(pid))
   t.ok(took >= 800 && took < 3000, `stopped in ${took} ms (stdin grace + 800 ms timeout, then SIGKILL)`)
   t.match(messages(server).join('\n'), /did not stop within 800 ms of SIGTERM; killing/)
   t.match(server.status().lastExit?.signal, 'SIGKILL')
@@ -92,9 +92,9 @@ t.test('the grandchild dies with the group: on stop, and when the child exits by
   const pid = server.status().pid!
   t.ok(await until(() => { try { return readFileSync(pidFile, 'utf8').trim() !== '' } catch { return false } }))
   const grandchild = Number(readFileSync(pidFile, 'utf8'))
-  t.ok(alive(grandchild))
+  t.ok(processAlive(grandchild))
   await server.stop()
-  t.ok(await until(() => !alive(grandchild), 3000), 'grandchild gone after stop')
+  t.ok(await until(() => !processAlive(grandchild), 3000), 'grandchild gone after stop')
   t.notOk(groupAlive(pid), 'no process of the group is left')
   t.same(processesOf(server.spec.id), [])
 
@@ -103,7 +103,7 @@ t.test('the grandchild dies with the group: on stop, and when the child exits by
   t.ok(await until(() => { try { return readFileSync(pidFile, 'utf8').trim() !== '' } catch { return false } }))
   const second = Number(readFileSync(pidFile, 'utf8'))
   process.kill(server.status().pid!, 'SIGKILL')
-  t.ok(await until(() => !alive(second), 3000), 'the grandchild of a crashed child is reaped too')
+  t.ok(await until(() => !processAlive(second), 3000), 'the grandchild of a crashed child is reaped too')
 })
 
 t.test('crashes back off exponentially, then give up in error', async (t) => {
@@ -239,8 +239,8 @@ t.test('the supervisor reaps process groups a killed hub left behind', async (t)
   writeFileSync(stateFile, JSON.stringify({ [serverId]: orphan.pid, other: stranger.pid }))
   const supervisor = new Supervisor({ policy: FAST, baseEnv: {}, stateFile })
   t.equal(supervisor.reapLeftovers(), 1)
-  t.ok(await until(() => !alive(orphan.pid!), 2000), 'our orphan is killed')
-  t.ok(alive(stranger.pid!), 'a process without our marker is left alone')
+  t.ok(await until(() => !processAlive(orphan.pid!), 2000), 'our orphan is killed')
+  t.ok(processAlive(stranger.pid!), 'a process without our marker is left alone')
   t.same(JSON.parse(readFileSync(stateFile, 'utf8')), {})
 })
 

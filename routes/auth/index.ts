@@ -5,6 +5,7 @@ import { ok } from '../../lib/envelope.ts'
 import { authenticationFailed, HubError, invalidRequest } from '../../lib/errors.ts'
 import { Envelope, errorResponses, NoContent } from '../../lib/schemas.ts'
 import { permissionsOf } from '../groups/permissions.ts'
+import { getUser } from '../users/service.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle } from './throttle.ts'
@@ -112,7 +113,9 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const principal = request.principal!
-    const exp = principal.sessionId === undefined ? undefined : (request.headers.authorization === undefined ? undefined : (app.jwt.decode<{ exp: number }>(request.headers.authorization.slice(7))?.exp))
+    // A bearer token expires; an API key has its own expiry in the key list.
+    const bearer = principal.sessionId === undefined ? undefined : request.headers.authorization?.slice('Bearer '.length)
+    const exp = bearer === undefined ? undefined : app.jwt.decode<{ exp: number }>(bearer)?.exp
     return ok({
       user: { id: principal.userId, username: principal.username, role: principal.role, permissions: await permissionsOf(ctx.db, principal) },
       method: principal.apiKeyId === undefined ? 'token' as const : 'apiKey' as const,
@@ -129,7 +132,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }) }
     }
   }, async (request) => {
-    const user = await service.findUser(ctx.db, request.principal!.userId)
+    const user = await getUser(ctx.db, request.principal!.userId)
     return ok({ enabled: user.mfaSecret !== null, pending: user.mfaPendingSecret !== null })
   })
 
@@ -142,7 +145,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.MfaEnrolment, { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', otpauthUrl: 'otpauth://totp/MCPHub%3Aadmin?secret=...' }), ...errorResponses(409) }
     }
   }, async (request) => {
-    const user = await service.findUser(ctx.db, request.principal!.userId)
+    const user = await getUser(ctx.db, request.principal!.userId)
     return ok(await service.startMfaEnrolment(ctx, user), 'Scan the secret, then confirm with a code')
   })
 
@@ -156,7 +159,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.MfaStatus, { enabled: true, pending: false }), ...errorResponses(409, 422) }
     }
   }, async (request) => {
-    const user = await service.findUser(ctx.db, request.principal!.userId)
+    const user = await getUser(ctx.db, request.principal!.userId)
     await service.confirmMfaEnrolment(ctx, user, request.body.code)
     return ok({ enabled: true, pending: false }, 'MFA enabled')
   })
@@ -171,7 +174,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }), ...errorResponses(409, 422) }
     }
   }, async (request) => {
-    const user = await service.findUser(ctx.db, request.principal!.userId)
+    const user = await getUser(ctx.db, request.principal!.userId)
     await service.disableMfa(ctx, user, request.body.code)
     return ok({ enabled: false, pending: false }, 'MFA disabled')
   })

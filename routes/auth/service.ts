@@ -178,9 +178,3 @@ export async function resetMfa (ctx: AuthContext, userId: string): Promise<void>
   const reset = await ctx.db.update(users).set({ mfaSecret: null, mfaPendingSecret: null, mfaLastStep: null }).where(eq(users.id, userId)).returning({ id: users.id })
   if (reset.length === 0) throw notFound('User')
 }
-
-export async function findUser (db: Database, userId: string): Promise<UserRow> {
-  const [user] = await db.select().from(users).where(eq(users.id, userId))
-  if (user === undefined) throw notFound('User')
-  return user
-}
