@@ -93,11 +93,17 @@ export async function buildApp (options: AppOptions) {
   await app.register(errors)
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
 
-  await app.register(health)
-  await app.register(authRoutes, { prefix: '/api/auth' })
-  await app.register(userRoutes, { prefix: '/api/users' })
-  await app.register(groupRoutes, { prefix: '/api/groups' })
-  await app.register(serverRoutes, { prefix: '/api/servers' })
+  await app.register(async (api) => {
+    // Any request that may change stored records (even one that fails half-way) makes what was derived from them stale.
+    api.addHook('onSend', async (request) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') app.records.bump()
+    })
+    await api.register(health)
+    await api.register(authRoutes, { prefix: '/api/auth' })
+    await api.register(userRoutes, { prefix: '/api/users' })
+    await api.register(groupRoutes, { prefix: '/api/groups' })
+    await api.register(serverRoutes, { prefix: '/api/servers' })
+  })
   await app.register(gateway, { rateLimit: config.rateLimits.mcp, allowedHosts: config.allowedHosts })
   return app
 }

@@ -1,6 +1,7 @@
 import jwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
-import { SecretBox } from '../lib/crypto.ts'
+import { SecretBox, sha256 } from '../lib/crypto.ts'
+import { EpochCache } from '../lib/epoch-cache.ts'
 import { ACCESS_TOKEN_TTL_SECONDS, principalForApiKey, principalForSession, type AuthContext } from '../routes/auth/service.ts'
 import type { Principal } from './access.ts'
 
@@ -43,8 +44,11 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now }) => {
     return app.jwt.sign({ sub: session.userId, sid: session.sessionId, role: session.role })
   })
 
+  // Who a credential stands for, reused until anything stored changes (logout, revocation, role change…) or a second passes.
+  const principals = new EpochCache<Principal | null>({ epochs: () => [app.records.current], ttlMs: 1000, maxEntries: 10_000, now })
+
   async function authenticate (authorization: string | undefined, apiKey: string | string[] | undefined): Promise<Principal | null> {
-    if (typeof apiKey === 'string') return await principalForApiKey(ctx, apiKey)
+    if (typeof apiKey === 'string') return await principals.get(`key:${sha256(apiKey)}`, async () => await principalForApiKey(ctx, apiKey))
     const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1]
     if (token === undefined) return null
     let claims: AccessTokenClaims
@@ -53,7 +57,7 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now }) => {
     } catch {
       return null
     }
-    return await principalForSession(ctx, claims.sub, claims.sid)
+    return await principals.get(`session:${claims.sid}:${claims.sub}`, async () => await principalForSession(ctx, claims.sub, claims.sid))
   }
 
   app.addHook('onRequest', async (request) => {

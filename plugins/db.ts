@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Database, DatabaseHandle } from '../db/client.ts'
+import { RecordsEpoch } from '../lib/epoch-cache.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -7,6 +8,8 @@ declare module 'fastify' {
     db: Database
     /** The driver behind `db`: readiness pings and shutdown. */
     database: DatabaseHandle
+    /** Bumped after every change made through the API; caches of stored records check it. */
+    records: RecordsEpoch
   }
 }
 
@@ -15,6 +18,7 @@ export default fp<{ database: DatabaseHandle }>(async (app, { database }) => {
   await database.migrate()
   app.decorate('database', database)
   app.decorate('db', database.db)
+  app.decorate('records', new RecordsEpoch())
   app.addHook('onClose', async () => {
     await database.close()
   })

@@ -22,6 +22,7 @@ export class Supervisor {
   readonly #servers = new Map<string, ManagedServer>()
   readonly #groups = new Map<string, number>()
   readonly #catalogListeners = new Set<(server: ManagedServer) => void>()
+  #catalogVersion = 0
   #closed = false
 
   constructor (options: SupervisorOptions) {
@@ -30,6 +31,11 @@ export class Supervisor {
 
   get (id: string): ManagedServer | undefined {
     return this.#servers.get(id)
+  }
+
+  /** Changes whenever a server is added or removed or its catalog changes. */
+  get catalogVersion (): number {
+    return this.#catalogVersion
   }
 
   list (): ManagedServer[] {
@@ -47,6 +53,7 @@ export class Supervisor {
       baseEnv: this.#options.baseEnv,
       onStatus: (changed) => this.#options.onStatus?.(changed),
       onCatalog: (changed) => {
+        this.#catalogVersion++
         this.#options.onCatalog?.(changed)
         for (const listener of this.#catalogListeners) listener(changed)
       },
@@ -54,6 +61,7 @@ export class Supervisor {
     })
     server.logs.subscribe((entry) => this.#options.onLog?.(spec.id, entry))
     this.#servers.set(spec.id, server)
+    this.#catalogVersion++
     return server
   }
 
@@ -69,6 +77,7 @@ export class Supervisor {
     if (server === undefined) return
     await server.stop({ graceful: true })
     this.#servers.delete(id)
+    this.#catalogVersion++
   }
 
   /** Starts servers with bounded concurrency; failures end in each server's own state. */

@@ -1,0 +1,61 @@
+/**
+ * The version of everything stored: bumped after every change made through the API, so that
+ * values derived from stored records know when they may be stale.
+ */
+export class RecordsEpoch {
+  #current = 0
+
+  get current (): number {
+    return this.#current
+  }
+
+  bump (): void {
+    this.#current++
+  }
+}
+
+export interface EpochCacheOptions {
+  /** The epochs an entry depends on: it holds only while they are all unchanged. */
+  epochs: () => number[]
+  /** At most this long, so that changes made by another process sharing the database are seen soon after. */
+  ttlMs: number
+  maxEntries: number
+  now: () => number
+}
+
+interface Entry<V> {
+  epochs: number[]
+  computedAt: number
+  value: Promise<V>
+}
+
+/**
+ * Values derived from stored records, reused until the records may have changed. Concurrent
+ * lookups of the same key share one computation; a failed computation is not kept.
+ */
+export class EpochCache<V> {
+  readonly #entries = new Map<string, Entry<V>>()
+  readonly #options: EpochCacheOptions
+
+  constructor (options: EpochCacheOptions) {
+    this.#options = options
+  }
+
+  async get (key: string, compute: () => Promise<V>): Promise<V> {
+    const epochs = this.#options.epochs()
+    const now = this.#options.now()
+    const entry = this.#entries.get(key)
+    if (entry !== undefined && now - entry.computedAt < this.#options.ttlMs && sameEpochs(entry.epochs, epochs)) return await entry.value
+    if (this.#entries.size >= this.#options.maxEntries) this.#entries.clear()
+    const value = compute()
+    this.#entries.set(key, { epochs, computedAt: now, value })
+    value.catch(() => {
+      if (this.#entries.get(key)?.value === value) this.#entries.delete(key)
+    })
+    return await value
+  }
+}
+
+function sameEpochs (a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((epoch, index) => epoch === b[index])
+}
