@@ -1,11 +1,13 @@
 import { PassThrough, Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyRequest, ProtocolError, ProtocolErrorCode, Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
+import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyRequest, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server'
 import { failure } from '../lib/envelope.ts'
+import { EpochCache } from '../lib/epoch-cache.ts'
 import { AUTHENTICATE_CHALLENGE, authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
 import type { Principal } from '../plugins/access.ts'
 import { ToolCallLog } from './accounting.ts'
+import { StreamableHttpTransport } from './http-transport.ts'
 import { newSessionId, SessionStore } from './sessions.ts'
 import { SseServerTransport } from './sse-transport.ts'
 import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope, type ServedServer } from './catalog.ts'
@@ -101,6 +103,11 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     onerror: (error) => app.log.warn({ err: { message: error.message } }, 'MCP request failed')
   })
   const sessions = new SessionStore()
+  // Endpoint names and callers' views are derived from stored records and the servers' catalogs; they are reused until either changes.
+  const scopes = new EpochCache<Scope | undefined>({ epochs: () => [app.records.current], ttlMs: 1000, maxEntries: 10_000, now: Date.now })
+  const views = new EpochCache<CatalogView | undefined>({ epochs: () => [app.records.current, app.supervisor.catalogVersion], ttlMs: 1000, maxEntries: 10_000, now: Date.now })
+  const viewOf = async (principal: Principal, scope: Scope) =>
+    await views.get(`${principal.userId}:${principal.role}:${JSON.stringify(scope)}`, async () => await catalogFor(app.db, app.supervisor, principal, scope))
   // Open sessions hear when what they may list changes; they list again to see how.
   const stopListening = app.supervisor.onCatalogChange(() => {
     for (const session of sessions.all()) {
@@ -152,51 +159,85 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     if (host !== request.headers.host) throw authorizationFailed('Origin not allowed')
   })
 
+  /** Header checks of a 2025 session request (Streamable HTTP transport rules). */
+  function sessionRequestProblem (request: FastifyRequest): { status: number, message: string } | undefined {
+    const accept = request.headers.accept ?? ''
+    if (request.method === 'POST' && (!accept.includes('application/json') || !accept.includes('text/event-stream'))) return { status: 406, message: 'Not Acceptable: the client must accept application/json and text/event-stream' }
+    if (request.method === 'GET' && !accept.includes('text/event-stream')) return { status: 406, message: 'Not Acceptable: the client must accept text/event-stream' }
+    const version = request.headers['mcp-protocol-version']
+    if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return { status: 400, message: `Unsupported protocol version: ${version}` }
+    return undefined
+  }
+
+  /** The one JSON-RPC message of a POST body (batches are gone since 2025-06-18). */
+  function messageOf (body: unknown): JSONRPCMessage | undefined {
+    try {
+      return Array.isArray(body) ? undefined : parseJSONRPCMessage(body)
+    } catch {
+      return undefined
+    }
+  }
+
   /**
    * 2025 clients get a stateful session (opened by `initialize`, owned by the user, bound to the
-   * endpoint); 2026-07-28 clients, and requests of older ones without a session, are served
-   * statelessly.
+   * endpoint) served by our own transport; 2026-07-28 clients, and requests of older ones without
+   * a session, are served statelessly by the SDK.
    */
   async function serve (request: FastifyRequest, reply: FastifyReply, scope: Scope | undefined) {
     const principal = request.principal!
-    const view = scope === undefined ? undefined : await catalogFor(app.db, app.supervisor, principal, scope)
+    const view = scope === undefined ? undefined : await viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
-    const headers = new Headers()
-    for (const [name, value] of Object.entries(request.headers)) {
-      // The client's credentials stay here: they are never part of what reaches a server.
-      if (value !== undefined && name !== 'authorization' && name !== 'x-api-key' && name !== 'cookie') headers.set(name, String(value))
-    }
-    const body = request.method === 'POST' ? JSON.stringify(request.body) : undefined
-    const webRequest = new Request(`http://${request.headers.host ?? 'localhost'}${request.url}`, { method: request.method, headers, body })
     const requestScope: RequestScope = { view, principal }
-    const options = {
-      authInfo: { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> },
-      parsedBody: request.body
-    }
+    const authInfo = { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> }
     const path = request.url.split('?')[0]!
     const sessionId = request.headers['mcp-session-id']
-    let response: Response
+    const opensSession = request.method === 'POST' && typeof sessionId !== 'string' && isInitializeRequest(request.body)
+    if (typeof sessionId === 'string' || opensSession) {
+      const problem = sessionRequestProblem(request)
+      if (problem !== undefined) return await reply.code(problem.status).send({ jsonrpc: '2.0', id: null, error: { code: -32000, message: problem.message } })
+    }
     if (typeof sessionId === 'string') {
       // Another user's session id, or one of another endpoint, is simply not found.
       const session = sessions.find(sessionId, principal.userId, path)
-      if (session === undefined || !(session.transport instanceof WebStandardStreamableHTTPServerTransport)) throw notFound('MCP session')
-      response = await session.transport.handleRequest(webRequest, options)
-      if (request.method === 'DELETE') sessions.close(session.id)
-    } else if (request.method === 'POST' && isInitializeRequest(request.body) && await isLegacyRequest(webRequest.clone(), request.body)) {
-      const server = serverFor(calls)
-      const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: newSessionId,
-        onsessioninitialized: (id) => { sessions.add({ id, userId: principal.userId, path, transport, server, lastSeen: Date.now() }) }
-      })
-      await server.connect(transport)
-      response = await transport.handleRequest(webRequest, options)
-    } else {
-      response = await handler.fetch(webRequest, options)
+      if (session === undefined || !(session.transport instanceof StreamableHttpTransport)) throw notFound('MCP session')
+      if (request.method === 'DELETE') {
+        sessions.close(session.id)
+        return await reply.code(200).send()
+      }
+      if (request.method === 'GET') {
+        if (!session.transport.listen(reply)) return await reply.code(409).send({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Conflict: only one event stream per session' } })
+        return reply
+      }
+      const message = messageOf(request.body)
+      if (message === undefined) return await reply.code(400).send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the body must be one JSON-RPC message' } })
+      if (isInitializeRequest(message)) return await reply.code(400).send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the session is already initialized' } })
+      await session.transport.post(reply, message, { authInfo })
+      return reply
     }
+    const webRequest = toWebRequest(request)
+    if (opensSession && await isLegacyRequest(webRequest.clone(), request.body)) {
+      const server = serverFor(calls)
+      const transport = new StreamableHttpTransport(newSessionId())
+      sessions.add({ id: transport.sessionId, userId: principal.userId, path, transport, server, lastSeen: Date.now() })
+      await server.connect(transport)
+      await transport.post(reply, request.body as JSONRPCMessage, { authInfo })
+      return reply
+    }
+    const response = await handler.fetch(webRequest, { authInfo, parsedBody: request.body })
     reply.code(response.status)
     response.headers.forEach((value, name) => { reply.header(name, value) })
-    if (response.body === null) return reply.send()
-    return reply.send(Readable.fromWeb(response.body as WebReadableStream))
+    if (response.body === null) return await reply.send()
+    return await reply.send(Readable.fromWeb(response.body as WebReadableStream))
+  }
+
+  /** The request as the SDK's stateless handler takes it, without the client's credentials: they are never part of what reaches a server. */
+  function toWebRequest (request: FastifyRequest): Request {
+    const headers = new Headers()
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (value !== undefined && name !== 'authorization' && name !== 'x-api-key' && name !== 'cookie') headers.set(name, String(value))
+    }
+    const body = request.method === 'POST' ? JSON.stringify(request.body) : undefined
+    return new Request(`http://${request.headers.host ?? 'localhost'}${request.url}`, { method: request.method, headers, body })
   }
 
   const route = (url: string, scopeOf: (request: FastifyRequest) => Promise<Scope | undefined>) => {
@@ -213,7 +254,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     app.get(url, { config: { access: 'user', rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
       const principal = request.principal!
       const scope = await scopeOf(request)
-      if (scope === undefined || await catalogFor(app.db, app.supervisor, principal, scope) === undefined) throw notFound('MCP endpoint')
+      if (scope === undefined || await viewOf(principal, scope) === undefined) throw notFound('MCP endpoint')
       const id = newSessionId()
       const stream = new PassThrough()
       const transport = new SseServerTransport(stream, `/messages?sessionId=${id}`)
@@ -236,19 +277,24 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     const session = sessions.find(id, principal.userId, '/messages')
     const scope = sseScopes.get(id)
     if (session === undefined || scope === undefined || !(session.transport instanceof SseServerTransport)) throw notFound('MCP session')
-    const view = await catalogFor(app.db, app.supervisor, principal, scope)
+    const view = await viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
     const requestScope: RequestScope = { view, principal }
     session.transport.receive(request.body as JSONRPCMessage, { authInfo: { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> } })
     return reply.code(202).send()
   })
+  /** The scope an endpoint's one path parameter names. */
+  const named = (url: string, resolve: (db: typeof app.db, name: string) => Promise<Scope | undefined>) => async (request: FastifyRequest) => {
+    const name = Object.values(request.params as Record<string, string>)[0] ?? ''
+    return await scopes.get(`${url}:${name}`, async () => await resolve(app.db, name))
+  }
   sseRoute('/sse', async () => ({ kind: 'all' }))
-  sseRoute('/sse/:name', (request) => resolveScopeName(app.db, (request.params as { name: string }).name))
+  sseRoute('/sse/:name', named('/sse/:name', resolveScopeName))
 
   route('/mcp', async () => ({ kind: 'all' }))
-  route('/mcp/servers/:key', (request) => serverScope(app.db, (request.params as { key: string }).key))
-  route('/mcp/groups/:name', (request) => groupScope(app.db, (request.params as { name: string }).name))
-  route('/mcp/:name', (request) => resolveScopeName(app.db, (request.params as { name: string }).name))
+  route('/mcp/servers/:key', named('/mcp/servers/:key', serverScope))
+  route('/mcp/groups/:name', named('/mcp/groups/:name', groupScope))
+  route('/mcp/:name', named('/mcp/:name', resolveScopeName))
 }
 
 export default gateway
