@@ -9,11 +9,13 @@ import { wrapPglite } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import { DEFAULT_POLICY } from '../supervisor/managed-server.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
+import { shellQuote, startPeer, type PeerOptions } from './bench-peer.ts'
 
 /**
  * `tools/call` of the fixture's `echo` at 1 and 16 concurrent callers: directly over stdio (the
  * limit), through a bare Fastify route that echoes the JSON-RPC (the HTTP ceiling here), and
- * through the hub with authentication on.
+ * through the hub with authentication on, and through the two npm peers (supergateway in stateful
+ * Streamable HTTP mode, mcp-proxy) with the same per-session client as the hub.
  */
 const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
@@ -49,10 +51,92 @@ async function answer (response: Response): Promise<unknown> {
   return JSON.parse(data ?? 'null')
 }
 
-const rows: Array<Record<string, string | number>> = []
+type Row = { target: string, concurrency: number } & Figures
+const rows: Row[] = []
 const report = (target: string, concurrency: number, figures: Figures) => {
   rows.push({ target, concurrency, ...figures })
   process.stdout.write(`${JSON.stringify({ target, concurrency, ...figures })}\n`)
+}
+
+const initialize = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }
+
+/** One MCP session: initialize, then notifications/initialized; returns its id. */
+async function openSession (url: string, headers: Record<string, string>): Promise<string> {
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(initialize) })
+  await answer(response)
+  const id = response.headers.get('mcp-session-id')
+  if (!id) throw new Error(`${url}: initialize answered without an mcp-session-id`)
+  await (await fetch(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': id }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).text()
+  return id
+}
+
+const isEcho = (reply: unknown) => (reply as { result?: { content?: Array<{ text?: unknown }> } } | null)?.result?.content?.[0]?.text === 'hello'
+
+/** tools/call of echo at 1 and 16 callers, caller n on session n; each session's first answer must be the echo. */
+async function measureEcho (target: string, url: string, headers: Record<string, string>, sessions: string[]): Promise<void> {
+  const checked = new Set<number>()
+  for (const concurrency of [1, 16]) {
+    report(target, concurrency, await measure(concurrency, async (worker) => {
+      const reply = await answer(await fetch(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': sessions[worker]! }, body: JSON.stringify(echoCall(worker + 1)) }))
+      if (checked.has(worker)) return
+      if (!isEcho(reply)) throw new Error(`${target}: not an echo: ${JSON.stringify(reply).slice(0, 300)}`)
+      checked.add(worker)
+    }))
+  }
+}
+
+const mcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
+const BARE = 'bare Fastify'
+const HUB = 'hub (bearer, session)'
+const SUPERGATEWAY = 'supergateway (stateful)'
+const MCP_PROXY = 'mcp-proxy'
+const fixtureEnv = { FIXTURE_MODE: 'normal' }
+const bin = (name: string) => new URL(`../node_modules/.bin/${name}`, import.meta.url).pathname
+const peers: Array<{ target: string } & PeerOptions> = [
+  {
+    target: SUPERGATEWAY,
+    name: 'supergateway',
+    script: bin('supergateway'),
+    // Stateful: one fixture child per session, by design. Logging off, as the hub's is.
+    args: ['--stdio', `${shellQuote(process.execPath)} ${shellQuote(FIXTURE)}`, '--outputTransport', 'streamableHttp', '--stateful', '--port', '{port}', '--logLevel', 'none'],
+    env: fixtureEnv,
+    path: '/mcp'
+  },
+  {
+    target: MCP_PROXY,
+    name: 'mcp-proxy',
+    script: bin('mcp-proxy'),
+    // One fixture child shared by every session.
+    args: ['--host', '127.0.0.1', '--port', '{port}', '--', process.execPath, FIXTURE],
+    env: fixtureEnv,
+    path: '/mcp'
+  }
+]
+
+/** The goals, from the rows: hub against bare Fastify and against each peer. */
+function goals (): string[] {
+  const find = (target: string, concurrency: number) => rows.find((row) => row.target === target && row.concurrency === concurrency)
+  const lines: string[] = []
+  const verdict = (ok: boolean) => ok ? 'met' : 'MISSED'
+  const hub16 = find(HUB, 16)
+  const hub1 = find(HUB, 1)
+  const bare16 = find(BARE, 16)
+  const bare1 = find(BARE, 1)
+  if (hub16 && bare16) {
+    const ratio = hub16.callsPerSecond / bare16.callsPerSecond
+    lines.push(`hub / bare Fastify calls/s at 16 callers: ${(ratio * 100).toFixed(0)}% (goal ≥ 60%: ${verdict(ratio >= 0.6)})`)
+  }
+  if (hub1 && bare1) {
+    const delta = hub1.p50Ms - bare1.p50Ms
+    lines.push(`hub − bare Fastify p50 at 1 caller: ${delta.toFixed(3)} ms (goal < 0.5 ms: ${verdict(delta < 0.5)})`)
+  }
+  for (const peer of [SUPERGATEWAY, MCP_PROXY]) {
+    const peer16 = find(peer, 16)
+    if (!hub16 || !peer16) continue
+    const ratio = hub16.callsPerSecond / peer16.callsPerSecond
+    lines.push(`hub / ${peer} calls/s at 16 callers: ${ratio.toFixed(1)}× (goal ≥ 5×: ${verdict(ratio >= 5)})`)
+  }
+  return lines
 }
 
 try {
@@ -74,13 +158,24 @@ try {
   await bare.listen({ port: 0, host: '127.0.0.1' })
   const bareUrl = `http://127.0.0.1:${(bare.server.address() as { port: number }).port}/rpc`
   for (const concurrency of [1, 16]) {
-    report('bare Fastify', concurrency, await measure(concurrency, async () => {
+    report(BARE, concurrency, await measure(concurrency, async () => {
       await answer(await fetch(bareUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(echoCall(1)) }))
     }))
   }
   await bare.close()
 
-  // 3. The hub: bearer token, one session per caller, /mcp/servers/{key}.
+  // 3. The npm peers, each a child process group, with the hub's per-session client.
+  for (const { target, ...options } of peers) {
+    const peer = await startPeer(options)
+    try {
+      const sessions = await Promise.all(Array.from({ length: 16 }, () => openSession(peer.url, mcpHeaders)))
+      await measureEcho(target, peer.url, mcpHeaders, sessions)
+    } finally {
+      await peer.stop()
+    }
+  }
+
+  // 4. The hub: bearer token, one session per caller, /mcp/servers/{key}.
   const config: Config = {
     port: 0,
     host: '127.0.0.1',
@@ -104,22 +199,11 @@ try {
   const created = await (await fetch(`${base}/api/servers`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'echo', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, enabled: false }) })).json() as { data: { id: string, key: string } }
   await fetch(`${base}/api/servers/${created.data.id}/start`, { method: 'POST', headers: auth })
   const url = `${base}/mcp/servers/${created.data.key}`
-  const mcpHeaders = { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
-  const openSession = async () => {
-    const response = await fetch(url, { method: 'POST', headers: mcpHeaders, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) })
-    await answer(response)
-    const id = response.headers.get('mcp-session-id')!
-    await fetch(url, { method: 'POST', headers: { ...mcpHeaders, 'mcp-session-id': id }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })
-    return id
-  }
+  const hubHeaders = { ...auth, ...mcpHeaders }
   const heapBefore = process.memoryUsage().heapUsed
-  const sessions = await Promise.all(Array.from({ length: 16 }, openSession))
+  const sessions = await Promise.all(Array.from({ length: 16 }, () => openSession(url, hubHeaders)))
   const perSessionKiB = Math.round((process.memoryUsage().heapUsed - heapBefore) / 16 / 1024)
-  for (const concurrency of [1, 16]) {
-    report('hub (bearer, session)', concurrency, await measure(concurrency, async (worker) => {
-      await answer(await fetch(url, { method: 'POST', headers: { ...mcpHeaders, 'mcp-session-id': sessions[worker]! }, body: JSON.stringify(echoCall(worker + 1)) }))
-    }))
-  }
+  await measureEcho(HUB, url, hubHeaders, sessions)
   process.stdout.write(`${JSON.stringify({ target: 'hub', memoryPerOpenSessionKiB: perSessionKiB })}\n`)
 
   // tools/list on the aggregate endpoint over 50 servers × 20 tools.
@@ -132,20 +216,20 @@ try {
   await fetch(`${base}/api/servers/${created.data.id}/restart`, { method: 'POST', headers: auth })
   const aggregate = `${base}/mcp`
   const listSession = await (async () => {
-    const response = await fetch(aggregate, { method: 'POST', headers: mcpHeaders, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) })
+    const response = await fetch(aggregate, { method: 'POST', headers: hubHeaders, body: JSON.stringify(initialize) })
     await answer(response)
     return response.headers.get('mcp-session-id')!
   })()
   let listed = 0
   const listFigures = await measure(1, async () => {
-    const result = await answer(await fetch(aggregate, { method: 'POST', headers: { ...mcpHeaders, 'mcp-session-id': listSession }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) })) as { result: { tools: unknown[] } }
+    const result = await answer(await fetch(aggregate, { method: 'POST', headers: { ...hubHeaders, 'mcp-session-id': listSession }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) })) as { result: { tools: unknown[] } }
     listed = result.result.tools.length
   })
   report(`hub tools/list, aggregate of ${listed} tools`, 1, listFigures)
   await app.close()
 
   const table = ['| target | callers | calls/s | p50 ms | p99 ms |', '|---|---|---|---|---|', ...rows.map((row) => `| ${row.target} | ${row.concurrency} | ${row.callsPerSecond} | ${row.p50Ms} | ${row.p99Ms} |`)]
-  process.stdout.write(`\n${table.join('\n')}\n`)
+  process.stdout.write(`\n${table.join('\n')}\n\n${goals().join('\n')}\n`)
 } finally {
   rmSync(dataDir, { recursive: true, force: true })
 }
