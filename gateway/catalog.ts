@@ -1,4 +1,4 @@
-import type { Prompt, Resource, Tool } from '@modelcontextprotocol/client'
+import { type Prompt, type Resource, type ResourceTemplateType, type Tool, UriTemplate } from '@modelcontextprotocol/client'
 import { and, eq, inArray } from 'drizzle-orm'
 import type { Database } from '../db/client.ts'
 import { groupMembers, groups, groupServers, servers } from '../db/schema.ts'
@@ -85,10 +85,38 @@ export class CatalogView {
     return this.#find(this.#prompts, name)
   }
 
-  /** The server that lists a resource URI: the first one in the endpoint's order. */
-  findResource (uri: string): ServedServer | undefined {
-    return this.servers.find((server) => server.catalog.resources.some((resource) => resource.uri === uri))
+  resourceTemplates (): ResourceTemplateType[] {
+    return this.servers.flatMap((server) => server.catalog.resourceTemplates)
   }
+
+  /**
+   * The server a resource URI belongs to: the first in the endpoint's order (by key) that lists
+   * it, else the first with a template matching it.
+   */
+  findResource (uri: string): ServedServer | undefined {
+    return this.servers.find((server) => server.catalog.resources.some((resource) => resource.uri === uri)) ??
+      this.servers.find((server) => server.catalog.resourceTemplates.some((template) => templateMatches(template.uriTemplate, uri)))
+  }
+
+  /** The server offering a resource template (for completions of its variables). */
+  findResourceTemplate (uriTemplate: string): ServedServer | undefined {
+    return this.servers.find((server) => server.catalog.resourceTemplates.some((template) => template.uriTemplate === uriTemplate))
+  }
+}
+
+const parsedTemplates = new Map<string, UriTemplate | undefined>()
+
+/** Whether a URI fits a server's RFC 6570 template (a template that does not parse fits nothing). */
+function templateMatches (uriTemplate: string, uri: string): boolean {
+  if (!parsedTemplates.has(uriTemplate)) {
+    if (parsedTemplates.size > 10_000) parsedTemplates.clear()
+    let parsed: UriTemplate | undefined
+    try {
+      parsed = new UriTemplate(uriTemplate)
+    } catch {}
+    parsedTemplates.set(uriTemplate, parsed)
+  }
+  return parsedTemplates.get(uriTemplate)?.match(uri) != null
 }
 
 export async function groupScope (db: Database, name: string): Promise<Scope | undefined> {

@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyRequest, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server'
+import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyRequest, parseJSONRPCMessage, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server'
 import { failure } from '../lib/envelope.ts'
 import { EpochCache } from '../lib/epoch-cache.ts'
 import { AUTHENTICATE_CHALLENGE, authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
@@ -10,71 +10,9 @@ import { ToolCallLog } from './accounting.ts'
 import { StreamableHttpTransport } from './http-transport.ts'
 import { newSessionId, SessionStore } from './sessions.ts'
 import { SseServerTransport } from './sse-transport.ts'
-import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope, type ServedServer } from './catalog.ts'
-
-const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
-
-/** What each HTTP request hands to the MCP handlers: the caller and their view, built for this request. */
-interface RequestScope {
-  view: CatalogView
-  principal: Principal
-}
-
-/**
- * An MCP server object. Its handlers answer from the view of the HTTP request that carries the
- * message, so a session's permissions are those of the moment, not of its opening.
- */
-function serverFor (calls: ToolCallLog): Server {
-  const scopeOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }) => {
-    const scope = ctx.http?.authInfo?.extra as RequestScope | undefined
-    if (scope === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, 'No caller for this message')
-    return scope
-  }
-  const server = new Server(HUB_INFO, { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } } })
-  const upstream = (target: { server: ServedServer }) => {
-    const client = target.server.managed.client
-    if (client === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, `Server "${target.server.key}" is not running`)
-    return client
-  }
-  server.setRequestHandler('tools/list', async (_request, ctx) => ({ tools: scopeOf(ctx).view.tools() }))
-  server.setRequestHandler('tools/call', async (request, ctx) => {
-    const { view, principal } = scopeOf(ctx)
-    const target = view.findTool(request.params.name)
-    if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`)
-    if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
-    const startedAt = new Date()
-    const record = (ok: boolean, error: string | null) => calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs: Date.now() - startedAt.getTime(), ok, error })
-    try {
-      const progressToken = request.params._meta?.progressToken
-      const result = await upstream(target).callTool({ name: target.name, arguments: request.params.arguments ?? {} }, {
-        timeout: target.server.callTimeoutMs,
-        // The caller's cancellation is forwarded upstream; upstream progress goes back to the caller only.
-        signal: ctx.mcpReq.signal,
-        ...(progressToken === undefined
-          ? {}
-          : { onprogress: (progress) => { ctx.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => {}) } })
-      })
-      record(result.isError !== true, result.isError === true ? 'tool reported an error' : null)
-      return result
-    } catch (error) {
-      record(false, (error as Error).message)
-      throw error
-    }
-  })
-  server.setRequestHandler('prompts/list', async (_request, ctx) => ({ prompts: scopeOf(ctx).view.prompts() }))
-  server.setRequestHandler('prompts/get', async (request, ctx) => {
-    const target = scopeOf(ctx).view.findPrompt(request.params.name)
-    if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
-    return await upstream(target).getPrompt({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: target.server.callTimeoutMs })
-  })
-  server.setRequestHandler('resources/list', async (_request, ctx) => ({ resources: scopeOf(ctx).view.resources() }))
-  server.setRequestHandler('resources/read', async (request, ctx) => {
-    const owner = scopeOf(ctx).view.findResource(request.params.uri)
-    if (owner === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown resource: ${request.params.uri}`)
-    return await upstream({ server: owner }).readResource({ uri: request.params.uri }, { timeout: owner.callTimeoutMs })
-  })
-  return server
-}
+import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope } from './catalog.ts'
+import { mcpServer, type RequestScope } from './mcp-server.ts'
+import { ResourceSubscriptions } from './subscriptions.ts'
 
 /**
  * The MCP endpoints (Streamable HTTP): `/mcp` (every server the caller may read),
@@ -98,11 +36,14 @@ function hostnameOf (host: string | undefined): string | undefined {
 
 const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   const calls = new ToolCallLog(app.db, (error) => app.log.warn({ err: { message: error.message } }, 'could not record tool calls'))
-  const handler = createMcpHandler(() => serverFor(calls), {
+  const sessions = new SessionStore(undefined, (session) => { subscriptions.dropSession(session.id) })
+  const subscriptions = new ResourceSubscriptions((sessionId, uri) => { sessions.get(sessionId)?.server.sendResourceUpdated({ uri }).catch(() => {}) })
+  const stopRelayingUpdates = app.supervisor.onResourceUpdated((server, uri) => { subscriptions.updated(server, uri) })
+  const newServer = () => mcpServer({ calls, subscriptions })
+  const handler = createMcpHandler(newServer, {
     legacy: 'stateless',
     onerror: (error) => app.log.warn({ err: { message: error.message } }, 'MCP request failed')
   })
-  const sessions = new SessionStore()
   // Endpoint names and callers' views are derived from stored records and the servers' catalogs; they are reused until either changes.
   const scopes = new EpochCache<Scope | undefined>({ epochs: () => [app.records.current], ttlMs: 1000, maxEntries: 10_000, now: Date.now })
   const views = new EpochCache<CatalogView | undefined>({ epochs: () => [app.records.current, app.supervisor.catalogVersion], ttlMs: 1000, maxEntries: 10_000, now: Date.now })
@@ -118,6 +59,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   })
   app.addHook('preClose', async () => {
     stopListening()
+    stopRelayingUpdates()
     sessions.closeAll()
   })
   app.addHook('onClose', async () => {
@@ -216,7 +158,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     }
     const webRequest = toWebRequest(request)
     if (opensSession && await isLegacyRequest(webRequest.clone(), request.body)) {
-      const server = serverFor(calls)
+      const server = newServer()
       const transport = new StreamableHttpTransport(newSessionId())
       sessions.add({ id: transport.sessionId, userId: principal.userId, path, transport, server, lastSeen: Date.now() })
       await server.connect(transport)
@@ -257,8 +199,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       if (scope === undefined || await viewOf(principal, scope) === undefined) throw notFound('MCP endpoint')
       const id = newSessionId()
       const stream = new PassThrough()
-      const transport = new SseServerTransport(stream, `/messages?sessionId=${id}`)
-      const server = serverFor(calls)
+      const transport = new SseServerTransport(id, stream, `/messages?sessionId=${id}`)
+      const server = newServer()
       sseScopes.set(id, scope)
       sessions.add({ id, userId: principal.userId, path: '/messages', transport, server, lastSeen: Date.now() })
       request.raw.on('close', () => {

@@ -28,10 +28,12 @@ export function newSessionId (): string {
 export class SessionStore {
   readonly #sessions = new Map<string, Session>()
   readonly #limits: SessionLimits
+  readonly #onClose: (session: Session) => void
   readonly #timer: NodeJS.Timeout
 
-  constructor (limits: SessionLimits = DEFAULT_SESSION_LIMITS) {
+  constructor (limits: SessionLimits = DEFAULT_SESSION_LIMITS, onClose: (session: Session) => void = () => {}) {
     this.#limits = limits
+    this.#onClose = onClose
     this.#timer = setInterval(() => { this.sweep() }, Math.min(60_000, limits.idleMs))
     this.#timer.unref()
   }
@@ -48,6 +50,11 @@ export class SessionStore {
     return session
   }
 
+  /** Any user's session: for messages the hub itself sends it. */
+  get (id: string): Session | undefined {
+    return this.#sessions.get(id)
+  }
+
   add (session: Session): void {
     const own = [...this.#sessions.values()].filter((other) => other.userId === session.userId).sort((a, b) => a.lastSeen - b.lastSeen)
     for (const oldest of own.slice(0, Math.max(0, own.length - this.#limits.perUser + 1))) this.close(oldest.id)
@@ -58,6 +65,7 @@ export class SessionStore {
     const session = this.#sessions.get(id)
     if (session === undefined) return
     this.#sessions.delete(id)
+    this.#onClose(session)
     session.transport.close().catch(() => {})
     session.server.close().catch(() => {})
   }

@@ -10,11 +10,13 @@ export class SseServerTransport implements Transport {
   onclose?: () => void
   onerror?: (error: Error) => void
   onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void
+  readonly sessionId: string
   readonly #stream: PassThrough
   readonly #endpoint: string
   #closed = false
 
-  constructor (stream: PassThrough, endpoint: string) {
+  constructor (sessionId: string, stream: PassThrough, endpoint: string) {
+    this.sessionId = sessionId
     this.#stream = stream
     this.#endpoint = endpoint
     stream.on('close', () => this.#finish())

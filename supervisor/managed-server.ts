@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process'
-import { Client, type Prompt, type Resource, type Tool } from '@modelcontextprotocol/client'
+import { Client, type Prompt, type Resource, type ResourceTemplateType, type Tool } from '@modelcontextprotocol/client'
 import { execa } from 'execa'
 import { withTimeout } from '../lib/timeout.ts'
+import { Callers, CLIENT_REQUESTS } from './callers.ts'
 import { LOG_LEVELS, LogBuffer, type LogBufferLimits, type LogLevel } from './log-buffer.ts'
 import { readLines } from './line-reader.ts'
 import { groupAlive, signalGroup, sleep, waitGroupGone } from './process-group.ts'
@@ -66,6 +67,7 @@ export interface Catalog {
   tools: Tool[]
   prompts: Prompt[]
   resources: Resource[]
+  resourceTemplates: ResourceTemplateType[]
 }
 
 export interface ServerStatus {
@@ -87,16 +89,35 @@ export interface ManagedServerHooks {
   baseEnv: Record<string, string>
   onStatus: (server: ManagedServer) => void
   onCatalog: (server: ManagedServer) => void
+  /** The server says a resource changed (for the clients subscribed to it). */
+  onResourceUpdated: (server: ManagedServer, uri: string) => void
   /** The process group of a new child, or null when it has gone (for leftover cleanup). */
   onProcessGroup: (serverId: string, pgid: number | null) => void
 }
 
-const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [] }
+export const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [], resourceTemplates: [] }
 const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
+
+const MAX_PAGES = 100
+
+/** Every item of a paginated list (up to a sane number of pages). */
+async function allPages<T> (list: (cursor: string | undefined) => Promise<[T[], string | undefined]>): Promise<T[]> {
+  const items: T[] = []
+  let cursor: string | undefined
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const [more, next] = await list(cursor)
+    items.push(...more)
+    if (next === undefined) break
+    cursor = next
+  }
+  return items
+}
 
 /** Owns one MCP server process: every transition happens here, one operation at a time. */
 export class ManagedServer {
   readonly logs: LogBuffer
+  /** The calls in flight, and the clients that the server's own requests and log messages go to. */
+  readonly callers = new Callers()
   spec: ServerSpec
   readonly #policy: SupervisorPolicy
   readonly #hooks: ManagedServerHooks
@@ -277,10 +298,18 @@ export class ManagedServer {
       }
     })
     child.stdin!.on('error', () => {})
-    const client = new Client(HUB_INFO, { capabilities: {} })
+    // What the hub's clients may offer, the hub offers: each request goes to the client whose call it serves.
+    const client = new Client(HUB_INFO, { capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} } })
+    for (const method of CLIENT_REQUESTS) {
+      client.setRequestHandler(method, async (request, ctx) => await this.callers.ask(method, request.params, ctx.mcpReq.signal) as never)
+    }
     client.setNotificationHandler('notifications/message', (notification) => {
       const { level, data } = notification.params
       this.#childLine(LOG_LEVELS.includes(level) ? level : 'info', 'mcp', typeof data === 'string' ? data : JSON.stringify(data))
+      this.callers.log(notification.params)
+    })
+    client.setNotificationHandler('notifications/resources/updated', (notification) => {
+      this.#hooks.onResourceUpdated(this, notification.params.uri)
     })
     for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed'] as const) {
       client.setNotificationHandler(method, () => { this.#refreshCatalog(client).catch(() => {}) })
@@ -302,10 +331,14 @@ export class ManagedServer {
 
   async #refreshCatalog (client: Client): Promise<void> {
     const capabilities = client.getServerCapabilities() ?? {}
-    const tools = capabilities.tools ? (await client.listTools()).tools : []
-    const prompts = capabilities.prompts ? (await client.listPrompts()).prompts : []
-    const resources = capabilities.resources ? (await client.listResources()).resources : []
-    this.#catalog = { tools, prompts, resources }
+    const tools = capabilities.tools ? await allPages(async (cursor) => { const page = await client.listTools({ cursor }); return [page.tools, page.nextCursor] }) : []
+    const prompts = capabilities.prompts ? await allPages(async (cursor) => { const page = await client.listPrompts({ cursor }); return [page.prompts, page.nextCursor] }) : []
+    const resources = capabilities.resources ? await allPages(async (cursor) => { const page = await client.listResources({ cursor }); return [page.resources, page.nextCursor] }) : []
+    // Templates are optional even for servers with resources.
+    const resourceTemplates = capabilities.resources
+      ? await allPages(async (cursor) => { const page = await client.listResourceTemplates({ cursor }); return [page.resourceTemplates, page.nextCursor] }).catch(() => [])
+      : []
+    this.#catalog = { tools, prompts, resources, resourceTemplates }
     this.#hooks.onCatalog(this)
   }
 

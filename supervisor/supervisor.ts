@@ -22,6 +22,7 @@ export class Supervisor {
   readonly #servers = new Map<string, ManagedServer>()
   readonly #groups = new Map<string, number>()
   readonly #catalogListeners = new Set<(server: ManagedServer) => void>()
+  readonly #resourceListeners = new Set<(server: ManagedServer, uri: string) => void>()
   #catalogVersion = 0
   #closed = false
 
@@ -57,6 +58,9 @@ export class Supervisor {
         this.#options.onCatalog?.(changed)
         for (const listener of this.#catalogListeners) listener(changed)
       },
+      onResourceUpdated: (changed, uri) => {
+        for (const listener of this.#resourceListeners) listener(changed, uri)
+      },
       onProcessGroup: (serverId, pgid) => this.#recordGroup(serverId, pgid)
     })
     server.logs.subscribe((entry) => this.#options.onLog?.(spec.id, entry))
@@ -69,6 +73,12 @@ export class Supervisor {
   onCatalogChange (listener: (server: ManagedServer) => void): () => void {
     this.#catalogListeners.add(listener)
     return () => this.#catalogListeners.delete(listener)
+  }
+
+  /** Called when a server says one of its resources changed. */
+  onResourceUpdated (listener: (server: ManagedServer, uri: string) => void): () => void {
+    this.#resourceListeners.add(listener)
+    return () => this.#resourceListeners.delete(listener)
   }
 
   /** Stops a server and forgets it. */

@@ -20,6 +20,7 @@ function managed (t: Tap, serverSpec: ServerSpec, policy: Partial<SupervisorPoli
   const server = new ManagedServer(serverSpec, { ...FAST, ...policy }, {
     baseEnv: childBaseEnv(process.env),
     onStatus: () => {},
+    onResourceUpdated: () => {},
     onCatalog: () => {},
     onProcessGroup: () => {}
   })

@@ -5,6 +5,7 @@ import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
+import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 
@@ -170,7 +171,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   lifecycle('restart', 'restartServer', 'Restart a server', (id) => supervisor.get(id)!.restart())
 
   const itemsOf = async (row: ServerRow) => {
-    const catalog = supervisor.get(row.id)?.catalog ?? { tools: [], prompts: [], resources: [] }
+    const catalog = supervisor.get(row.id)?.catalog ?? EMPTY_CATALOG
     const settings = (await service.settingsByServer(app.db, [row.id])).get(row.id) ?? []
     const effective = service.effectiveCatalog(catalog, settings)
     const setting = (kind: string, name: string) => settings.find((item) => item.kind === kind && item.name === name)

@@ -299,7 +299,8 @@ export function effectiveCatalog (catalog: Catalog, settings: ServerItemSetting[
       return description === null || description === undefined ? tool : { ...tool, description }
     }),
     prompts: catalog.prompts.filter((prompt) => setting('prompt', prompt.name)?.enabled !== false),
-    resources: catalog.resources.filter((resource) => setting('resource', resource.uri)?.enabled !== false)
+    resources: catalog.resources.filter((resource) => setting('resource', resource.uri)?.enabled !== false),
+    resourceTemplates: catalog.resourceTemplates.filter((template) => setting('resource', template.uriTemplate)?.enabled !== false)
   }
 }
 

@@ -1,0 +1,139 @@
+import type { Client } from '@modelcontextprotocol/client'
+import { ProtocolError, ProtocolErrorCode, Server, type ServerContext } from '@modelcontextprotocol/server'
+import type { Principal } from '../plugins/access.ts'
+import type { Caller, ClientRequestMethod } from '../supervisor/callers.ts'
+import type { ToolCallLog } from './accounting.ts'
+import type { CatalogView, ServedServer } from './catalog.ts'
+import type { ResourceSubscriptions } from './subscriptions.ts'
+
+export const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
+
+/** What each HTTP request hands to the MCP handlers: the caller and their view, built for this request. */
+export interface RequestScope {
+  view: CatalogView
+  principal: Principal
+}
+
+export interface McpServerDeps {
+  calls: ToolCallLog
+  subscriptions: ResourceSubscriptions
+}
+
+const CAPABILITY_OF: Record<ClientRequestMethod, 'sampling' | 'elicitation' | 'roots'> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots'
+}
+
+let statelessCalls = 0
+
+function scopeOf (ctx: ServerContext): RequestScope {
+  const scope = ctx.http?.authInfo?.extra as RequestScope | undefined
+  if (scope === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, 'No caller for this message')
+  return scope
+}
+
+function upstream (server: ServedServer): Client {
+  const client = server.managed.client
+  if (client === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, `Server "${server.key}" is not running`)
+  return client
+}
+
+/**
+ * An MCP server object for one session (or one stateless request). Its handlers answer from the
+ * view of the HTTP request that carries the message, so a session's permissions are those of the
+ * moment, not of its opening. Calls are routed to the owning server; while one runs, that
+ * server's own requests (sampling, elicitation, roots) and log messages come back to this client.
+ */
+export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
+  const server = new Server(HUB_INFO, {
+    capabilities: {
+      tools: { listChanged: true },
+      prompts: { listChanged: true },
+      resources: { subscribe: true, listChanged: true },
+      completions: {},
+      logging: {}
+    }
+  })
+
+  /** This client, as the caller of a call to `target`. */
+  const callerFor = (ctx: ServerContext, target: ServedServer): Caller => ({
+    key: ctx.sessionId ?? `request:${++statelessCalls}`,
+    ask: (method, params, signal) => {
+      if (server.getClientCapabilities()?.[CAPABILITY_OF[method]] === undefined) return undefined
+      return ctx.mcpReq.send({ method, params }, { signal, timeout: target.callTimeoutMs })
+    },
+    log: (params) => { ctx.mcpReq.log(params.level, params.data, params.logger).catch(() => {}) }
+  })
+  const routed = async <T>(ctx: ServerContext, target: ServedServer, call: (client: Client) => Promise<T>): Promise<T> =>
+    await target.managed.callers.run(callerFor(ctx, target), async () => await call(upstream(target)))
+
+  server.setRequestHandler('tools/list', async (_request, ctx) => ({ tools: scopeOf(ctx).view.tools() }))
+  server.setRequestHandler('tools/call', async (request, ctx) => {
+    const { view, principal } = scopeOf(ctx)
+    const target = view.findTool(request.params.name)
+    if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`)
+    if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
+    const startedAt = new Date()
+    const record = (ok: boolean, error: string | null) => calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs: Date.now() - startedAt.getTime(), ok, error })
+    try {
+      const progressToken = request.params._meta?.progressToken
+      const result = await routed(ctx, target.server, async (client) => await client.callTool({ name: target.name, arguments: request.params.arguments ?? {} }, {
+        timeout: target.server.callTimeoutMs,
+        // The caller's cancellation is forwarded upstream; upstream progress goes back to the caller only.
+        signal: ctx.mcpReq.signal,
+        ...(progressToken === undefined
+          ? {}
+          : { onprogress: (progress) => { ctx.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => {}) } })
+      }))
+      record(result.isError !== true, result.isError === true ? 'tool reported an error' : null)
+      return result
+    } catch (error) {
+      record(false, (error as Error).message)
+      throw error
+    }
+  })
+
+  server.setRequestHandler('prompts/list', async (_request, ctx) => ({ prompts: scopeOf(ctx).view.prompts() }))
+  server.setRequestHandler('prompts/get', async (request, ctx) => {
+    const target = scopeOf(ctx).view.findPrompt(request.params.name)
+    if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
+    return await routed(ctx, target.server, async (client) =>
+      await client.getPrompt({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: target.server.callTimeoutMs, signal: ctx.mcpReq.signal }))
+  })
+
+  server.setRequestHandler('resources/list', async (_request, ctx) => ({ resources: scopeOf(ctx).view.resources() }))
+  server.setRequestHandler('resources/templates/list', async (_request, ctx) => ({ resourceTemplates: scopeOf(ctx).view.resourceTemplates() }))
+  const ownerOf = (ctx: ServerContext, uri: string): ServedServer => {
+    const owner = scopeOf(ctx).view.findResource(uri)
+    if (owner === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown resource: ${uri}`)
+    return owner
+  }
+  server.setRequestHandler('resources/read', async (request, ctx) => {
+    const owner = ownerOf(ctx, request.params.uri)
+    return await routed(ctx, owner, async (client) => await client.readResource({ uri: request.params.uri }, { timeout: owner.callTimeoutMs, signal: ctx.mcpReq.signal }))
+  })
+  server.setRequestHandler('resources/subscribe', async (request, ctx) => {
+    if (ctx.sessionId === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, 'Subscriptions need a session')
+    await subscriptions.subscribe(ctx.sessionId, ownerOf(ctx, request.params.uri), request.params.uri)
+    return {}
+  })
+  server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
+    if (ctx.sessionId !== undefined) await subscriptions.unsubscribe(ctx.sessionId, request.params.uri)
+    return {}
+  })
+
+  server.setRequestHandler('completion/complete', async (request, ctx) => {
+    const { view } = scopeOf(ctx)
+    const { ref } = request.params
+    const prompt = ref.type === 'ref/prompt' ? view.findPrompt(ref.name) : undefined
+    const owner = prompt?.server ?? (ref.type === 'ref/resource' ? view.findResourceTemplate(ref.uri) ?? view.findResource(ref.uri) : undefined)
+    if (owner === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown ${ref.type === 'ref/prompt' ? 'prompt' : 'resource'}: ${ref.type === 'ref/prompt' ? ref.name : ref.uri}`)
+    // A server without completions simply has no suggestions.
+    if (upstream(owner).getServerCapabilities()?.completions === undefined) return { completion: { values: [] } }
+    const upstreamRef = prompt === undefined ? ref : { type: 'ref/prompt' as const, name: prompt.name }
+    return await routed(ctx, owner, async (client) =>
+      await client.complete({ ...request.params, ref: upstreamRef }, { timeout: owner.callTimeoutMs, signal: ctx.mcpReq.signal }))
+  })
+  return server
+}
