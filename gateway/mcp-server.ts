@@ -78,14 +78,17 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
     const record = (ok: boolean, error: string | null) => calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs: Date.now() - startedAt.getTime(), ok, error })
     try {
       const progressToken = request.params._meta?.progressToken
+      const progressSent: Array<Promise<void>> = []
       const result = await routed(ctx, target.server, async (client) => await client.callTool({ name: target.name, arguments: request.params.arguments ?? {} }, {
         timeout: target.server.callTimeoutMs,
         // The caller's cancellation is forwarded upstream; upstream progress goes back to the caller only.
         signal: ctx.mcpReq.signal,
         ...(progressToken === undefined
           ? {}
-          : { onprogress: (progress) => { ctx.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => {}) } })
+          : { onprogress: (progress) => { progressSent.push(ctx.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => {})) } })
       }))
+      // Progress goes out before the result that ends the exchange.
+      await Promise.all(progressSent)
       record(result.isError !== true, result.isError === true ? 'tool reported an error' : null)
       return result
     } catch (error) {

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream'
-import { deserializeMessage, serializeMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
+import { deserializeMessage, isJSONRPCResponse, serializeMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
 import { readLines } from './line-reader.ts'
 
 export interface ChildStdioOptions {
@@ -41,7 +41,10 @@ export class ChildStdioTransport implements Transport {
           onNoise(line)
           return
         }
-        this.onmessage?.(message)
+        // The SDK handles notifications a microtask later but answers at once: an answer waits its
+        // turn, so that the progress sent just before it is not dropped.
+        if (isJSONRPCResponse(message)) queueMicrotask(() => this.onmessage?.(message))
+        else this.onmessage?.(message)
       },
       onOverflow: (_head, bytes) => onOversize(bytes)
     })

@@ -1,0 +1,111 @@
+import t from 'tap'
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import { Callers, type Caller } from '../supervisor/callers.ts'
+import { build, createUser, signIn, type SignedIn } from './helper.ts'
+
+const FIXTURE = new URL('./fixtures/conformance-server.ts', import.meta.url).pathname
+const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
+
+t.test('server requests reach the client whose call they serve, through the hub', async (t) => {
+  const app = await build(t, 'pglite', { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const admin = await signIn(app)
+  const api = async (url: string, payload?: object) => {
+    const res = await app.inject({ method: 'POST', url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
+    if (res.statusCode >= 300) throw new Error(`POST ${url}: ${res.body}`)
+    return res.body === '' ? undefined : res.json().data
+  }
+  const server = await api('/api/servers', { name: 'shared', command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string, key: string }
+  await api(`/api/servers/${server.id}/start`)
+  await api('/api/groups', { name: 'samplers', permissions: { servers: ['read'], tools: ['read', 'execute'] } })
+  await api('/api/groups/samplers/servers', { serverId: server.id, permissions: ['read'] })
+  const other = await createUser(app, admin, { groups: ['samplers'] })
+
+  /** A client of the shared server that answers sampling with its own name, after `delayMs`. */
+  const connect = async (who: SignedIn, name: string, options: { sampling: boolean, delayMs?: number }) => {
+    const client = new Client({ name, version: '1.0.0' }, { capabilities: options.sampling ? { sampling: {} } : {} })
+    if (options.sampling) {
+      client.setRequestHandler('sampling/createMessage', async () => {
+        await sleep(options.delayMs ?? 0)
+        return { role: 'assistant', model: name, content: { type: 'text', text: `from ${name}` } }
+      })
+    }
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: who.headers } }))
+    t.teardown(() => client.close())
+    return client
+  }
+  const sample = async (client: Client) => {
+    try {
+      const result = await client.callTool({ name: 'test_sampling', arguments: { prompt: 'hello' } })
+      return (result.content as Array<{ text: string }>)[0]!.text
+    } catch (error) {
+      return `refused: ${(error as Error).message}`
+    }
+  }
+
+  const alice = await connect(admin, 'alice', { sampling: true, delayMs: 300 })
+  const bob = await connect(other, 'bob', { sampling: true, delayMs: 300 })
+
+  t.equal(await sample(alice), 'LLM response: from alice', 'a lone caller is asked')
+  t.equal(await sample(bob), 'LLM response: from bob', 'so is another user, on the same server process')
+
+  // Calls of both clients in flight at once: a request of the server is never given to the other client.
+  const [first, second] = await Promise.all([sample(alice), sample(bob)])
+  t.ok(first === 'LLM response: from alice' || first.includes('cannot be relayed'), `alice: ${first}`)
+  t.ok(second === 'LLM response: from bob' || second.includes('cannot be relayed'), `bob: ${second}`)
+  t.ok(app.supervisor.get(server.id)!.callers.takingTurns, 'the server asked while both were in flight: its callers now take turns')
+
+  t.same(await Promise.all([sample(alice), sample(bob), sample(alice)]), ['LLM response: from alice', 'LLM response: from bob', 'LLM response: from alice'], 'taking turns, every answer comes from the right client')
+
+  const plain = await connect(admin, 'plain', { sampling: false })
+  t.match(await sample(plain), /does not support sampling/, 'a client without sampling is not asked, and the call says why')
+
+  const progress: number[] = []
+  const result = await alice.callTool({ name: 'test_tool_with_progress', arguments: {} }, { onprogress: (update) => { progress.push(update.progress) } })
+  t.same(progress, [0, 50, 100], 'progress reaches the caller')
+  t.same(result.content, [{ type: 'text', text: 'Tool with progress executed successfully' }])
+})
+
+t.test('Callers: one client at a time is asked; several in flight are refused, then take turns', async (t) => {
+  const callers = new Callers()
+  const asked: string[] = []
+  const logged: string[] = []
+  const caller = (key: string, capable = true): Caller => ({
+    key,
+    ask: (method) => {
+      if (!capable) return undefined
+      asked.push(`${key} ${method}`)
+      return Promise.resolve({ from: key })
+    },
+    log: (params) => { logged.push(`${key} ${String(params.data)}`) }
+  })
+  const signal = new AbortController().signal
+  await t.rejects(callers.ask('roots/list', undefined, signal), /only answered while/, 'nobody to ask outside a call')
+
+  const a = caller('a')
+  t.same(await callers.run(a, async () => await callers.ask('sampling/createMessage', {}, signal)), { from: 'a' })
+  await callers.run(a, async () => { callers.log({ level: 'info', data: 'hi' }) })
+  t.same(logged, ['a hi'], 'log messages go to the one caller')
+  t.same(await callers.run(caller('n', false), async () => await callers.ask('sampling/createMessage', {}, signal).catch((error: Error) => error.message)), 'The calling client does not support sampling/createMessage')
+
+  // Two clients in flight: refused, and from then on they take turns.
+  let releaseA!: () => void
+  const aRunning = callers.run(a, async () => { await new Promise<void>((resolve) => { releaseA = resolve }) })
+  const b = caller('b')
+  const bRunning = callers.run(b, async () => {
+    callers.log({ level: 'info', data: 'whose?' })
+    return await callers.ask('sampling/createMessage', {}, signal)
+  })
+  await t.rejects(bRunning, /cannot be relayed/)
+  t.same(logged, ['a hi'], 'an ambiguous log message goes to nobody')
+  t.ok(callers.takingTurns)
+  const order: string[] = []
+  const bTurn = callers.run(b, async () => { order.push('b') })
+  await sleep(20)
+  t.same(order, [], 'b waits while a is in flight')
+  releaseA()
+  await aRunning
+  await bTurn
+  t.same(order, ['b'], 'then b goes')
+})
