@@ -54,12 +54,18 @@ export class CatalogView {
     return this.#aggregate ? exposed : item.name
   }
 
+  /** Views are reused while nothing changes, and so are their lists. */
+  #toolList: Tool[] | undefined
+  #promptList: Prompt[] | undefined
+
   tools (): Tool[] {
-    return this.#tools.entries().map(([exposed, entry]) => ({ ...entry.item, name: this.#exposedName(exposed, entry.item) }))
+    this.#toolList ??= this.#tools.entries().map(([exposed, entry]) => ({ ...entry.item, name: this.#exposedName(exposed, entry.item) }))
+    return this.#toolList
   }
 
   prompts (): Prompt[] {
-    return this.#prompts.entries().map(([exposed, entry]) => ({ ...entry.item, name: this.#exposedName(exposed, entry.item) }))
+    this.#promptList ??= this.#prompts.entries().map(([exposed, entry]) => ({ ...entry.item, name: this.#exposedName(exposed, entry.item) }))
+    return this.#promptList
   }
 
   resources (): Resource[] {
