@@ -14,6 +14,9 @@ import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView
 import { mcpServer, type RequestScope } from './mcp-server.ts'
 import { ResourceSubscriptions } from './subscriptions.ts'
 
+/** The largest MCP message a client may POST (tool arguments can carry whole files). */
+const MCP_BODY_LIMIT = 4 * 1024 * 1024
+
 /**
  * The MCP endpoints (Streamable HTTP): `/mcp` (every server the caller may read),
  * `/mcp/groups/{name}`, `/mcp/servers/{key}`, and `/mcp/{name}` (a group, else a server).
@@ -188,6 +191,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       url,
       config: { access: 'user', rateLimit: false },
       schema: { hide: true },
+      bodyLimit: MCP_BODY_LIMIT,
       handler: async (request, reply) => serve(request, reply, await scopeOf(request))
     })
   }
@@ -213,7 +217,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     })
   }
   const sseScopes = new Map<string, Scope>()
-  app.post('/messages', { config: { access: 'user', rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
+  app.post('/messages', { config: { access: 'user', rateLimit: false }, schema: { hide: true }, bodyLimit: MCP_BODY_LIMIT }, async (request, reply) => {
     const principal = request.principal!
     const id = (request.query as { sessionId?: string }).sessionId ?? ''
     const session = sessions.find(id, principal.userId, '/messages')

@@ -107,6 +107,19 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     await api('POST', `/api/servers/${alpha.id}/start`)
   })
 
+  t.test('a server that crashes during a call fails the call at once, with a clear error', async (t) => {
+    const client = await connect(admin, `/mcp/servers/${alpha.key}`)
+    const pid = app.supervisor.get(alpha.id)!.status().pid!
+    const call = client.callTool({ name: 'slow', arguments: { ms: 10_000 } })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const killedAt = Date.now()
+    process.kill(pid, 'SIGKILL')
+    await t.rejects(call, /closed|not running|exited/i)
+    t.ok(Date.now() - killedAt < 2000, `failed ${Date.now() - killedAt} ms after the crash`)
+    t.not(app.supervisor.get(alpha.id)!.state, 'running')
+    await api('POST', `/api/servers/${alpha.id}/start`)
+  })
+
   t.test('per-server settings: disabled items are neither listed nor callable; descriptions can be overridden', async (t) => {
     const url = `/api/servers/${alpha.id}/tools`
     const before = await api('GET', url)
@@ -257,6 +270,10 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     t.equal((await post({ ...admin.headers, origin: base })).status, 200, 'same origin is fine')
     const rebound = await app.inject({ method: 'POST', url: '/mcp', headers: { ...admin.headers, host: 'attacker.example:3000', 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, payload: init })
     t.equal(rebound.statusCode, 403, 'a Host name the hub does not answer to (DNS rebinding)')
+    t.equal((await post({ ...admin.headers, accept: 'application/json' })).status, 406, 'a client must take both JSON and event streams')
+    const huge = await fetch(`${base}/mcp/servers/${alpha.key}`, { method: 'POST', headers: { ...admin.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ ...init, params: { ...init.params, padding: 'x'.repeat(5 * 1024 * 1024) } }) })
+    t.equal(huge.status, 400, 'bodies over 4 MiB are refused (INVALID_REQUEST, as on the REST API)')
+    t.match(await huge.json(), { jsonrpc: '2.0', error: { code: -32000, message: /too large/, data: { code: 'INVALID_REQUEST' } } })
     const env = await (await connect(admin, `/mcp/servers/${alpha.key}`)).callTool({ name: 'env', arguments: {} })
     t.notMatch(JSON.stringify(env), /authorization|x-api-key/i)
   })
