@@ -136,7 +136,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     const authInfo = { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> }
     const path = request.url.split('?')[0]!
     const sessionId = request.headers['mcp-session-id']
-    const opensSession = request.method === 'POST' && typeof sessionId !== 'string' && isInitializeRequest(request.body)
+    const opensSession = typeof sessionId !== 'string' && request.method === 'POST' && isInitializeRequest(request.body)
     if (typeof sessionId === 'string' || opensSession) {
       const problem = sessionRequestProblem(request)
       if (problem !== undefined) return await reply.code(problem.status).send({ jsonrpc: '2.0', id: null, error: { code: -32000, message: problem.message } })
@@ -155,7 +155,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       }
       const message = messageOf(request.body)
       if (message === undefined) return await reply.code(400).send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the body must be one JSON-RPC message' } })
-      if (isInitializeRequest(message)) return await reply.code(400).send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the session is already initialized' } })
+      if ('method' in message && message.method === 'initialize') return await reply.code(400).send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the session is already initialized' } })
       await session.transport.post(reply, message, { authInfo })
       return reply
     }

@@ -1,4 +1,4 @@
-import type { Client } from '@modelcontextprotocol/client'
+import type { CallToolResult, Client, CompleteResult, GetPromptResult, ReadResourceResult, StandardSchemaV1 } from '@modelcontextprotocol/client'
 import { ProtocolError, ProtocolErrorCode, Server, type ServerContext } from '@modelcontextprotocol/server'
 import type { Principal } from '../plugins/access.ts'
 import type { Caller, ClientRequestMethod } from '../supervisor/callers.ts'
@@ -26,6 +26,15 @@ const CAPABILITY_OF: Record<ClientRequestMethod, 'sampling' | 'elicitation' | 'r
 }
 
 let statelessCalls = 0
+
+/**
+ * Answers are passed on as the server sent them: the hub relays, and the calling client
+ * validates what it gets (validating twice would only cost time).
+ */
+function asSent<T> (): StandardSchemaV1<unknown, T> {
+  return { '~standard': { version: 1, vendor: 'mcphub', validate: (value) => ({ value: value as T }) } }
+}
+const AS_SENT = { tool: asSent<CallToolResult>(), prompt: asSent<GetPromptResult>(), resource: asSent<ReadResourceResult>(), completion: asSent<CompleteResult>() }
 
 function scopeOf (ctx: ServerContext): RequestScope {
   const scope = ctx.http?.authInfo?.extra as RequestScope | undefined
@@ -79,7 +88,7 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
     try {
       const progressToken = request.params._meta?.progressToken
       const progressSent: Array<Promise<void>> = []
-      const result = await routed(ctx, target.server, async (client) => await client.callTool({ name: target.name, arguments: request.params.arguments ?? {} }, {
+      const result = await routed(ctx, target.server, async (client) => await client.request({ method: 'tools/call', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.tool, {
         timeout: target.server.callTimeoutMs,
         // The caller's cancellation is forwarded upstream; upstream progress goes back to the caller only.
         signal: ctx.mcpReq.signal,
@@ -102,7 +111,7 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
     const target = scopeOf(ctx).view.findPrompt(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
     return await routed(ctx, target.server, async (client) =>
-      await client.getPrompt({ name: target.name, arguments: request.params.arguments ?? {} }, { timeout: target.server.callTimeoutMs, signal: ctx.mcpReq.signal }))
+      await client.request({ method: 'prompts/get', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.prompt, { timeout: target.server.callTimeoutMs, signal: ctx.mcpReq.signal }))
   })
 
   server.setRequestHandler('resources/list', async (_request, ctx) => ({ resources: scopeOf(ctx).view.resources() }))
@@ -114,7 +123,7 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
   }
   server.setRequestHandler('resources/read', async (request, ctx) => {
     const owner = ownerOf(ctx, request.params.uri)
-    return await routed(ctx, owner, async (client) => await client.readResource({ uri: request.params.uri }, { timeout: owner.callTimeoutMs, signal: ctx.mcpReq.signal }))
+    return await routed(ctx, owner, async (client) => await client.request({ method: 'resources/read', params: { uri: request.params.uri } }, AS_SENT.resource, { timeout: owner.callTimeoutMs, signal: ctx.mcpReq.signal }))
   })
   server.setRequestHandler('resources/subscribe', async (request, ctx) => {
     if (ctx.sessionId === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, 'Subscriptions need a session')
@@ -136,7 +145,7 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
     if (upstream(owner).getServerCapabilities()?.completions === undefined) return { completion: { values: [] } }
     const upstreamRef = prompt === undefined ? ref : { type: 'ref/prompt' as const, name: prompt.name }
     return await routed(ctx, owner, async (client) =>
-      await client.complete({ ...request.params, ref: upstreamRef }, { timeout: owner.callTimeoutMs, signal: ctx.mcpReq.signal }))
+      await client.request({ method: 'completion/complete', params: { ...request.params, ref: upstreamRef } }, AS_SENT.completion, { timeout: owner.callTimeoutMs, signal: ctx.mcpReq.signal }))
   })
   return server
 }

@@ -54,6 +54,11 @@ export class ChildStdioTransport implements Transport {
   async send (message: JSONRPCMessage): Promise<void> {
     if (this.#closed) throw new Error('The server process is not running')
     const { stdin } = this.#options
+    // Messages sent in the same tick leave in one write.
+    if (stdin.writableCorked === 0) {
+      stdin.cork()
+      process.nextTick(() => stdin.uncork())
+    }
     await new Promise<void>((resolve, reject) => {
       stdin.write(serializeMessage(message), (error) => error ? reject(error) : resolve())
     })

@@ -116,8 +116,11 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     process.kill(pid, 'SIGKILL')
     await t.rejects(call, /closed|not running|exited/i)
     t.ok(Date.now() - killedAt < 2000, `failed ${Date.now() - killedAt} ms after the crash`)
-    t.not(app.supervisor.get(alpha.id)!.state, 'running')
+    const managed = app.supervisor.get(alpha.id)!
+    for (let i = 0; i < 50 && managed.state === 'running'; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    t.not(managed.state, 'running', 'the supervisor saw the crash')
     await api('POST', `/api/servers/${alpha.id}/start`)
+    t.equal(managed.state, 'running')
   })
 
   t.test('per-server settings: disabled items are neither listed nor callable; descriptions can be overridden', async (t) => {

@@ -185,7 +185,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
         descriptionOverride: setting('tool', item.name)?.description ?? null
       })),
       prompts: names('prompt', catalog.prompts.map((prompt) => prompt.name)),
-      resources: names('resource', catalog.resources.map((resource) => resource.uri))
+      resources: names('resource', [...catalog.resources.map((resource) => resource.uri), ...catalog.resourceTemplates.map((template) => template.uriTemplate)])
     }
   }
 
