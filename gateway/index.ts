@@ -12,6 +12,7 @@ import { newSessionId, SessionStore } from './sessions.ts'
 import { SseServerTransport } from './sse-transport.ts'
 import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope } from './catalog.ts'
 import { mcpServer, type RequestScope } from './mcp-server.ts'
+import { PausedCalls } from './paused-calls.ts'
 import { ResourceSubscriptions } from './subscriptions.ts'
 
 /** The largest MCP message a client may POST (tool arguments can carry whole files). */
@@ -42,7 +43,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   const sessions = new SessionStore(undefined, (session) => { subscriptions.dropSession(session.id) })
   const subscriptions = new ResourceSubscriptions((sessionId, uri) => { sessions.get(sessionId)?.server.sendResourceUpdated({ uri }).catch(() => {}) })
   const stopRelayingUpdates = app.supervisor.onResourceUpdated((server, uri) => { subscriptions.updated(server, uri) })
-  const newServer = () => mcpServer({ calls, subscriptions })
+  const paused = new PausedCalls()
+  const newServer = () => mcpServer({ calls, subscriptions, paused })
   const handler = createMcpHandler(newServer, {
     legacy: 'stateless',
     onerror: (error) => app.log.warn({ err: { message: error.message } }, 'MCP request failed')

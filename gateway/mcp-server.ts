@@ -1,9 +1,10 @@
 import type { CallToolResult, Client, CompleteResult, GetPromptResult, ReadResourceResult, StandardSchemaV1 } from '@modelcontextprotocol/client'
-import { ProtocolError, ProtocolErrorCode, Server, type ServerContext } from '@modelcontextprotocol/server'
+import { inputRequired, isInputRequiredResult, ProtocolError, ProtocolErrorCode, Server, type InputRequest, type ServerContext } from '@modelcontextprotocol/server'
 import type { Principal } from '../plugins/access.ts'
 import type { Caller, ClientRequestMethod } from '../supervisor/callers.ts'
 import type { ToolCallLog } from './accounting.ts'
 import type { CatalogView, ServedServer } from './catalog.ts'
+import { PausedCall, type PausedCalls } from './paused-calls.ts'
 import type { ResourceSubscriptions } from './subscriptions.ts'
 
 export const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
@@ -17,6 +18,7 @@ export interface RequestScope {
 export interface McpServerDeps {
   calls: ToolCallLog
   subscriptions: ResourceSubscriptions
+  paused: PausedCalls
 }
 
 const CAPABILITY_OF: Record<ClientRequestMethod, 'sampling' | 'elicitation' | 'roots'> = {
@@ -54,7 +56,7 @@ function upstream (server: ServedServer): Client {
  * moment, not of its opening. Calls are routed to the owning server; while one runs, that
  * server's own requests (sampling, elicitation, roots) and log messages come back to this client.
  */
-export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
+export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Server {
   const server = new Server(HUB_INFO, {
     capabilities: {
       tools: { listChanged: true },
@@ -74,8 +76,40 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
     },
     log: (params) => { ctx.mcpReq.log(params.level, params.data, params.logger).catch(() => {}) }
   })
-  const routed = async <T>(ctx: ServerContext, target: ServedServer, call: (client: Client) => Promise<T>): Promise<T> =>
-    await target.managed.callers.run(callerFor(ctx, target), async () => await call(upstream(target)))
+  /** `call` gets the server's client and the signal that cancels the call. */
+  const routed = async <T>(ctx: ServerContext, target: ServedServer, call: (client: Client, signal: AbortSignal) => Promise<T>): Promise<T> => {
+    if (ctx.mcpReq.envelope === undefined) return await target.managed.callers.run(callerFor(ctx, target), async () => await call(upstream(target), ctx.mcpReq.signal))
+    return await routedInRounds(ctx, target, call) as T
+  }
+
+  /**
+   * A 2026-07-28 client has no channel for a server's requests: they come back to it as
+   * `input_required`, and its retry (carrying the answers and our `requestState`) resumes the
+   * paused call.
+   */
+  const routedInRounds = async <T>(ctx: ServerContext, target: ServedServer, call: (client: Client, signal: AbortSignal) => Promise<T>) => {
+    const { principal } = scopeOf(ctx)
+    const token = ctx.mcpReq.requestState<string>()
+    let resumed = token === undefined ? undefined : paused.take(token, principal.userId) as PausedCall<T> | undefined
+    if (token !== undefined && resumed === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Unknown or expired requestState')
+    if (resumed === undefined) {
+      const capabilities = (ctx.mcpReq.envelope as Record<string, { [capability: string]: unknown } | undefined>)['io.modelcontextprotocol/clientCapabilities'] ?? {}
+      resumed = new PausedCall<T>(principal.userId, async (ask) => await target.managed.callers.run({
+        key: `request:${++statelessCalls}`,
+        ask: (method, params) => capabilities[CAPABILITY_OF[method]] === undefined ? undefined : ask(method, params),
+        log: () => {}
+      // The call outlives the round's request; its own timeout ends it.
+      }, async () => await call(upstream(target), new AbortController().signal)))
+    } else {
+      resumed.answer(ctx.mcpReq.inputResponses ?? {})
+    }
+    const step = await resumed.next()
+    if (step.done) return step.result
+    return inputRequired({
+      inputRequests: Object.fromEntries(step.questions.map((question) => [question.id, { method: question.method, params: question.params } as InputRequest])),
+      requestState: paused.park(resumed as PausedCall<unknown>, target.callTimeoutMs)
+    })
+  }
 
   server.setRequestHandler('tools/list', async (_request, ctx) => ({ tools: scopeOf(ctx).view.tools() }))
   server.setRequestHandler('tools/call', async (request, ctx) => {
@@ -88,16 +122,18 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
     try {
       const progressToken = request.params._meta?.progressToken
       const progressSent: Array<Promise<void>> = []
-      const result = await routed(ctx, target.server, async (client) => await client.request({ method: 'tools/call', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.tool, {
+      const result = await routed(ctx, target.server, async (client, signal) => await client.request({ method: 'tools/call', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.tool, {
         timeout: target.server.callTimeoutMs,
         // The caller's cancellation is forwarded upstream; upstream progress goes back to the caller only.
-        signal: ctx.mcpReq.signal,
+        signal,
         ...(progressToken === undefined
           ? {}
           : { onprogress: (progress) => { progressSent.push(ctx.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken } }).catch(() => {})) } })
       }))
       // Progress goes out before the result that ends the exchange.
       await Promise.all(progressSent)
+      // A round of a 2026-07-28 call that asks the client something is not the call's end.
+      if (isInputRequiredResult(result)) return result
       record(result.isError !== true, result.isError === true ? 'tool reported an error' : null)
       return result
     } catch (error) {
@@ -110,8 +146,8 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
   server.setRequestHandler('prompts/get', async (request, ctx) => {
     const target = scopeOf(ctx).view.findPrompt(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
-    return await routed(ctx, target.server, async (client) =>
-      await client.request({ method: 'prompts/get', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.prompt, { timeout: target.server.callTimeoutMs, signal: ctx.mcpReq.signal }))
+    return await routed(ctx, target.server, async (client, signal) =>
+      await client.request({ method: 'prompts/get', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.prompt, { timeout: target.server.callTimeoutMs, signal }))
   })
 
   server.setRequestHandler('resources/list', async (_request, ctx) => ({ resources: scopeOf(ctx).view.resources() }))
@@ -123,7 +159,7 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
   }
   server.setRequestHandler('resources/read', async (request, ctx) => {
     const owner = ownerOf(ctx, request.params.uri)
-    return await routed(ctx, owner, async (client) => await client.request({ method: 'resources/read', params: { uri: request.params.uri } }, AS_SENT.resource, { timeout: owner.callTimeoutMs, signal: ctx.mcpReq.signal }))
+    return await routed(ctx, owner, async (client, signal) => await client.request({ method: 'resources/read', params: { uri: request.params.uri } }, AS_SENT.resource, { timeout: owner.callTimeoutMs, signal }))
   })
   server.setRequestHandler('resources/subscribe', async (request, ctx) => {
     if (ctx.sessionId === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, 'Subscriptions need a session')
@@ -144,8 +180,8 @@ export function mcpServer ({ calls, subscriptions }: McpServerDeps): Server {
     // A server without completions simply has no suggestions.
     if (upstream(owner).getServerCapabilities()?.completions === undefined) return { completion: { values: [] } }
     const upstreamRef = prompt === undefined ? ref : { type: 'ref/prompt' as const, name: prompt.name }
-    return await routed(ctx, owner, async (client) =>
-      await client.request({ method: 'completion/complete', params: { ...request.params, ref: upstreamRef } }, AS_SENT.completion, { timeout: owner.callTimeoutMs, signal: ctx.mcpReq.signal }))
+    return await routed(ctx, owner, async (client, signal) =>
+      await client.request({ method: 'completion/complete', params: { ...request.params, ref: upstreamRef } }, AS_SENT.completion, { timeout: owner.callTimeoutMs, signal }))
   })
   return server
 }

@@ -61,6 +61,19 @@ t.test('server requests reach the client whose call they serve, through the hub'
   const plain = await connect(admin, 'plain', { sampling: false })
   t.match(await sample(plain), /does not support sampling/, 'a client without sampling is not asked, and the call says why')
 
+  // A 2026-07-28 client has no channel for requests: the question comes back as input_required, and its retry resumes the call.
+  const modern = new Client({ name: 'modern', version: '1.0.0' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } })
+  modern.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', model: 'modern', content: { type: 'text', text: 'from modern' } }))
+  await modern.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } }))
+  t.teardown(() => modern.close())
+  t.equal(await sample(modern), 'LLM response: from modern', 'a 2026-07-28 client answers in rounds')
+  const replayed = await fetch(`${base}/mcp/servers/${server.key}`, {
+    method: 'POST',
+    headers: { ...other.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'test_sampling' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'test_sampling', arguments: { prompt: 'x' }, requestState: 'forged', inputResponses: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': { sampling: {} }, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' } } } })
+  })
+  t.match(await replayed.text(), /Unknown or expired requestState/, 'a requestState the hub did not give this user resumes nothing')
+
   const progress: number[] = []
   const result = await alice.callTool({ name: 'test_tool_with_progress', arguments: {} }, { onprogress: (update) => { progress.push(update.progress) } })
   t.same(progress, [0, 50, 100], 'progress reaches the caller')
