@@ -123,12 +123,12 @@ t.test('crashes back off exponentially, then give up in error', async (t) => {
 })
 
 t.test('a run that lasted long enough clears earlier failures', async (t) => {
-  // Each run lasts ~100 ms; counting runs of 50 ms as healthy, no failure ever accumulates.
-  const server = managed(t, spec('crash-after-init', { enabled: true }), { backoffBaseMs: 50, maxFailures: 2, healthyAfterMs: 50 })
+  // Each run lasts ~400 ms; counting runs of 50 ms as healthy (a wide margin on a busy machine), no failure ever accumulates.
+  const server = managed(t, spec('crash-after-init', { enabled: true }, { FIXTURE_CRASH_MS: '400' }), { backoffBaseMs: 50, maxFailures: 2, healthyAfterMs: 50 })
   const delays: number[] = []
   server.logs.subscribe((entry) => { if (entry.message.startsWith('restarting in')) delays.push(Number(/restarting in (\d+)/.exec(entry.message)![1])) })
   await server.start()
-  t.ok(await until(() => delays.length >= 4, 5000), 'keeps restarting')
+  t.ok(await until(() => delays.length >= 4, 10_000), 'keeps restarting')
   t.same(delays.slice(0, 4), [50, 50, 50, 50], 'always the first delay: the count was reset')
   t.not(server.state, 'error')
   await server.stop({ graceful: false })
