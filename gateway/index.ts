@@ -55,7 +55,9 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   const viewOf = async (principal: Principal, scope: Scope) =>
     await views.get(`${principal.userId}:${principal.role}:${JSON.stringify(scope)}`, async () => await catalogFor(app.db, app.supervisor, principal, scope))
   // Open sessions hear when what they may list changes; they list again to see how.
-  const stopListening = app.supervisor.onCatalogChange(() => {
+  const stopListening = app.supervisor.onCatalogChange((server) => {
+    // Once the server counts as running (right after its catalog is in), it hears its subscriptions again.
+    setImmediate(() => { subscriptions.renew(server) })
     for (const session of sessions.all()) {
       session.server.sendToolListChanged().catch(() => {})
       session.server.sendPromptListChanged().catch(() => {})

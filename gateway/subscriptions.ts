@@ -46,6 +46,15 @@ export class ResourceSubscriptions {
     this.unsubscribe(sessionId).catch(() => {})
   }
 
+  /** A server that (re)started has forgotten what it was subscribed to: tell it again. */
+  renew (server: ManagedServer): void {
+    const client = server.client
+    if (client === undefined) return
+    for (const subscription of this.#subscriptions.values()) {
+      if (subscription.server === server) client.subscribeResource({ uri: subscription.uri }).catch(() => {})
+    }
+  }
+
   updated (server: ManagedServer, uri: string): void {
     for (const sessionId of this.#subscriptions.get(`${server.spec.id}\n${uri}`)?.sessions ?? []) this.#notify(sessionId, uri)
   }

@@ -74,6 +74,18 @@ t.test('server requests reach the client whose call they serve, through the hub'
   })
   t.match(await replayed.text(), /Unknown or expired requestState/, 'a requestState the hub did not give this user resumes nothing')
 
+  // Subscriptions: the server hears them once per resource, and again after it restarts.
+  const updates: string[] = []
+  alice.setNotificationHandler('notifications/resources/updated', (notification) => { updates.push(notification.params.uri) })
+  await alice.subscribeResource({ uri: 'test://watched-resource' })
+  const until = async (done: () => boolean) => { for (let i = 0; i < 100 && !done(); i++) await sleep(50) }
+  await until(() => updates.length >= 1)
+  t.same(updates, ['test://watched-resource'], 'the server\'s update reaches the subscribed session')
+  await api(`/api/servers/${server.id}/restart`)
+  await until(() => updates.length >= 2)
+  t.same(updates, ['test://watched-resource', 'test://watched-resource'], 'a restarted server is subscribed again')
+  await alice.unsubscribeResource({ uri: 'test://watched-resource' })
+
   const progress: number[] = []
   const result = await alice.callTool({ name: 'test_tool_with_progress', arguments: {} }, { onprogress: (update) => { progress.push(update.progress) } })
   t.same(progress, [0, 50, 100], 'progress reaches the caller')
