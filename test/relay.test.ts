@@ -58,6 +58,12 @@ t.test('server requests reach the client whose call they serve, through the hub'
 
   t.same(await Promise.all([sample(alice), sample(bob), sample(alice)]), ['LLM response: from alice', 'LLM response: from bob', 'LLM response: from alice'], 'taking turns, every answer comes from the right client')
 
+  const rooted = new Client({ name: 'rooted', version: '1.0.0' }, { capabilities: { roots: {} } })
+  rooted.setRequestHandler('roots/list', async () => ({ roots: [{ uri: 'file:///home/rooted', name: 'home' }] }))
+  await rooted.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: other.headers } }))
+  t.teardown(() => rooted.close())
+  t.same((await rooted.callTool({ name: 'list_roots', arguments: {} })).content, [{ type: 'text', text: 'file:///home/rooted' }], 'roots/list is relayed too')
+
   const plain = await connect(admin, 'plain', { sampling: false })
   t.match(await sample(plain), /does not support sampling/, 'a client without sampling is not asked, and the call says why')
 
