@@ -83,17 +83,16 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   })
 
   // Its own per-user budget, apart from the REST tiers.
-  const limiter = options.rateLimit === 0
-    ? undefined
-    : app.createRateLimit({ max: options.rateLimit, timeWindow: 60_000, allowList: () => false, keyGenerator: (request) => `mcp:${request.principal?.userId ?? request.ip}` })
-  app.addHook('onRequest', async (_request, reply) => {
-    if (limiter === undefined) return
-    const outcome = await limiter(_request)
-    if (!outcome.isAllowed && outcome.isExceeded) {
-      reply.header('retry-after', outcome.ttlInSeconds)
-      throw rateLimited('MCP rate limit exceeded')
-    }
-  })
+  if (options.rateLimit > 0) {
+    const limiter = app.createRateLimit({ max: options.rateLimit, timeWindow: 60_000, allowList: () => false, keyGenerator: (request) => `mcp:${request.principal?.userId ?? request.ip}` })
+    app.addHook('onRequest', async (request, reply) => {
+      const outcome = await limiter(request)
+      if (!outcome.isAllowed && outcome.isExceeded) {
+        reply.header('retry-after', outcome.ttlInSeconds)
+        throw rateLimited('MCP rate limit exceeded')
+      }
+    })
+  }
 
   // DNS rebinding protection (MCP transport rules): unknown Host names and foreign origins are refused.
   const allowedHosts = options.allowedHosts?.map((host) => host.toLowerCase())
