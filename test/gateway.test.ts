@@ -176,6 +176,28 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     await client.close()
   })
 
+  t.test('bad requests in a session get clear JSON-RPC errors and change nothing', async (t) => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: caller.headers } })
+    const client = new Client({ name: 'test', version: '1.0.0' })
+    await client.connect(transport)
+    t.teardown(() => client.close())
+    const headers = { ...caller.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-06-18' }
+    const send = async (body: unknown, extra: Record<string, string> = {}, method = 'POST') => {
+      const res = await fetch(`${base}/mcp`, { method, headers: { ...headers, ...extra }, ...(method === 'POST' ? { body: JSON.stringify(body) } : {}) })
+      const text = await res.text()
+      return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
+    }
+    t.match(await send({ hello: 'world' }), { status: 400, body: { jsonrpc: '2.0', error: { code: -32600 } } }, 'not a JSON-RPC message')
+    t.match(await send([{ jsonrpc: '2.0', id: 1, method: 'ping' }]), { status: 400, body: { error: { code: -32600 } } }, 'batches are not part of 2025-06-18')
+    t.match(await send({ jsonrpc: '2.0', id: 2, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }), { status: 400, body: { error: { message: /already initialized/ } } })
+    t.match(await send({ jsonrpc: '2.0', id: 3, method: 'tools/list' }, { 'mcp-protocol-version': '1999-01-01' }), { status: 400, body: { error: { message: /Unsupported protocol version/ } } })
+    t.match(await send({ jsonrpc: '2.0', id: 4, method: 'tools/list' }, { accept: 'application/json' }), { status: 406 })
+    t.match(await send(undefined, { accept: 'application/json' }, 'GET'), { status: 406 }, 'the event stream needs text/event-stream')
+    t.match(await send({ jsonrpc: '2.0', id: 5, method: 'no/such/method' }), { status: 200, body: { id: 5, error: { code: -32601 } } }, 'unknown methods are JSON-RPC errors')
+    t.match(await send({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'nope__nothing', arguments: {} } }), { status: 200, body: { id: 6, error: { code: -32602, message: /Unknown tool/ } } })
+    t.same((await client.listTools()).tools.map((tool) => tool.name).sort(), FIXTURE_TOOLS.map((tool) => `alpha-files__${tool}`).sort(), 'the session still works')
+  })
+
   t.test('open sessions hear list_changed when a server starts, stops or changes its tools', async (t) => {
     const client = await connect(admin, '/mcp')
     let changes = 0
