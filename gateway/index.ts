@@ -51,7 +51,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   })
   // Endpoint names and callers' views are derived from stored records and the servers' catalogs; they are reused until either changes.
   const scopes = new EpochCache<Scope | undefined>({ epochs: () => [app.records.current], ttlMs: 1000, maxEntries: 10_000, now: Date.now })
-  const views = new EpochCache<CatalogView | undefined>({ epochs: () => [app.records.current, app.supervisor.catalogVersion], ttlMs: 1000, maxEntries: 10_000, now: Date.now })
+  // A view of a large aggregate endpoint is big (its lists): fewer of them are kept.
+  const views = new EpochCache<CatalogView | undefined>({ epochs: () => [app.records.current, app.supervisor.catalogVersion], ttlMs: 1000, maxEntries: 1000, now: Date.now })
   const viewOf = async (principal: Principal, scope: Scope) =>
     await views.get(`${principal.userId}:${principal.role}:${JSON.stringify(scope)}`, async () => await catalogFor(app.db, app.supervisor, principal, scope))
   // Open sessions hear when what they may list changes; they list again to see how.

@@ -46,7 +46,9 @@ export class EpochCache<V> {
     const now = this.#options.now()
     const entry = this.#entries.get(key)
     if (entry !== undefined && now - entry.computedAt < this.#options.ttlMs && sameEpochs(entry.epochs, epochs)) return await entry.value
-    if (this.#entries.size >= this.#options.maxEntries) this.#entries.clear()
+    // Full: the entry computed longest ago goes (entries are kept in the order they were computed).
+    this.#entries.delete(key)
+    if (this.#entries.size >= this.#options.maxEntries) this.#entries.delete(this.#entries.keys().next().value!)
     const value = compute()
     this.#entries.set(key, { epochs, computedAt: now, value })
     value.catch(() => {
