@@ -84,3 +84,6 @@ export function errorResponses (...statuses: number[]) {
 
 /** The shared schemas the app registers once, referenced by `$ref` from routes. */
 export const SHARED_SCHEMAS = [ErrorEnvelope, Pagination]
+
+/** Marks a route schema whose body may be left out (the OpenAPI document then says so). */
+export const OPTIONAL_BODY = 'x-optional-body'

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import { SHARED_SCHEMAS } from '../lib/schemas.ts'
+import { OPTIONAL_BODY, SHARED_SCHEMAS } from '../lib/schemas.ts'
 import packageJson from '../package.json' with { type: 'json' }
 
 export const SECURITY_SCHEMES = {
@@ -27,6 +27,19 @@ export default fp(async (app) => {
         { name: 'groups', description: 'Groups, members, server assignments and the permissions they grant' },
         { name: 'operations', description: 'Health and readiness probes' }
       ]
+    },
+    // Routes marked OPTIONAL_BODY take no body as well as one.
+    transformObject: (document) => {
+      if (!('openapiObject' in document)) return document.swaggerObject
+      const { openapiObject } = document
+      for (const operations of Object.values(openapiObject.paths ?? {})) {
+        for (const operation of Object.values(operations ?? {}) as Array<Record<string, unknown> & { requestBody?: { required?: boolean } }>) {
+          if (operation[OPTIONAL_BODY] !== true) continue
+          delete operation[OPTIONAL_BODY]
+          if (operation.requestBody !== undefined) operation.requestBody.required = false
+        }
+      }
+      return openapiObject
     },
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`

@@ -77,6 +77,9 @@ t.test('the router and the document agree, and every operation is complete', asy
     }
   }
   t.ok([...PUBLIC_ROUTES].every((name) => name === 'GET /openapi.json' || routes.some((route) => `${route.method} ${route.url}` === name)), 'the public list names only real routes')
+  const stop = document.paths['/api/servers/{serverId}/stop']?.post as { requestBody?: { required?: boolean } } & Record<string, unknown>
+  t.equal(stop.requestBody?.required, false, 'stopping a server takes no body as well as one')
+  t.notOk(JSON.stringify(document).includes('x-optional-body'), 'the marker stays out of the document')
 })
 
 t.test('a route without an access rule stops the app from starting', async (t) => {

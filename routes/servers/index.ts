@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
-import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
+import { Envelope, errorResponses, NoContent, OPTIONAL_BODY, PageEnvelope } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
 import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
 import * as schemas from './schemas.ts'
@@ -155,7 +155,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['servers'],
         summary,
         params: schemas.ServerParams,
-        ...(path === 'stop' ? { body: Type.Optional(schemas.StopBody) } : {}),
+        ...(path === 'stop' ? { body: Type.Optional(schemas.StopBody), [OPTIONAL_BODY]: true } : {}),
         response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
       }
     }, async (request) => {
