@@ -94,12 +94,12 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
     if (token !== undefined && resumed === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Unknown or expired requestState')
     if (resumed === undefined) {
       const capabilities = (ctx.mcpReq.envelope as Record<string, { [capability: string]: unknown } | undefined>)['io.modelcontextprotocol/clientCapabilities'] ?? {}
-      resumed = new PausedCall<T>(principal.userId, async (ask) => await target.managed.callers.run({
-        key: `request:${++statelessCalls}`,
-        ask: (method, params) => capabilities[CAPABILITY_OF[method]] === undefined ? undefined : ask(method, params),
-        log: () => {}
-      // The call outlives the round's request; its own timeout ends it.
-      }, async () => await call(upstream(target), new AbortController().signal)))
+      const key = `request:${++statelessCalls}`
+      resumed = new PausedCall<T>(principal.userId, async (ask) => {
+        const caller: Caller = { key, ask: (method, params) => capabilities[CAPABILITY_OF[method]] === undefined ? undefined : ask(method, params), log: () => {} }
+        // The call outlives the round's request: only its own timeout ends it.
+        return await target.managed.callers.run(caller, async () => await call(upstream(target), new AbortController().signal))
+      })
     } else {
       resumed.answer(ctx.mcpReq.inputResponses ?? {})
     }
