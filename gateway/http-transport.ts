@@ -12,6 +12,11 @@ interface OpenRequest {
   done: () => void
 }
 
+/** A JSON-RPC error answer; `id` is null when the request could not be read. */
+export function rpcError (code: number, message: string, options: { id?: RequestId | null, data?: unknown } = {}) {
+  return { jsonrpc: '2.0' as const, id: options.id ?? null, error: { code, message, ...(options.data === undefined ? {} : { data: options.data }) } }
+}
+
 function event (message: JSONRPCMessage): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`
 }
@@ -46,7 +51,7 @@ export class StreamableHttpTransport implements Transport {
       return
     }
     if (this.#open.has(message.id)) {
-      reply.code(400).send({ jsonrpc: '2.0', id: message.id, error: { code: -32600, message: `Request id ${String(message.id)} is already in use` } })
+      reply.code(400).send(rpcError(-32600, `Request id ${String(message.id)} is already in use`, { id: message.id }))
       return
     }
     await new Promise<void>((resolve) => {
@@ -101,7 +106,7 @@ export class StreamableHttpTransport implements Transport {
     if (this.#closed) return
     this.#closed = true
     for (const open of this.#open.values()) {
-      if (open.stream === undefined) open.reply.code(404).send({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session closed' } })
+      if (open.stream === undefined) open.reply.code(404).send(rpcError(-32001, 'Session closed'))
       else open.stream.end()
       open.done()
     }

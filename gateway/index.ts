@@ -7,7 +7,7 @@ import { EpochCache } from '../lib/epoch-cache.ts'
 import { AUTHENTICATE_CHALLENGE, authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
 import type { Principal } from '../plugins/access.ts'
 import { ToolCallLog } from './accounting.ts'
-import { StreamableHttpTransport } from './http-transport.ts'
+import { rpcError, StreamableHttpTransport } from './http-transport.ts'
 import { newSessionId, SessionStore } from './sessions.ts'
 import { SseServerTransport } from './sse-transport.ts'
 import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope } from './catalog.ts'
@@ -80,7 +80,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     const error = toHubError(thrown)
     if (error.statusCode >= 500) request.log.error({ err: thrown }, 'MCP request failed')
     if (error.code === 'AUTHENTICATION_FAILED') reply.header('www-authenticate', AUTHENTICATE_CHALLENGE)
-    return reply.code(error.statusCode).send({ jsonrpc: '2.0', id: null, error: { code: -32000, message: error.message, data: failure(error).error } })
+    return reply.code(error.statusCode).send(rpcError(-32000, error.message, { data: failure(error).error }))
   })
 
   // Its own per-user budget, apart from the REST tiers.
@@ -107,6 +107,12 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     } catch {}
     if (host !== request.headers.host) throw authorizationFailed('Origin not allowed')
   })
+
+  /** How a request's caller and view reach the MCP handlers (the SDK's auth info, not a credential). */
+  function authInfoFor (principal: Principal, view: CatalogView) {
+    const scope: RequestScope = { view, principal }
+    return { token: '', clientId: principal.userId, scopes: [], extra: scope as unknown as Record<string, unknown> }
+  }
 
   /** Header checks of a 2025 session request (Streamable HTTP transport rules). */
   function sessionRequestProblem (request: FastifyRequest): { status: number, message: string } | undefined {
@@ -136,14 +142,13 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     const principal = request.principal!
     const view = scope === undefined ? undefined : await viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
-    const requestScope: RequestScope = { view, principal }
-    const authInfo = { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> }
+    const authInfo = authInfoFor(principal, view)
     const path = request.url.split('?')[0]!
     const sessionId = request.headers['mcp-session-id']
     const opensSession = typeof sessionId !== 'string' && request.method === 'POST' && isInitializeRequest(request.body)
     if (typeof sessionId === 'string' || opensSession) {
       const problem = sessionRequestProblem(request)
-      if (problem !== undefined) return await reply.code(problem.status).send({ jsonrpc: '2.0', id: null, error: { code: -32000, message: problem.message } })
+      if (problem !== undefined) return await reply.code(problem.status).send(rpcError(-32000, problem.message))
     }
     if (typeof sessionId === 'string') {
       // Another user's session id, or one of another endpoint, is simply not found.
@@ -154,12 +159,12 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
         return await reply.code(200).send()
       }
       if (request.method === 'GET') {
-        if (!session.transport.listen(reply)) return await reply.code(409).send({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Conflict: only one event stream per session' } })
+        if (!session.transport.listen(reply)) return await reply.code(409).send(rpcError(-32000, 'Conflict: only one event stream per session'))
         return reply
       }
       const message = messageOf(request.body)
-      if (message === undefined) return await reply.code(400).send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the body must be one JSON-RPC message' } })
-      if ('method' in message && message.method === 'initialize') return await reply.code(400).send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the session is already initialized' } })
+      if (message === undefined) return await reply.code(400).send(rpcError(-32600, 'Invalid Request: the body must be one JSON-RPC message'))
+      if ('method' in message && message.method === 'initialize') return await reply.code(400).send(rpcError(-32600, 'Invalid Request: the session is already initialized'))
       await session.transport.post(reply, message, { authInfo })
       return reply
     }
@@ -229,8 +234,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     if (session === undefined || scope === undefined || !(session.transport instanceof SseServerTransport)) throw notFound('MCP session')
     const view = await viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
-    const requestScope: RequestScope = { view, principal }
-    session.transport.receive(request.body as JSONRPCMessage, { authInfo: { token: '', clientId: principal.userId, scopes: [], extra: requestScope as unknown as Record<string, unknown> } })
+    session.transport.receive(request.body as JSONRPCMessage, { authInfo: authInfoFor(principal, view) })
     return reply.code(202).send()
   })
   /** The scope an endpoint's one path parameter names. */

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { signalGroup } from '../supervisor/process-group.ts'
 
 /**
  * A peer gateway run as a child process for the benchmark: spawned detached (its own process
@@ -35,14 +36,6 @@ export async function freePort (): Promise<number> {
 export const shellQuote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`
 
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null
-
-function signalGroup (pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
-  }
-}
 
 export async function startPeer (options: PeerOptions): Promise<Peer> {
   const port = await freePort()

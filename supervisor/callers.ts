@@ -4,7 +4,7 @@ import { ProtocolError, ProtocolErrorCode, type LoggingMessageNotification } fro
 export const CLIENT_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const
 export type ClientRequestMethod = typeof CLIENT_REQUESTS[number]
 
-/** Whoever made a call that is being served: one client session. */
+/** Whoever made one call being served (one object per call), from one client session. */
 export interface Caller {
   /** Calls with the same key come from the same client. */
   key: string
@@ -22,7 +22,7 @@ export interface Caller {
  * data to another), and from then on calls of different clients to that server take turns.
  */
 export class Callers {
-  readonly #inFlight = new Map<Caller, number>()
+  readonly #inFlight = new Set<Caller>()
   /** Keys of the clients whose calls are running (while taking turns: only one). */
   readonly #running = new Map<string, number>()
   readonly #waiting: Array<{ key: string, go: () => void }> = []
@@ -35,20 +35,18 @@ export class Callers {
 
   async run<T> (caller: Caller, call: () => Promise<T>): Promise<T> {
     await this.#enter(caller.key)
-    this.#inFlight.set(caller, (this.#inFlight.get(caller) ?? 0) + 1)
+    this.#inFlight.add(caller)
     try {
       return await call()
     } finally {
-      const left = this.#inFlight.get(caller)! - 1
-      if (left === 0) this.#inFlight.delete(caller)
-      else this.#inFlight.set(caller, left)
+      this.#inFlight.delete(caller)
       this.#leave(caller.key)
     }
   }
 
   /** A request of the server: forwarded to the client whose call it serves. */
   async ask (method: ClientRequestMethod, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<unknown> {
-    const callers = [...this.#inFlight.keys()]
+    const callers = [...this.#inFlight]
     const keys = new Set(callers.map((caller) => caller.key))
     if (keys.size === 0) throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `${method} is only answered while the hub is calling this server for a client`)
     if (keys.size > 1) {
@@ -64,7 +62,7 @@ export class Callers {
 
   /** A log message of the server: to the one client with calls in flight, if there is one. */
   log (params: LoggingMessageNotification['params']): void {
-    const callers = [...this.#inFlight.keys()]
+    const callers = [...this.#inFlight]
     if (callers.length > 0 && callers.every((caller) => caller.key === callers[0]!.key)) callers[0]!.log(params)
   }
 
