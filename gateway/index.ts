@@ -234,7 +234,9 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     if (session === undefined || scope === undefined || !(session.transport instanceof SseServerTransport)) throw notFound('MCP session')
     const view = await viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
-    session.transport.receive(request.body as JSONRPCMessage, { authInfo: authInfoFor(principal, view) })
+    const message = messageOf(request.body)
+    if (message === undefined) return await reply.code(400).send(rpcError(-32600, 'Invalid Request: the body must be one JSON-RPC message'))
+    session.transport.receive(message, { authInfo: authInfoFor(principal, view) })
     return reply.code(202).send()
   })
   /** The scope an endpoint's one path parameter names. */

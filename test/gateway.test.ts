@@ -280,6 +280,10 @@ t.test('MCP endpoints serve each caller exactly what the access model allows', a
     const sessionId = new URL((transport as unknown as { _endpoint: URL })._endpoint).searchParams.get('sessionId')!
     const stolen = await fetch(`${base}/messages?sessionId=${sessionId}`, { method: 'POST', headers: { ...viewer.headers, 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }) })
     t.equal(stolen.status, 404, 'another user\'s session is not found')
+    const garbled = await fetch(`${base}/messages?sessionId=${sessionId}`, { method: 'POST', headers: { ...caller.headers, 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'world' }) })
+    t.equal(garbled.status, 400, 'a body that is not one JSON-RPC message is refused')
+    t.match(await garbled.json(), { jsonrpc: '2.0', id: null, error: { code: -32600 } })
+    t.same((await client.callTool({ name: 'alpha-files__add', arguments: { a: 2, b: 2 } })).content, [{ type: 'text', text: '4' }], 'and the session still works')
     t.equal((await fetch(`${base}/sse`)).status, 401, 'the stream needs credentials too')
     t.equal((await fetch(`${base}/sse/${beta.key}`, { headers: caller.headers })).status, 404)
   })
