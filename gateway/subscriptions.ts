@@ -6,12 +6,15 @@ interface Subscription {
   server: ManagedServer
   uri: string
   sessions: Set<string>
+  /** The server's answer to the subscription. */
+  accepted: Promise<void>
 }
 
 /**
  * Resource subscriptions of the sessions. A server hears one subscription per resource however
  * many sessions hold it, and is unsubscribed when the last one lets go; its updates reach the
- * sessions subscribed to that resource on that server.
+ * sessions subscribed to that resource on that server, from the moment the server may send them
+ * (before its answer to the subscription has been read).
  */
 export class ResourceSubscriptions {
   readonly #subscriptions = new Map<string, Subscription>()
@@ -26,11 +29,20 @@ export class ResourceSubscriptions {
     if (client === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, `Server "${owner.key}" is not running`)
     if (client.getServerCapabilities()?.resources?.subscribe !== true) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Server "${owner.key}" does not offer resource subscriptions`)
     const key = `${owner.id}\n${uri}`
-    if (!this.#subscriptions.has(key)) {
-      await client.subscribeResource({ uri }, { timeout: owner.callTimeoutMs })
-      if (!this.#subscriptions.has(key)) this.#subscriptions.set(key, { server: owner.managed, uri, sessions: new Set() })
+    let subscription = this.#subscriptions.get(key)
+    if (subscription === undefined) {
+      const created: Subscription = { server: owner.managed, uri, sessions: new Set(), accepted: client.subscribeResource({ uri }, { timeout: owner.callTimeoutMs }).then(() => {}) }
+      created.accepted.catch(() => { if (this.#subscriptions.get(key) === created) this.#subscriptions.delete(key) })
+      this.#subscriptions.set(key, created)
+      subscription = created
     }
-    this.#subscriptions.get(key)!.sessions.add(sessionId)
+    subscription.sessions.add(sessionId)
+    try {
+      await subscription.accepted
+    } catch (error) {
+      subscription.sessions.delete(sessionId)
+      throw error
+    }
   }
 
   async unsubscribe (sessionId: string, uri?: string): Promise<void> {
