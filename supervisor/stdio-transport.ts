@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream'
-import { deserializeMessage, isJSONRPCResponse, serializeMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
+import { serializeMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
+import { asJsonRpcMessage, isResponse } from '../lib/jsonrpc.ts'
 import { readLines } from './line-reader.ts'
 
 export interface ChildStdioOptions {
@@ -34,16 +35,17 @@ export class ChildStdioTransport implements Transport {
       maxLineBytes: maxMessageBytes,
       onLine: (line) => {
         if (line.trim() === '') return
-        let message: JSONRPCMessage
+        let message: JSONRPCMessage | undefined
         try {
-          message = deserializeMessage(line)
-        } catch {
+          message = asJsonRpcMessage(JSON.parse(line))
+        } catch {}
+        if (message === undefined) {
           onNoise(line)
           return
         }
         // The SDK handles notifications a microtask later but answers at once: an answer waits its
         // turn, so that the progress sent just before it is not dropped.
-        if (isJSONRPCResponse(message)) queueMicrotask(() => this.onmessage?.(message))
+        if (isResponse(message)) queueMicrotask(() => this.onmessage?.(message))
         else this.onmessage?.(message)
       },
       onOverflow: (_head, bytes) => onOversize(bytes)
@@ -54,10 +56,11 @@ export class ChildStdioTransport implements Transport {
   async send (message: JSONRPCMessage): Promise<void> {
     if (this.#closed) throw new Error('The server process is not running')
     const { stdin } = this.#options
-    // Messages sent in the same tick leave in one write.
+    // Messages sent in the same turn of the event loop (say, calls arriving together on many
+    // connections) leave in one write.
     if (stdin.writableCorked === 0) {
       stdin.cork()
-      process.nextTick(() => stdin.uncork())
+      setImmediate(() => stdin.uncork())
     }
     await new Promise<void>((resolve, reject) => {
       stdin.write(serializeMessage(message), (error) => error ? reject(error) : resolve())
