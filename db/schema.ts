@@ -165,11 +165,15 @@ export const serverItemSettings = pgTable('server_item_settings', {
 
 export type ServerItemSetting = typeof serverItemSettings.$inferSelect
 
-/** Every tool call through the gateway: who, which server and tool, how long, how it ended. */
+/**
+ * Every tool call through the gateway: who, which server and tool, how long, how it ended. An
+ * account of what happened: the ids stay as recorded when the user or server is deleted later,
+ * and no foreign key is checked on the hot insert path.
+ */
 export const toolCalls = pgTable('tool_calls', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
-  userId: uuid('user_id').references(() => users.id, { onDelete: 'set null' }),
-  serverId: uuid('server_id').references(() => servers.id, { onDelete: 'set null' }),
+  userId: uuid('user_id'),
+  serverId: uuid('server_id'),
   tool: text('tool').notNull(),
   startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull(),
   durationMs: integer('duration_ms').notNull(),

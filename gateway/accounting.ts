@@ -14,20 +14,14 @@ export interface ToolCallRecord {
 const FLUSH_INTERVAL_MS = 1000
 const MAX_PENDING = 10_000
 
-/**
- * One statement however large the batch (arrays, not one parameter per value); a call whose user
- * or server was deleted meanwhile is kept, without the reference.
- */
+/** One statement however large the batch (arrays, not one parameter per value). */
 function insertBatch (batch: ToolCallRecord[]) {
   const column = <T>(pick: (call: ToolCallRecord) => T) => sql.param(batch.map(pick))
   return sql`
     insert into tool_calls (user_id, server_id, tool, started_at, duration_ms, ok, error)
-    select u.id, s.id, c.tool, c.started_at, c.duration_ms, c.ok, c.error
-    from unnest(${column((call) => call.userId)}::uuid[], ${column((call) => call.serverId)}::uuid[], ${column((call) => call.tool)}::text[],
+    select * from unnest(${column((call) => call.userId)}::uuid[], ${column((call) => call.serverId)}::uuid[], ${column((call) => call.tool)}::text[],
       ${column((call) => call.startedAt.toISOString())}::timestamptz[], ${column((call) => call.durationMs)}::int[], ${column((call) => call.ok)}::boolean[],
-      ${column((call) => call.error)}::text[]) as c(user_id, server_id, tool, started_at, duration_ms, ok, error)
-    left join users u on u.id = c.user_id
-    left join servers s on s.id = c.server_id`
+      ${column((call) => call.error)}::text[])`
 }
 
 /** Records tool calls off the hot path: queued in memory, written in batches. */
