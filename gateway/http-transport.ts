@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
-import { isJSONRPCErrorResponse, isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage, type MessageExtraInfo, type RequestId, type Transport, type TransportSendOptions } from '@modelcontextprotocol/server'
+import type { JSONRPCMessage, MessageExtraInfo, RequestId, Transport, TransportSendOptions } from '@modelcontextprotocol/server'
+import { isRequest, isResponse } from '../lib/jsonrpc.ts'
 
 const KEEP_ALIVE_MS = 25_000
 
@@ -45,7 +46,7 @@ export class StreamableHttpTransport implements Transport {
 
   /** One JSON-RPC message POSTed by the client; resolves once the reply is complete or streaming. */
   async post (reply: FastifyReply, message: JSONRPCMessage, extra: MessageExtraInfo): Promise<void> {
-    if (!isJSONRPCRequest(message)) {
+    if (!isRequest(message)) {
       this.onmessage?.(message, extra)
       reply.code(202).header('mcp-session-id', this.sessionId).send()
       return
@@ -80,7 +81,7 @@ export class StreamableHttpTransport implements Transport {
   }
 
   async send (message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const isAnswer = isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)
+    const isAnswer = isResponse(message)
     const requestId = isAnswer ? message.id : options?.relatedRequestId
     const open = requestId === undefined ? undefined : this.#open.get(requestId)
     if (open === undefined) {

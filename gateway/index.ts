@@ -1,9 +1,10 @@
 import { PassThrough, Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyRequest, parseJSONRPCMessage, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server'
+import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyRequest, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server'
 import { failure } from '../lib/envelope.ts'
 import { EpochCache } from '../lib/epoch-cache.ts'
+import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
 import { AUTHENTICATE_CHALLENGE, authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
 import type { Principal } from '../plugins/access.ts'
 import { ToolCallLog } from './accounting.ts'
@@ -124,15 +125,6 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     return undefined
   }
 
-  /** The one JSON-RPC message of a POST body (batches are gone since 2025-06-18). */
-  function messageOf (body: unknown): JSONRPCMessage | undefined {
-    try {
-      return Array.isArray(body) ? undefined : parseJSONRPCMessage(body)
-    } catch {
-      return undefined
-    }
-  }
-
   /**
    * 2025 clients get a stateful session (opened by `initialize`, owned by the user, bound to the
    * endpoint) served by our own transport; 2026-07-28 clients, and requests of older ones without
@@ -162,7 +154,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
         if (!session.transport.listen(reply)) return await reply.code(409).send(rpcError(-32000, 'Conflict: only one event stream per session'))
         return reply
       }
-      const message = messageOf(request.body)
+      const message = asJsonRpcMessage(request.body)
       if (message === undefined) return await reply.code(400).send(rpcError(-32600, 'Invalid Request: the body must be one JSON-RPC message'))
       if ('method' in message && message.method === 'initialize') return await reply.code(400).send(rpcError(-32600, 'Invalid Request: the session is already initialized'))
       await session.transport.post(reply, message, { authInfo })
@@ -234,7 +226,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     if (session === undefined || scope === undefined || !(session.transport instanceof SseServerTransport)) throw notFound('MCP session')
     const view = await viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
-    const message = messageOf(request.body)
+    const message = asJsonRpcMessage(request.body)
     if (message === undefined) return await reply.code(400).send(rpcError(-32600, 'Invalid Request: the body must be one JSON-RPC message'))
     session.transport.receive(message, { authInfo: authInfoFor(principal, view) })
     return reply.code(202).send()
