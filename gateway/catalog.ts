@@ -78,7 +78,7 @@ export class CatalogView {
   }
 
   #find<T> (table: NameTable<Exposed<T>>, name: string): { server: ServedServer, name: string } | undefined {
-    const entry = this.#aggregate ? table.resolve(name) : table.entries().find(([, item]) => item.name === name)?.[1]
+    const entry = this.#aggregate ? table.resolve(name) : table.original(this.servers[0]?.id ?? '', name)
     const server = this.servers.find((candidate) => candidate.id === entry?.serverId)
     return entry === undefined || server === undefined ? undefined : { server, name: entry.name }
   }

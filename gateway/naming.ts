@@ -53,9 +53,11 @@ export interface NamedItem {
  */
 export class NameTable<T extends NamedItem> {
   readonly #byExposed = new Map<string, T>()
+  readonly #byOriginal = new Map<string, T>()
 
   constructor (items: Iterable<T>) {
     for (const item of items) {
+      this.#byOriginal.set(`${item.serverId}\n${item.name}`, item)
       let exposed = namespacedName(item.serverKey, item.name)
       for (let hashLength = 12; this.#byExposed.has(exposed) && hashLength <= 40; hashLength += 4) {
         exposed = namespacedName(item.serverKey, item.name, hashLength)
@@ -66,6 +68,11 @@ export class NameTable<T extends NamedItem> {
 
   resolve (exposed: string): T | undefined {
     return this.#byExposed.get(exposed)
+  }
+
+  /** The item a server calls `name` (on endpoints that keep the server's own names). */
+  original (serverId: string, name: string): T | undefined {
+    return this.#byOriginal.get(`${serverId}\n${name}`)
   }
 
   entries (): Array<[string, T]> {
