@@ -9,13 +9,16 @@ import { wrapPglite } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import { DEFAULT_POLICY } from '../supervisor/managed-server.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
+import { runLoad, type LoadResult } from './bench-load.ts'
 import { shellQuote, startPeer, type PeerOptions } from './bench-peer.ts'
 
 /**
  * `tools/call` of the fixture's `echo` at 1 and 16 concurrent callers: directly over stdio (the
  * limit), through a bare Fastify route that echoes the JSON-RPC (the HTTP ceiling here), and
  * through the hub with authentication on, and through the two npm peers (supergateway in stateful
- * Streamable HTTP mode, mcp-proxy) with the same per-session client as the hub.
+ * Streamable HTTP mode, mcp-proxy) with the same per-session client as the hub. The HTTP load
+ * comes from a thread of its own (bench-load.ts), so the client does not share the event loop
+ * of the hub or of the bare route it measures.
  */
 const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
@@ -43,12 +46,24 @@ async function measure (concurrency: number, call: (worker: number) => Promise<v
 
 const echoCall = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
 
-/** Reads a JSON-RPC answer that may come as JSON or as one SSE event. */
-async function answer (response: Response): Promise<unknown> {
-  const text = await response.text()
-  if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`)
+/** A JSON-RPC answer that may come as JSON or as one SSE event. */
+function parseAnswer (status: number, text: string): unknown {
+  if (status >= 300) throw new Error(`HTTP ${status}: ${text.slice(0, 200)}`)
   const data = text.startsWith('{') ? text : text.split('\n').find((line) => line.startsWith('data: '))?.slice(6)
   return JSON.parse(data ?? 'null')
+}
+
+async function answer (response: Response): Promise<unknown> {
+  return parseAnswer(response.status, await response.text())
+}
+
+/** The load thread's figures, after checking that every caller's first answer passes `check`. */
+function checked (target: string, result: LoadResult, check: (reply: unknown) => boolean): Figures {
+  for (const first of result.firstAnswers) {
+    const reply = parseAnswer(first.status, first.body)
+    if (!check(reply)) throw new Error(`${target}: unexpected answer: ${JSON.stringify(reply).slice(0, 300)}`)
+  }
+  return { callsPerSecond: result.callsPerSecond, p50Ms: result.p50Ms, p99Ms: result.p99Ms }
 }
 
 type Row = { target: string, concurrency: number } & Figures
@@ -72,16 +87,11 @@ async function openSession (url: string, headers: Record<string, string>): Promi
 
 const isEcho = (reply: unknown) => (reply as { result?: { content?: Array<{ text?: unknown }> } } | null)?.result?.content?.[0]?.text === 'hello'
 
-/** tools/call of echo at 1 and 16 callers, caller n on session n; each session's first answer must be the echo. */
+/** tools/call of echo at 1 and 16 callers, caller n on session n; each caller's first answer must be the echo. */
 async function measureEcho (target: string, url: string, headers: Record<string, string>, sessions: string[]): Promise<void> {
-  const checked = new Set<number>()
   for (const concurrency of [1, 16]) {
-    report(target, concurrency, await measure(concurrency, async (worker) => {
-      const reply = await answer(await fetch(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': sessions[worker]! }, body: JSON.stringify(echoCall(worker + 1)) }))
-      if (checked.has(worker)) return
-      if (!isEcho(reply)) throw new Error(`${target}: not an echo: ${JSON.stringify(reply).slice(0, 300)}`)
-      checked.add(worker)
-    }))
+    const callers = sessions.slice(0, concurrency).map((session, n) => ({ headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify(echoCall(n + 1)) }))
+    report(target, concurrency, checked(target, await runLoad({ url, seconds: SECONDS, callers }), isEcho))
   }
 }
 
@@ -158,9 +168,8 @@ try {
   await bare.listen({ port: 0, host: '127.0.0.1' })
   const bareUrl = `http://127.0.0.1:${(bare.server.address() as { port: number }).port}/rpc`
   for (const concurrency of [1, 16]) {
-    report(BARE, concurrency, await measure(concurrency, async () => {
-      await answer(await fetch(bareUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(echoCall(1)) }))
-    }))
+    const callers = Array.from({ length: concurrency }, (_, n) => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(echoCall(n + 1)) }))
+    report(BARE, concurrency, checked(BARE, await runLoad({ url: bareUrl, seconds: SECONDS, callers }), isEcho))
   }
   await bare.close()
 
@@ -221,9 +230,10 @@ try {
     return response.headers.get('mcp-session-id')!
   })()
   let listed = 0
-  const listFigures = await measure(1, async () => {
-    const result = await answer(await fetch(aggregate, { method: 'POST', headers: { ...hubHeaders, 'mcp-session-id': listSession }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) })) as { result: { tools: unknown[] } }
-    listed = result.result.tools.length
+  const listCaller = { headers: { ...hubHeaders, 'mcp-session-id': listSession }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) }
+  const listFigures = checked('tools/list', await runLoad({ url: aggregate, seconds: SECONDS, callers: [listCaller] }), (reply) => {
+    listed = (reply as { result: { tools: unknown[] } }).result.tools.length
+    return listed > 0
   })
   report(`hub tools/list, aggregate of ${listed} tools`, 1, listFigures)
   await app.close()

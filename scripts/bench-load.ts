@@ -1,0 +1,67 @@
+import { Agent, request } from 'node:http'
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
+
+/**
+ * The benchmark's HTTP load, generated on a thread of its own so that the client does not take
+ * the event loop of what it measures: `callers` concurrent callers POST their own body to `url`
+ * for `seconds`, each over one kept-alive connection, each waiting for its answer before the next.
+ */
+export interface LoadSpec {
+  url: string
+  seconds: number
+  callers: Array<{ headers: Record<string, string>, body: string }>
+}
+
+export interface LoadResult {
+  callsPerSecond: number
+  p50Ms: number
+  p99Ms: number
+  /** Each caller's first answer (status and body), for checking that the target really answered. */
+  firstAnswers: Array<{ status: number, body: string }>
+}
+
+export async function runLoad (spec: LoadSpec): Promise<LoadResult> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: spec })
+  return await new Promise((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+    worker.once('exit', (code) => { if (code !== 0) reject(new Error(`load worker exited with ${code}`)) })
+  })
+}
+
+async function post (agent: Agent, url: URL, headers: Record<string, string>, body: string): Promise<{ status: number, body: string }> {
+  return await new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+async function generate ({ url, seconds, callers }: LoadSpec): Promise<LoadResult> {
+  const target = new URL(url)
+  const agent = new Agent({ keepAlive: true, maxSockets: callers.length })
+  const latencies: number[] = []
+  const firstAnswers: LoadResult['firstAnswers'] = []
+  const deadline = performance.now() + seconds * 1000
+  const started = performance.now()
+  await Promise.all(callers.map(async ({ headers, body }, index) => {
+    while (performance.now() < deadline) {
+      const sent = performance.now()
+      const answer = await post(agent, target, headers, body)
+      latencies.push(performance.now() - sent)
+      firstAnswers[index] ??= answer
+    }
+  }))
+  const elapsed = (performance.now() - started) / 1000
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  const at = (q: number) => Number((latencies[Math.floor(latencies.length * q)] ?? 0).toFixed(3))
+  return { callsPerSecond: Math.round(latencies.length / elapsed), p50Ms: at(0.5), p99Ms: at(0.99), firstAnswers }
+}
+
+if (!isMainThread) parentPort!.postMessage(await generate(workerData as LoadSpec))
