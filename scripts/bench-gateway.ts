@@ -11,7 +11,7 @@ import { wrapPglite } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import { DEFAULT_POLICY } from '../supervisor/managed-server.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
-import { runLoad, type LoadResult } from './bench-load.ts'
+import { measure, runLoad, type Figures, type LoadResult } from './bench-load.ts'
 import { shellQuote, startPeer, type PeerOptions } from './bench-peer.ts'
 
 /**
@@ -33,26 +33,6 @@ function heapInUse (): number {
   collectGarbage()
   collectGarbage()
   return process.memoryUsage().heapUsed
-}
-
-interface Figures { callsPerSecond: number, p50Ms: number, p99Ms: number }
-
-async function measure (concurrency: number, call: (worker: number) => Promise<void>): Promise<Figures> {
-  const latencies: number[] = []
-  const deadline = performance.now() + SECONDS * 1000
-  const worker = async (index: number) => {
-    while (performance.now() < deadline) {
-      const started = performance.now()
-      await call(index)
-      latencies.push(performance.now() - started)
-    }
-  }
-  const started = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, (_, index) => worker(index)))
-  const elapsed = (performance.now() - started) / 1000
-  latencies.sort((a, b) => a - b)
-  const at = (q: number) => Number((latencies[Math.floor(latencies.length * q)] ?? 0).toFixed(3))
-  return { callsPerSecond: Math.round(latencies.length / elapsed), p50Ms: at(0.5), p99Ms: at(0.99) }
 }
 
 const echoCall = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
@@ -166,7 +146,7 @@ try {
   const direct = supervisor.upsert({ id: randomUUID(), name: 'echo', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, cwd: null, enabled: false })
   await direct.start()
   for (const concurrency of [1, 16]) {
-    report('stdio direct', concurrency, await measure(concurrency, async () => { await direct.client!.callTool({ name: 'echo', arguments: { text: 'hello' } }) }))
+    report('stdio direct', concurrency, await measure(concurrency, SECONDS, async () => { await direct.client!.callTool({ name: 'echo', arguments: { text: 'hello' } }) }))
   }
   await supervisor.stopAll(2000)
 

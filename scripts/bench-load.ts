@@ -12,10 +12,9 @@ export interface LoadSpec {
   callers: Array<{ headers: Record<string, string>, body: string }>
 }
 
-export interface LoadResult {
-  callsPerSecond: number
-  p50Ms: number
-  p99Ms: number
+export interface Figures { callsPerSecond: number, p50Ms: number, p99Ms: number }
+
+export interface LoadResult extends Figures {
   /** Each caller's first answer (status and body), for checking that the target really answered. */
   firstAnswers: Array<{ status: number, body: string }>
 }
@@ -42,26 +41,35 @@ async function post (agent: Agent, url: URL, headers: Record<string, string>, bo
   })
 }
 
-async function generate ({ url, seconds, callers }: LoadSpec): Promise<LoadResult> {
-  const target = new URL(url)
-  const agent = new Agent({ keepAlive: true, maxSockets: callers.length })
+/** `concurrency` callers for `seconds`, each calling again as soon as its call is answered. */
+export async function measure (concurrency: number, seconds: number, call: (caller: number) => Promise<void>): Promise<Figures> {
   const latencies: number[] = []
-  const firstAnswers: LoadResult['firstAnswers'] = []
   const deadline = performance.now() + seconds * 1000
   const started = performance.now()
-  await Promise.all(callers.map(async ({ headers, body }, index) => {
+  await Promise.all(Array.from({ length: concurrency }, async (_, caller) => {
     while (performance.now() < deadline) {
       const sent = performance.now()
-      const answer = await post(agent, target, headers, body)
+      await call(caller)
       latencies.push(performance.now() - sent)
-      firstAnswers[index] ??= answer
     }
   }))
   const elapsed = (performance.now() - started) / 1000
-  agent.destroy()
   latencies.sort((a, b) => a - b)
   const at = (q: number) => Number((latencies[Math.floor(latencies.length * q)] ?? 0).toFixed(3))
-  return { callsPerSecond: Math.round(latencies.length / elapsed), p50Ms: at(0.5), p99Ms: at(0.99), firstAnswers }
+  return { callsPerSecond: Math.round(latencies.length / elapsed), p50Ms: at(0.5), p99Ms: at(0.99) }
+}
+
+async function generate ({ url, seconds, callers }: LoadSpec): Promise<LoadResult> {
+  const target = new URL(url)
+  const agent = new Agent({ keepAlive: true, maxSockets: callers.length })
+  const firstAnswers: LoadResult['firstAnswers'] = []
+  const figures = await measure(callers.length, seconds, async (caller) => {
+    const { headers, body } = callers[caller]!
+    const answer = await post(agent, target, headers, body)
+    firstAnswers[caller] ??= answer
+  })
+  agent.destroy()
+  return { ...figures, firstAnswers }
 }
 
 if (!isMainThread) parentPort!.postMessage(await generate(workerData as LoadSpec))
