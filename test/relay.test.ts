@@ -83,6 +83,7 @@ t.test('server requests reach the client whose call they serve, through the hub'
   // Subscriptions: the server hears them once per resource, and again after it restarts.
   const updates: string[] = []
   alice.setNotificationHandler('notifications/resources/updated', (notification) => { updates.push(notification.params.uri) })
+  await t.rejects(alice.subscribeResource({ uri: 'test://no-such-resource' }), /Unknown resource: test:\/\/no-such-resource/, 'a resource no server lists cannot be subscribed to')
   await alice.subscribeResource({ uri: 'test://watched-resource' })
   const until = async (done: () => boolean) => { for (let i = 0; i < 100 && !done(); i++) await sleep(50) }
   await until(() => updates.length >= 1)
