@@ -42,6 +42,8 @@ export const rateLimited = (message = 'Rate limit exceeded') => new HubError('RA
 export const serverError = () => new HubError('SERVER_ERROR', 'Internal server error')
 /** 503 for operations probes: the hub runs but cannot serve yet. */
 export const notReady = (message: string) => new HubError('SERVER_ERROR', message, undefined, 503)
+/** 503 when the database did not answer within its bound (locked tables, overload). */
+export const databaseBusy = () => new HubError('SERVER_ERROR', 'The database did not answer in time; try again', undefined, 503)
 
 interface AjvError {
   instancePath: string
@@ -111,6 +113,10 @@ export function toHubError (thrown: unknown, uniqueFields: Record<string, string
       ? conflict('A resource with these values already exists')
       : conflict(`This ${field} is already taken`, { field, reason: 'is already taken' })
   }
+  // Class 22 (data exception): a value the database cannot take; the schema should have said so first.
+  if (typeof dbError?.code === 'string' && dbError.code.startsWith('22')) return invalidRequest('A value in the request cannot be stored')
+  // 57014: statement_timeout; 55P03: lock_timeout.
+  if (dbError?.code === '57014' || dbError?.code === '55P03') return databaseBusy()
   if (error.statusCode === 429) return rateLimited()
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 && error.code?.startsWith('FST_')) {
     return invalidRequest(error.message ?? 'Invalid request')

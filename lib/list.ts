@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, gte, ilike, lt, or, type SQL } from 'drizzle
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { Type, type TProperties, type TSchema } from 'typebox'
 import type { Database } from '../db/client.ts'
+import { DateOrDateTime } from './schemas.ts'
 
 /**
  * What a list endpoint lets callers sort, filter and search on. The query schema is built
@@ -11,12 +12,17 @@ export interface ListSpec {
   table: PgTable
   /** Sortable fields by their API name; the first is the default sort. */
   sort: Record<string, PgColumn>
-  /** `filter[name]=value` fields: equality on the column. */
+  /** `filter[name]=value` fields: equality on the column, typed after it (boolean, uuid, enum, text). */
   filters: Record<string, PgColumn>
   /** Columns matched case-insensitively by `search`. */
   search: PgColumn[]
-  /** The column `status=` filters on, when the resource has a status. */
+  /** The column `status` and `filter[status]` compare with, when the items have a stored status. */
   status?: PgColumn
+  /**
+   * The values of a status that lives outside the table (servers' runtime state): `status` and
+   * `filter[status]` accept them, and the caller filters the rows itself (`requestedStatuses`).
+   */
+  liveStatus?: readonly string[]
   /** The column `created_after` / `created_before` compare with. */
   createdAt: PgColumn
   /** Tie-breaker that makes paging stable (usually the id). */
@@ -32,7 +38,7 @@ export interface ListQuery {
   status?: string
   created_after?: string
   created_before?: string
-  [filter: `filter[${string}]`]: string | undefined
+  [filter: `filter[${string}]`]: string | boolean | undefined
 }
 
 export interface Pagination {
@@ -46,22 +52,41 @@ export interface Pagination {
 
 export const DEFAULT_LIMIT = 20
 export const MAX_LIMIT = 100
+/** Far past any real list; keeps the row offset a number PostgreSQL takes. */
+export const MAX_PAGE = 1_000_000
+
+/** The schema of a `filter[...]` value: the column's own type, so a bad value is a 422, not a database error. */
+function filterSchema (column: PgColumn, description: string): TSchema {
+  if (column.dataType === 'boolean') return Type.Boolean({ description })
+  if (column.dataType !== 'string') throw new Error(`filter on ${column.name}: ${column.dataType} columns are not supported`)
+  if (column.columnType === 'PgUUID') return Type.String({ format: 'uuid', description })
+  if (column.enumValues !== undefined) return Type.Enum(column.enumValues, { description })
+  return Type.String({ maxLength: 200, description })
+}
+
+function statusSchema (spec: ListSpec): TSchema | undefined {
+  const values = spec.liveStatus ?? spec.status?.enumValues
+  if (values !== undefined) return Type.Enum([...values], { description: 'Only items with this status' })
+  return spec.status === undefined ? undefined : Type.String({ maxLength: 50, description: 'Only items with this status' })
+}
 
 /** The query-string schema of a list endpoint: the common parameters plus its own filters. */
 export function listQuerySchema (spec: ListSpec, extra: TProperties = {}) {
   const filters: Record<string, TSchema> = {}
-  for (const name of Object.keys(spec.filters)) {
-    filters[`filter[${name}]`] = Type.Optional(Type.String({ maxLength: 200, description: `Only items whose ${name} equals this value` }))
+  for (const [name, column] of Object.entries(spec.filters)) {
+    filters[`filter[${name}]`] = Type.Optional(filterSchema(column, `Only items whose ${name} equals this value`))
   }
+  const status = statusSchema(spec)
+  if (status !== undefined) filters['filter[status]'] = Type.Optional(status)
   return Type.Object({
-    page: Type.Optional(Type.Integer({ minimum: 1, default: 1, description: 'Page number, from 1' })),
+    page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1, description: 'Page number, from 1' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: 'Items per page' })),
     sort: Type.Optional(Type.Enum(Object.keys(spec.sort), { description: 'Field to sort by' })),
     order: Type.Optional(Type.Enum(['asc', 'desc'], { default: 'asc' })),
     search: Type.Optional(Type.String({ maxLength: 200, description: 'Case-insensitive text search' })),
-    ...(spec.status === undefined ? {} : { status: Type.Optional(Type.String({ maxLength: 50 })) }),
-    created_after: Type.Optional(Type.String({ format: 'date-time', description: 'ISO-8601; items created at or after' })),
-    created_before: Type.Optional(Type.String({ format: 'date-time', description: 'ISO-8601; items created before' })),
+    ...(status === undefined ? {} : { status: Type.Optional(status) }),
+    created_after: Type.Optional(DateOrDateTime('Items created at or after this instant (a date means its midnight UTC)')),
+    created_before: Type.Optional(DateOrDateTime('Items created before this instant (a date means its midnight UTC)')),
     ...filters,
     ...extra
   }, { additionalProperties: false })
@@ -69,6 +94,11 @@ export function listQuerySchema (spec: ListSpec, extra: TProperties = {}) {
 
 function likePattern (text: string): string {
   return `%${text.replace(/[\\%_]/g, (char) => '\\' + char)}%`
+}
+
+/** The statuses asked for, by `status` and by `filter[status]`: an item matches when it has every one. */
+export function requestedStatuses (query: ListQuery): string[] {
+  return [query.status, query['filter[status]']].filter((value): value is string => typeof value === 'string')
 }
 
 /** The WHERE clause for the common list parameters. */
@@ -83,7 +113,9 @@ export function listConditions (spec: ListSpec, query: ListQuery): SQL[] {
     const value = query[`filter[${name}]`]
     if (value !== undefined) conditions.push(eq(column, value))
   }
-  if (spec.status !== undefined && query.status !== undefined) conditions.push(eq(spec.status, query.status))
+  if (spec.status !== undefined) {
+    for (const status of requestedStatuses(query)) conditions.push(eq(spec.status, status))
+  }
   if (query.created_after !== undefined) conditions.push(gte(spec.createdAt, new Date(query.created_after)))
   if (query.created_before !== undefined) conditions.push(lt(spec.createdAt, new Date(query.created_before)))
   return conditions

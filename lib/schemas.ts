@@ -8,6 +8,10 @@ export function Nullable<T extends TSchema> (schema: T) {
 }
 
 export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-01-01T12:00:00.000Z'] })
+/** A query's point in time: an RFC 3339 date-time, or a plain date (its midnight UTC). */
+export function DateOrDateTime (description: string) {
+  return Type.Union([Type.String({ format: 'date-time' }), Type.String({ format: 'date' })], { description, examples: ['2024-01-01', '2024-01-01T12:00:00Z'] })
+}
 export const Id = Type.String({ minLength: 1, maxLength: 200, examples: ['3f1c1c5e-6a0f-4f57-9d6a-0c7b8f6f2a10'] })
 
 export const ErrorEnvelope = Type.Object({

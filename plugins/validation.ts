@@ -1,21 +1,83 @@
-import { Ajv, type Options } from 'ajv'
+import { Ajv, type AnySchema, type ErrorObject, type FormatDefinition, type Options, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import fp from 'fastify-plugin'
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+interface FormatsPlugin {
+  (ajv: Ajv): Ajv
+  get (name: string): FormatDefinition<string>
+}
+const addFormats = addFormatsModule as unknown as FormatsPlugin
+
+/** A date PostgreSQL and `Date` both take: a real instant (no leap second), years 1 to 9999. */
+export function storableDate (text: string): boolean {
+  const time = Date.parse(text)
+  if (!Number.isFinite(time)) return false
+  const year = new Date(time).getUTCFullYear()
+  return year >= 1 && year <= 9999
+}
+
+/** RFC 3339 `date` and `date-time`, narrowed to the dates the database can store. */
+function storableFormat (name: 'date' | 'date-time'): FormatDefinition<string> {
+  const rfc = addFormats.get(name)
+  const valid = rfc.validate as (text: string) => boolean
+  return { ...rfc, validate: (text: string) => valid(text) && storableDate(text) }
+}
 
 function compiler (options: Options): Ajv {
-  return addFormats(new Ajv({ removeAdditional: false, useDefaults: true, allErrors: false, strict: false, ...options }))
+  const ajv = addFormats(new Ajv({ removeAdditional: false, useDefaults: true, allErrors: false, strict: false, ...options }))
+  ajv.addFormat('date', storableFormat('date'))
+  ajv.addFormat('date-time', storableFormat('date-time'))
+  return ajv
+}
+
+/** The JSON pointer of the first string (value or key) holding a NUL character, if any. */
+export function nulPath (value: unknown, path = ''): { path: string, inKey: boolean } | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? { path, inKey: false } : undefined
+  if (value === null || typeof value !== 'object') return undefined
+  for (const [key, item] of Object.entries(value)) {
+    if (key.includes('\0')) return { path, inKey: true }
+    const found = nulPath(item, `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/**
+ * PostgreSQL refuses U+0000 in text and JSON: a string holding one is a validation error
+ * wherever it is (body, query, path), before it can reach a query.
+ */
+function refusingNul (validate: ValidateFunction): ValidateFunction {
+  const wrapped = ((data: unknown, context?: Parameters<ValidateFunction>[1]) => {
+    const found = nulPath(data)
+    if (found !== undefined) {
+      const error: ErrorObject = {
+        keyword: 'nul',
+        instancePath: found.path,
+        schemaPath: '#',
+        params: {},
+        message: found.inKey ? 'must not have NUL characters in its keys' : 'must not contain NUL characters'
+      }
+      wrapped.errors = [error]
+      return false
+    }
+    const valid = validate(data, context)
+    wrapped.errors = validate.errors
+    return valid
+  }) as ValidateFunction
+  // Fastify passes the parent object to validators that carry a schemaEnv, so that coercion can replace a root value.
+  Object.assign(wrapped, { schema: validate.schema, schemaEnv: validate.schemaEnv })
+  return wrapped
 }
 
 /**
  * Request validation: bodies are strict JSON (unknown keys are errors, no type coercion);
- * query strings, params and headers arrive as text, so they are coerced.
+ * query strings, params and headers arrive as text, so they are coerced. No string anywhere
+ * may hold a NUL character, and dates must be storable.
  */
 export default fp(async (app) => {
   const strict = compiler({ coerceTypes: false })
   const coercing = compiler({ coerceTypes: 'array' })
   app.setValidatorCompiler(({ schema, httpPart }) => {
-    return (httpPart === 'body' ? strict : coercing).compile(schema)
+    return refusingNul((httpPart === 'body' ? strict : coercing).compile(schema as AnySchema))
   })
 }, { name: 'validation' })

@@ -40,7 +40,6 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['servers'],
       summary: 'List the servers the caller may read',
       querystring: listQuerySchema(service.SERVER_LIST, {
-        status: Type.Optional(schemas.ServerState),
         group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Group name or id' }))
       }),
       response: { 200: PageEnvelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(422) }

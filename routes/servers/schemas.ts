@@ -17,7 +17,9 @@ const CallTimeout = Type.Integer({ minimum: 1000, maximum: 600_000, description:
 const Key = Type.String({ pattern: SERVER_KEY_PATTERN, description: 'ASCII key: `/mcp/servers/{key}` and the `{key}__` prefix of its tools; derived from the name when not given' })
 const Cwd = Nullable(Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of an existing directory' }))
 
-export const ServerState = Type.Enum(['stopped', 'starting', 'running', 'stopping', 'backoff', 'error'], {
+export const SERVER_STATES = ['stopped', 'starting', 'running', 'stopping', 'backoff', 'error'] as const
+
+export const ServerState = Type.Enum(SERVER_STATES, {
   description: '`running` = process up and MCP initialize done; `starting`/`stopping` in between; `backoff` = waiting to restart after a crash; `error` = gave up (see lastError) until started again'
 })
 

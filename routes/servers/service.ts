@@ -6,18 +6,19 @@ import { deriveServerKey } from '../../gateway/naming.ts'
 import { groups, groupServers, serverItemSettings, serverLogs, servers, type ServerItemSetting, type ServerRow } from '../../db/schema.ts'
 import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
-import { listConditions, paginate, type ListQuery, type ListSpec } from '../../lib/list.ts'
+import { listConditions, paginate, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import type { Principal } from '../../plugins/access.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
 import type { Catalog, ServerSpec, ServerStatus } from '../../supervisor/managed-server.ts'
 import { readableServerIds } from '../groups/permissions.ts'
-import { MASK } from './schemas.ts'
+import { MASK, SERVER_STATES } from './schemas.ts'
 
 export const SERVER_LIST: ListSpec = {
   table: servers,
   sort: { name: servers.name, createdAt: servers.createdAt, updatedAt: servers.updatedAt },
   filters: { name: servers.name, enabled: servers.enabled },
   search: [servers.name, servers.description],
+  liveStatus: SERVER_STATES,
   createdAt: servers.createdAt,
   id: servers.id
 }
@@ -140,9 +141,10 @@ export async function listServers (db: Database, principal: Principal, query: Li
   }
   const sortColumn = SERVER_LIST.sort[query.sort ?? 'name'] ?? servers.name
   const direction = query.order === 'desc' ? desc : asc
-  const rows = await db.select().from(servers).where(and(...listConditions(SERVER_LIST, { ...query, status: undefined }), ...scope))
+  const rows = await db.select().from(servers).where(and(...listConditions(SERVER_LIST, query), ...scope))
     .orderBy(direction(sortColumn), direction(servers.id))
-  const matching = query.status === undefined ? rows : rows.filter((row) => stateOf(row.id) === query.status)
+  const statuses = requestedStatuses(query)
+  const matching = rows.filter((row) => statuses.every((status) => stateOf(row.id) === status))
   const page = query.page ?? 1
   const limit = query.limit ?? 20
   return { rows: matching.slice((page - 1) * limit, page * limit), pagination: paginate(page, limit, matching.length) }
