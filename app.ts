@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { openDatabase, type DatabaseHandle } from './db/client.ts'
 import gateway from './gateway/index.ts'
 import type { Config } from './lib/config.ts'
+import { serializeError, serializeRequest } from './lib/log-serializers.ts'
 import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
 import auth from './plugins/auth.ts'
@@ -62,6 +63,8 @@ export function loggerOptions (config: Config, stream?: Writable): FastifyServer
   return {
     level: config.logLevel,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    // Database errors without their parameters and rows; URLs without credentials in the query.
+    serializers: { err: serializeError, req: serializeRequest },
     ...(stream === undefined ? {} : { stream })
   }
 }
