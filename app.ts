@@ -1,3 +1,4 @@
+import type { ServerOptions } from 'node:http'
 import type { Writable } from 'node:stream'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -9,7 +10,7 @@ import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
 import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
-import errors from './plugins/errors.ts'
+import errors, { clientErrorHandler } from './plugins/errors.ts'
 import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
 import swagger from './plugins/swagger.ts'
@@ -69,6 +70,19 @@ export function loggerOptions (config: Config, stream?: Writable): FastifyServer
   }
 }
 
+/**
+ * Bounds on receiving a request (headers, then the whole body), checked every second at most:
+ * a client dripping its body is cut off with a 408. Responses are not bounded here, so MCP and
+ * log-follow streams stay open as long as they need.
+ */
+export function receiveTimeouts (requestTimeoutMs: number): { requestTimeout: number, http: ServerOptions } {
+  const headersTimeout = Math.min(requestTimeoutMs, 10_000)
+  return {
+    requestTimeout: requestTimeoutMs,
+    http: { requestTimeout: requestTimeoutMs, headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout / 4) }
+  }
+}
+
 /** Composes the hub. The one place that knows the plugin order. */
 export async function buildApp (options: AppOptions) {
   const { config } = options
@@ -76,7 +90,9 @@ export async function buildApp (options: AppOptions) {
     logger: loggerOptions(config, options.logStream),
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    ...receiveTimeouts(config.requestTimeoutMs),
+    clientErrorHandler
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(gracefulClose)

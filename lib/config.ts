@@ -22,6 +22,8 @@ export const EnvSchema = Type.Object({
   MCPHUB_RATE_LIMIT_MCP: Type.Integer({ minimum: 0, default: 6000 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  MCPHUB_REQUEST_TIMEOUT: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+  MCPHUB_DB_STATEMENT_TIMEOUT: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   MCPHUB_ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]+(,[A-Za-z0-9.:\\[\\]-]+)*$' }))
 })
 
@@ -51,6 +53,10 @@ export interface Config {
    * which is only the default when the hub listens beyond loopback.
    */
   allowedHosts: string[] | undefined
+  /** ms a client has to send a request's headers and body (not the response: streams stay open). */
+  requestTimeoutMs: number
+  /** ms any one database statement may take (PostgreSQL) before it is cancelled and answered 503. */
+  statementTimeoutMs: number
 }
 
 export interface RateLimits {
@@ -143,7 +149,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     redisUrl: parsed.REDIS_URL,
     settingsFile: parsed.MCPHUB_SETTINGS_FILE,
     childBaseEnv: childBaseEnv(env),
-    allowedHosts: parsed.MCPHUB_ALLOWED_HOSTS?.split(',') ?? (isWideBind(parsed.HOST) ? undefined : ['localhost', '127.0.0.1', '[::1]'])
+    allowedHosts: parsed.MCPHUB_ALLOWED_HOSTS?.split(',') ?? (isWideBind(parsed.HOST) ? undefined : ['localhost', '127.0.0.1', '[::1]']),
+    requestTimeoutMs: parsed.MCPHUB_REQUEST_TIMEOUT,
+    statementTimeoutMs: parsed.MCPHUB_DB_STATEMENT_TIMEOUT
   }
 }
 

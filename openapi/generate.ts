@@ -24,7 +24,9 @@ export async function generateDocument (): Promise<string> {
     redisUrl: undefined,
     settingsFile: undefined,
     allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
-    childBaseEnv: {}
+    childBaseEnv: {},
+    requestTimeoutMs: 30_000,
+    statementTimeoutMs: 5000
   }
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()) })
   try {

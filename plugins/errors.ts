@@ -1,7 +1,29 @@
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { UNIQUE_FIELDS } from '../db/schema.ts'
-import { AUTHENTICATE_CHALLENGE, notFound, toHubError } from '../lib/errors.ts'
+import { AUTHENTICATE_CHALLENGE, HubError, invalidRequest, notFound, toHubError } from '../lib/errors.ts'
 import { failure } from '../lib/envelope.ts'
+
+/**
+ * Errors on a connection before Fastify has a request (a request not received in time, headers
+ * too large, bad HTTP): written straight to the socket, still in the contract's envelope.
+ */
+export function clientErrorHandler (this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const hubError = error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? new HubError('INVALID_REQUEST', 'Request not received in time', undefined, 408)
+    : error.code === 'HPE_HEADER_OVERFLOW'
+      ? new HubError('INVALID_REQUEST', 'Request headers too large', undefined, 431)
+      : invalidRequest('Malformed HTTP request')
+  this.log.info({ code: error.code }, 'connection refused: ' + hubError.message)
+  if (socket.writable) {
+    const body = JSON.stringify(failure(hubError))
+    socket.write(`HTTP/1.1 ${hubError.statusCode} ${STATUS_CODES[hubError.statusCode]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
 
 /** Renders every error, and every unknown route, in the contract's envelope. */
 export default fp(async (app) => {

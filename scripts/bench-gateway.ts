@@ -189,7 +189,9 @@ try {
     redisUrl: undefined,
     settingsFile: undefined,
     childBaseEnv: childBaseEnv(process.env),
-    allowedHosts: undefined
+    allowedHosts: undefined,
+    requestTimeoutMs: 30_000,
+    statementTimeoutMs: 5000
   }
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()), print: () => {} })
   await app.listen({ port: 0, host: '127.0.0.1' })
