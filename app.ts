@@ -99,7 +99,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(validation)
   await app.register(access)
   await app.register(swagger)
-  const database = options.database ?? await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: app.log })
+  const database = options.database ?? await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: app.log, statementTimeoutMs: config.statementTimeoutMs })
   await app.register(db, { database })
   await app.register(firstAdmin, {
     username: config.adminUsername,

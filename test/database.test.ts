@@ -6,7 +6,8 @@ import { eq, sql } from 'drizzle-orm'
 import t from 'tap'
 import { openPglite, openPostgres, MIGRATIONS_FOLDER, type DatabaseHandle } from '../db/client.ts'
 import { users } from '../db/schema.ts'
-import { build, captureLogs, DRIVERS, emptyPostgresDatabase, testConfig, type Driver } from './helper.ts'
+import pg from 'pg'
+import { build, captureLogs, DRIVERS, emptyPostgresDatabase, signIn, testConfig, type Driver } from './helper.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
 
 const journal = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as { entries: Array<{ when: number, tag: string }> }
@@ -136,5 +137,34 @@ if (DRIVERS.includes('pg')) {
       if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 200))
     }
     t.equal(status, 200, 'ready again without a restart')
+  })
+
+  t.test('pg: with a table locked, requests fail with 503 within the statement timeout, /readyz is 503, and both recover', async (t) => {
+    const STATEMENT_TIMEOUT = 1000
+    const url = await emptyPostgresDatabase(t)
+    const app = await build(t, 'pg', { database: openPostgres(url, silentLog, { statementTimeoutMs: STATEMENT_TIMEOUT }) })
+    const admin = await signIn(app)
+    const listUsers = () => app.inject({ method: 'GET', url: '/api/users', headers: admin.headers })
+    t.equal((await listUsers()).statusCode, 200)
+
+    const locker = new pg.Client({ connectionString: url })
+    await locker.connect()
+    t.teardown(() => locker.end())
+    await locker.query('begin')
+    await locker.query('lock table users in access exclusive mode')
+
+    const started = Date.now()
+    const blocked = await listUsers()
+    const elapsed = Date.now() - started
+    t.equal(blocked.statusCode, 503)
+    t.match(blocked.json(), { success: false, error: { code: 'SERVER_ERROR', message: 'The database did not answer in time; try again' } })
+    t.ok(elapsed >= STATEMENT_TIMEOUT && elapsed < STATEMENT_TIMEOUT * 3, `answered within the bound (${elapsed} ms)`)
+    const ready = await app.inject({ method: 'GET', url: '/readyz' })
+    t.equal(ready.statusCode, 503, '/readyz says the database does not answer')
+    t.equal(ready.json().error.message, 'Database unreachable')
+
+    await locker.query('rollback')
+    t.equal((await listUsers()).statusCode, 200, 'requests recover once the lock is gone')
+    t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'and so does /readyz')
   })
 }
