@@ -10,7 +10,7 @@ import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
 import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
-import errors, { clientErrorHandler } from './plugins/errors.ts'
+import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
 import swagger from './plugins/swagger.ts'
@@ -92,7 +92,8 @@ export async function buildApp (options: AppOptions) {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...receiveTimeouts(config.requestTimeoutMs),
-    clientErrorHandler
+    clientErrorHandler,
+    frameworkErrors
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(gracefulClose)

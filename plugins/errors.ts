@@ -1,10 +1,17 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { UNIQUE_FIELDS } from '../db/schema.ts'
 import { AUTHENTICATE_CHALLENGE, HubError, invalidRequest, notFound, toHubError } from '../lib/errors.ts'
 import { failure } from '../lib/envelope.ts'
+
+/** Errors of the router, before any route or hook runs (a URL that cannot be decoded, a path parameter too long). */
+export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const hubError = toHubError(error)
+  request.log.info({ code: error.code }, 'request refused: ' + hubError.message)
+  reply.code(hubError.statusCode).type('application/json; charset=utf-8').send(failure(hubError))
+}
 
 /**
  * Errors on a connection before Fastify has a request (a request not received in time, headers

@@ -30,33 +30,39 @@ function compiler (options: Options): Ajv {
   return ajv
 }
 
-/** The JSON pointer of the first string (value or key) holding a NUL character, if any. */
-export function nulPath (value: unknown, path = ''): { path: string, inKey: boolean } | undefined {
-  if (typeof value === 'string') return value.includes('\0') ? { path, inKey: false } : undefined
+/** What is wrong with a string PostgreSQL would refuse (in text or JSON), if anything. */
+function unstorable (text: string): string | undefined {
+  if (text.includes('\0')) return 'must not contain NUL characters'
+  // A lone surrogate half: JSON columns refuse its escape (\ud800).
+  if (!text.isWellFormed()) return 'must be well-formed Unicode'
+  return undefined
+}
+
+/** The JSON pointer and reason of the first string (value or key) the database would refuse, if any. */
+export function unstorablePath (value: unknown, path = ''): { path: string, message: string } | undefined {
+  if (typeof value === 'string') {
+    const message = unstorable(value)
+    return message === undefined ? undefined : { path, message }
+  }
   if (value === null || typeof value !== 'object') return undefined
   for (const [key, item] of Object.entries(value)) {
-    if (key.includes('\0')) return { path, inKey: true }
-    const found = nulPath(item, `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`)
+    const keyProblem = unstorable(key)
+    if (keyProblem !== undefined) return { path, message: `keys ${keyProblem}` }
+    const found = unstorablePath(item, `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`)
     if (found !== undefined) return found
   }
   return undefined
 }
 
 /**
- * PostgreSQL refuses U+0000 in text and JSON: a string holding one is a validation error
- * wherever it is (body, query, path), before it can reach a query.
+ * PostgreSQL refuses U+0000 in text and JSON, and lone surrogates in JSON: a string holding
+ * one is a validation error wherever it is (body, query, path), before it can reach a query.
  */
-function refusingNul (validate: ValidateFunction): ValidateFunction {
+function refusingUnstorable (validate: ValidateFunction): ValidateFunction {
   const wrapped = ((data: unknown, context?: Parameters<ValidateFunction>[1]) => {
-    const found = nulPath(data)
+    const found = unstorablePath(data)
     if (found !== undefined) {
-      const error: ErrorObject = {
-        keyword: 'nul',
-        instancePath: found.path,
-        schemaPath: '#',
-        params: {},
-        message: found.inKey ? 'must not have NUL characters in its keys' : 'must not contain NUL characters'
-      }
+      const error: ErrorObject = { keyword: 'storable', instancePath: found.path, schemaPath: '#', params: {}, message: found.message }
       wrapped.errors = [error]
       return false
     }
@@ -72,12 +78,12 @@ function refusingNul (validate: ValidateFunction): ValidateFunction {
 /**
  * Request validation: bodies are strict JSON (unknown keys are errors, no type coercion);
  * query strings, params and headers arrive as text, so they are coerced. No string anywhere
- * may hold a NUL character, and dates must be storable.
+ * may hold a NUL character or a lone surrogate, and dates must be storable.
  */
 export default fp(async (app) => {
   const strict = compiler({ coerceTypes: false })
   const coercing = compiler({ coerceTypes: 'array' })
   app.setValidatorCompiler(({ schema, httpPart }) => {
-    return refusingNul((httpPart === 'body' ? strict : coercing).compile(schema as AnySchema))
+    return refusingUnstorable((httpPart === 'body' ? strict : coercing).compile(schema as AnySchema))
   })
 }, { name: 'validation' })

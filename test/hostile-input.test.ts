@@ -1,7 +1,190 @@
+import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { connect, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { build } from './helper.ts'
+import type { App } from '../app.ts'
+import { ERROR_CODES, toHubError } from '../lib/errors.ts'
+import { build, createUser, DRIVERS, signIn, type SignedIn } from './helper.ts'
+
+// Every operation of the OpenAPI document, every parameter (path, query, each body property
+// down to nested ones), sent hostile values as an admin: no answer may be a 5xx, and every
+// refusal is in the contract's envelope.
+
+const STORAGE_REFUSAL = toHubError({ code: '22021' }).message
+
+/** Values for the URL (path and query), already encoded. */
+// Not 'true': `follow=true` is valid and streams until the client leaves.
+const URL_VALUES = [
+  '%00', 'a%00b', '', '1e20', '-1', '1.5', '99999999999999999999999', 'yes', 'x'.repeat(3000), '%F0%9F%92%A5%E2%80%AE',
+  '%ED%A0%80', '%ZZ', "'%20or%201%3D1--", '2016-12-31T23:59:60Z', '0000-01-01T00:00:00Z', '2024-02-30', '%7B%7D'
+]
+
+/** Extra query-string shapes: repeated keys, bracket forms, filters on unknown fields. */
+const QUERY_SHAPES = (name: string) => [`${name}=a&${name}=b`, `${name}[]=x`, `${name}[a]=1`, `${encodeURIComponent(name)}=x%00`]
+const FILTER_SHAPES = ['filter[nope]=1', 'filter=1', 'filter[]=x', 'filter[filter[name]]=x', 'filter%5Bname%5D=%00', 'filter[status]=1e20', 'filter[enabled]=%00', 'filter[parentId]=-1']
+
+/** Values for JSON bodies. */
+const JSON_VALUES: unknown[] = [
+  'a\u0000b', '', 1e20, -1, 1.5, 'x'.repeat(20_000), '💥\u202e\ud800', true, null, [], ['x'], { a: 'b' }, { '\u0000': 1 },
+  JSON.parse('{"__proto__":{"admin":true}}'), '2016-12-31T23:59:60Z', '0000-01-01T00:00:00Z'
+]
+
+interface Schema {
+  type?: string | string[]
+  properties?: Record<string, Schema>
+  $ref?: string
+}
+
+interface Operation {
+  operationId: string
+  parameters?: Array<{ in: string, name: string }>
+  requestBody?: { content: Record<string, { schema: Schema }> }
+}
+
+/** The property paths of a body schema, nested objects included (two levels). */
+function propertyPaths (schema: Schema | undefined, prefix: string[] = []): string[][] {
+  const paths: string[][] = []
+  for (const [name, property] of Object.entries(schema?.properties ?? {})) {
+    paths.push([...prefix, name])
+    if (prefix.length === 0) paths.push(...propertyPaths(property, [name]))
+  }
+  return paths
+}
+
+function withValue (base: Record<string, unknown>, path: string[], value: unknown): Record<string, unknown> {
+  const body = structuredClone(base)
+  let target = body
+  for (const key of path.slice(0, -1)) {
+    if (typeof target[key] !== 'object' || target[key] === null || Array.isArray(target[key])) target[key] = {}
+    target = target[key] as Record<string, unknown>
+  }
+  target[path.at(-1)!] = value
+  return body
+}
+
+interface Fixtures {
+  userId: string
+  groupId: string
+  serverId: string
+  keyId: string
+}
+
+let counter = 0
+const unique = (prefix: string) => `${prefix}-${++counter}`
+
+/** A valid-looking body per operation, so that the hostile property is the only thing wrong. */
+function baseBody (operationId: string, ids: Fixtures): Record<string, unknown> {
+  const bodies: Record<string, Record<string, unknown>> = {
+    login: { username: 'nobody', password: 'wrong-password' },
+    refreshToken: { refreshToken: 'not-a-token' },
+    confirmMfaEnrolment: { code: '000000' },
+    disableMfa: { code: '000000' },
+    createApiKey: { name: unique('key') },
+    createUser: { username: unique('hostile'), password: 'a-long-enough-password' },
+    updateUser: { profile: { firstName: 'A' } },
+    createGroup: { name: unique('hostile') },
+    updateGroup: { description: 'd' },
+    addGroupMember: { userId: ids.userId },
+    updateGroupMember: { role: 'member' },
+    assignGroupServer: { serverId: ids.serverId, permissions: ['read'] },
+    updateGroupServer: { permissions: ['read'] },
+    // Servers are created disabled: nothing here starts a process.
+    createServer: { name: unique('hostile'), command: 'mcphub-hostile-no-such-program', enabled: false },
+    importServers: { mcpServers: {} },
+    updateServer: { description: 'd' },
+    stopServer: { graceful: false },
+    updateServerTool: { kind: 'tool', name: 'nothing', enabled: true }
+  }
+  return bodies[operationId] ?? {}
+}
+
+/** Operations that would start a process, end the admin's session, or delete a fixture get their own ids. */
+function pathFor (template: string, operationId: string, ids: Fixtures, hostile?: { name: string, value: string }): string {
+  const sacrificial = operationId === 'startServer' || operationId === 'restartServer' || operationId.startsWith('delete') || operationId.startsWith('remove') || operationId === 'revokeApiKey' || operationId === 'resetMfa'
+  const known: Record<string, string> = sacrificial
+    ? { userId: randomUUID(), groupId: randomUUID(), serverId: randomUUID(), keyId: randomUUID() }
+    : { ...ids }
+  return template.replace(/\{(\w+)\}/g, (_match, name: string) => name === hostile?.name ? hostile.value : (known[name] ?? randomUUID()))
+}
+
+async function fixtures (app: App, admin: SignedIn): Promise<Fixtures> {
+  const post = async (url: string, payload: object) => {
+    const res = await app.inject({ method: 'POST', url, headers: admin.headers, payload })
+    if (res.statusCode !== 201) throw new Error(`${url}: ${res.statusCode} ${res.body}`)
+    return res.json().data as { id: string }
+  }
+  const user = await createUser(app, admin)
+  const group = await post('/api/groups', { name: 'hostile-group' })
+  const server = await post('/api/servers', { name: 'hostile-server', command: 'mcphub-hostile-no-such-program', enabled: false })
+  await post(`/api/groups/${group.id}/members`, { userId: user.userId })
+  await post(`/api/groups/${group.id}/servers`, { serverId: server.id, permissions: ['read'] })
+  const key = await post('/api/auth/api-keys', { name: 'hostile-key' })
+  return { userId: user.userId, groupId: group.id, serverId: server.id, keyId: key.id }
+}
+
+for (const driver of DRIVERS) {
+  t.test(`${driver}: no hostile value in any parameter of any operation is answered 5xx`, async (t) => {
+    const app = await build(t, driver)
+    const admin = await signIn(app)
+    const ids = await fixtures(app, admin)
+    const document = app.swagger() as unknown as { paths: Record<string, Record<string, Operation>> }
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ path, method: method.toUpperCase(), operation })))
+    const failures: string[] = []
+    const exercised = new Set<string>()
+    let sent = 0
+
+    const send = async (operation: Operation, method: string, url: string, payload?: unknown) => {
+      // Logging out would end the admin's session: that operation gets a session of its own.
+      const headers = operation.operationId === 'logout' ? (await signIn(app)).headers : admin.headers
+      const res = await app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: JSON.stringify(payload), headers: { ...headers, 'content-type': 'application/json' } }) })
+      sent++
+      exercised.add(operation.operationId)
+      const what = `${method} ${url.slice(0, 200)}${payload === undefined ? '' : ' ' + JSON.stringify(payload).slice(0, 200)}`
+      if (res.statusCode >= 500) failures.push(`${res.statusCode} ${what}: ${res.body.slice(0, 300)}`)
+      else if (res.statusCode >= 400) {
+        const body = res.json()
+        if (body.success !== false || !ERROR_CODES.includes(body.error?.code)) failures.push(`not in the envelope: ${res.statusCode} ${what}: ${res.body.slice(0, 300)}`)
+        // The database's refusal is a safety net: the schema should have named the field first.
+        else if (body.error.message === STORAGE_REFUSAL) failures.push(`refused by the database, not the schema: ${what}`)
+      }
+    }
+
+    // Deleting operations last, so the others find their fixtures.
+    operations.sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'))
+    for (const { path, method, operation } of operations) {
+      const { operationId } = operation
+      const parameters = operation.parameters ?? []
+      const bodySchema = operation.requestBody?.content['application/json']?.schema
+      const body = bodySchema === undefined ? undefined : baseBody(operationId, ids)
+      const requests: Array<[string, unknown]> = []
+      const url = (query: string, hostilePath?: { name: string, value: string }) => pathFor(path, operationId, ids, hostilePath) + (query === '' ? '' : `?${query}`)
+
+      for (const parameter of parameters) {
+        for (const value of URL_VALUES) {
+          if (parameter.in === 'path') requests.push([url('', { name: parameter.name, value }), body])
+          if (parameter.in === 'query') requests.push([url(`${encodeURIComponent(parameter.name)}=${value}`), body])
+        }
+        if (parameter.in === 'query') for (const shape of QUERY_SHAPES(parameter.name)) requests.push([url(shape), body])
+      }
+      // Every operation, even one without parameters, gets unknown and filter-shaped query strings.
+      for (const shape of FILTER_SHAPES) requests.push([url(shape), body])
+      if (body !== undefined) {
+        for (const value of JSON_VALUES) requests.push([url(''), value])
+        for (const property of propertyPaths(bodySchema)) {
+          for (const value of JSON_VALUES) requests.push([url(''), withValue(body, property, value)])
+        }
+      }
+      // A few at a time: the database answers while validation of the next runs.
+      for (let i = 0; i < requests.length; i += 16) {
+        await Promise.all(requests.slice(i, i + 16).map(([target, payload]) => send(operation, method, target, payload)))
+      }
+    }
+
+    t.same(failures, [], `no 5xx, every refusal in the envelope (${sent} requests)`)
+    t.equal(exercised.size, operations.length, 'every operation of the document was exercised')
+    t.ok(operations.length > 40, `${operations.length} operations`)
+  })
+}
 
 t.test('a request whose body drips in is cut off with a 408 within the bound; a slow response is not', async (t) => {
   const REQUEST_TIMEOUT = 1000
