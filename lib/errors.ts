@@ -42,6 +42,10 @@ export const rateLimited = (message = 'Rate limit exceeded') => new HubError('RA
 export const serverError = () => new HubError('SERVER_ERROR', 'Internal server error')
 /** 503 for operations probes: the hub runs but cannot serve yet. */
 export const notReady = (message: string) => new HubError('SERVER_ERROR', message, undefined, 503)
+/** 408: a client that did not send its request (headers and body) in time. */
+export const requestTimedOut = () => new HubError('INVALID_REQUEST', 'Request not received in time', undefined, 408)
+/** 431: request headers past node's limit. */
+export const headersTooLarge = () => new HubError('INVALID_REQUEST', 'Request headers too large', undefined, 431)
 /** 503 when the database did not answer within its bound (locked tables, overload). */
 export const databaseBusy = () => new HubError('SERVER_ERROR', 'The database did not answer in time; try again', undefined, 503)
 

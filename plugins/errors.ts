@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { UNIQUE_FIELDS } from '../db/schema.ts'
-import { AUTHENTICATE_CHALLENGE, HubError, invalidRequest, notFound, toHubError } from '../lib/errors.ts'
+import { AUTHENTICATE_CHALLENGE, headersTooLarge, invalidRequest, notFound, requestTimedOut, toHubError } from '../lib/errors.ts'
 import { failure } from '../lib/envelope.ts'
 
 /** Errors of the router, before any route or hook runs (a URL that cannot be decoded, a path parameter too long). */
@@ -20,11 +20,10 @@ export function frameworkErrors (error: FastifyError, request: FastifyRequest, r
 export function clientErrorHandler (this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const hubError = error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? new HubError('INVALID_REQUEST', 'Request not received in time', undefined, 408)
-    : error.code === 'HPE_HEADER_OVERFLOW'
-      ? new HubError('INVALID_REQUEST', 'Request headers too large', undefined, 431)
-      : invalidRequest('Malformed HTTP request')
-  this.log.info({ code: error.code }, 'connection refused: ' + hubError.message)
+    ? requestTimedOut()
+    : error.code === 'HPE_HEADER_OVERFLOW' ? headersTooLarge() : invalidRequest('Malformed HTTP request')
+  // Debug, not info: a flood of broken connections must not flood the log.
+  this.log.debug({ code: error.code }, 'connection refused: ' + hubError.message)
   if (socket.writable) {
     const body = JSON.stringify(failure(hubError))
     socket.write(`HTTP/1.1 ${hubError.statusCode} ${STATUS_CODES[hubError.statusCode]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
