@@ -217,7 +217,8 @@ t.test('a request whose body drips in is cut off with a 408 within the bound; a 
   const elapsed = Date.now() - started
 
   t.ok(elapsed >= REQUEST_TIMEOUT, `not before the bound (${elapsed} ms)`)
-  t.ok(elapsed < REQUEST_TIMEOUT * 2, `cut within the bound and one check interval (${elapsed} ms)`)
+  // A bound and a check interval, with room for a loaded machine: without one it stayed open for minutes.
+  t.ok(elapsed < REQUEST_TIMEOUT * 3, `cut soon after the bound (${elapsed} ms)`)
   const [head = '', body = ''] = answer.split('\r\n\r\n')
   t.match(head, /^HTTP\/1\.1 408 /)
   t.match(JSON.parse(body), { success: false, error: { code: 'INVALID_REQUEST', message: 'Request not received in time' } })
