@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { Client, type Prompt, type Resource, type ResourceTemplateType, type Tool } from '@modelcontextprotocol/client'
-import { execa } from 'execa'
+import { execa, type ResultPromise } from 'execa'
 import { withTimeout } from '../lib/timeout.ts'
 import { Callers, CLIENT_REQUESTS } from './callers.ts'
 import { LOG_LEVELS, LogBuffer, type LogBufferLimits, type LogLevel } from './log-buffer.ts'
@@ -100,6 +100,16 @@ const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
 
 const MAX_PAGES = 100
 
+/**
+ * Why a spawn failed, without the values involved (Node's message for a NUL byte quotes the
+ * variable's value: a secret).
+ */
+function spawnFailure (error: unknown): string {
+  const { code, message } = (error ?? {}) as { code?: unknown, message?: unknown }
+  if (code === 'ERR_INVALID_ARG_VALUE' || String(message).includes('null bytes')) return 'a NUL character in the command, args, env or cwd'
+  return typeof code === 'string' ? code : 'the process could not be spawned'
+}
+
 /** Every item of a paginated list (up to a sane number of pages). */
 async function allPages<T> (list: (cursor: string | undefined) => Promise<[T[], string | undefined]>): Promise<T[]> {
   const items: T[] = []
@@ -134,6 +144,8 @@ export class ManagedServer {
   #rateWindow = { second: 0, lines: 0 }
   /** The values the running child was started with: still secrets after the spec changes. */
   #launchedEnv: Record<string, string> = {}
+  /** Aborted by stop and restart, so that they never wait for a start in progress to time out. */
+  #launching: AbortController | undefined
 
   constructor (spec: ServerSpec, policy: SupervisorPolicy, hooks: ManagedServerHooks) {
     this.spec = spec
@@ -170,6 +182,7 @@ export class ManagedServer {
 
   /** Stops the server: stdin closed, then SIGTERM, then SIGKILL, to the whole group. Never rejects. */
   stop (options: { graceful?: boolean, timeoutMs?: number } = {}): Promise<void> {
+    this.#launching?.abort()
     return this.#enqueue(async () => {
       this.#clearRetry()
       await this.#terminate(options.graceful ?? true, options.timeoutMs ?? this.#policy.stopTimeoutMs)
@@ -178,6 +191,7 @@ export class ManagedServer {
   }
 
   restart (): Promise<void> {
+    this.#launching?.abort()
     return this.#enqueue(async () => {
       this.#clearRetry()
       await this.#terminate(true, this.#policy.stopTimeoutMs)
@@ -239,32 +253,68 @@ export class ManagedServer {
   }
 
   async #launch (): Promise<void> {
+    this.#launching = new AbortController()
+    try {
+      await this.#spawnAndConnect(this.#launching.signal)
+    } finally {
+      this.#launching = undefined
+    }
+  }
+
+  /** Rejects when the start is abandoned (a stop or restart came) or takes longer than the start timeout. */
+  async #bounded<T> (work: Promise<T>, signal: AbortSignal, message: string): Promise<T> {
+    const aborted = new Promise<never>((_resolve, reject) => {
+      if (signal.aborted) reject(new Error('start abandoned'))
+      signal.addEventListener('abort', () => reject(new Error('start abandoned')), { once: true })
+    })
+    aborted.catch(() => {})
+    return await Promise.race([withTimeout(work, this.#policy.startTimeoutMs, message), aborted])
+  }
+
+  async #spawnAndConnect (signal: AbortSignal): Promise<void> {
     this.#setState('starting')
     this.#status.lastError = null
     const spec = this.spec
     this.#launchedEnv = spec.env
-    const subprocess = execa(spec.command, spec.args, {
-      cwd: spec.cwd ?? undefined,
-      env: { ...this.#hooks.baseEnv, ...spec.env, MCPHUB_SERVER_ID: spec.id },
-      extendEnv: false,
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      detached: true,
-      cleanup: true,
-      reject: false
-    })
+    let subprocess: ResultPromise<{ buffer: false, reject: false }>
+    try {
+      subprocess = execa(spec.command, spec.args, {
+        cwd: spec.cwd ?? undefined,
+        env: { ...this.#hooks.baseEnv, ...spec.env, MCPHUB_SERVER_ID: spec.id },
+        extendEnv: false,
+        stdin: 'pipe',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        buffer: false,
+        detached: true,
+        cleanup: true,
+        reject: false
+      })
+    } catch (error) {
+      throw new Error(`Cannot start ${spec.command}: ${spawnFailure(error)}`)
+    }
     subprocess.catch(() => {})
     // The long-lived child is used through its ChildProcess side: events, pid, pipes.
     const child = subprocess.nodeChildProcess
-    const spawned = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
-      child.once('spawn', () => resolve(undefined))
-      child.once('error', (error) => resolve(error as NodeJS.ErrnoException))
-    })
-    if (spawned !== undefined) {
+    // A spawn that throws (a NUL byte in an old stored record, say) emits neither `spawn` nor
+    // `error`: execa settles its result instead. Whatever happens, the wait is bounded.
+    let spawnError: string | undefined
+    try {
+      spawnError = await this.#bounded(new Promise<string | undefined>((resolve) => {
+        child.once('spawn', () => resolve(undefined))
+        child.once('error', (error) => resolve(spawnFailure(error)))
+        subprocess.then((result) => resolve(spawnFailure(result)), (error: unknown) => resolve(spawnFailure(error)))
+      }), signal, `the process did not spawn within ${this.#policy.startTimeoutMs} ms`)
+    } catch (error) {
+      // Whenever it does spawn, it goes at once.
+      child.once('spawn', () => { if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL') })
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL')
+      if (signal.aborted) return
+      throw error
+    }
+    if (spawnError !== undefined) {
       // ENOENT, EACCES…: retrying cannot help.
-      throw new Error(`Cannot start ${spec.command}: ${spawned.code ?? spawned.message}`)
+      throw new Error(`Cannot start ${spec.command}: ${spawnError}`)
     }
     const pid = child.pid!
     this.#child = child
@@ -316,12 +366,12 @@ export class ManagedServer {
     }
     this.#client = client
     try {
-      await withTimeout(client.connect(transport), this.#policy.startTimeoutMs, `no MCP initialize response within ${this.#policy.startTimeoutMs} ms`)
-      await this.#refreshCatalog(client)
+      await this.#bounded(client.connect(transport), signal, `no MCP initialize response within ${this.#policy.startTimeoutMs} ms`)
+      await this.#bounded(this.#refreshCatalog(client), signal, `no tools, prompts and resources listed within ${this.#policy.startTimeoutMs} ms`)
     } catch (error) {
       const reason = this.#status.lastError ?? (error instanceof Error ? error.message : String(error))
       await this.#terminate(false, 0)
-      this.#crashed(reason)
+      if (!signal.aborted) this.#crashed(reason)
       return
     }
     this.#status.startedAt = new Date()

@@ -259,3 +259,48 @@ t.test('stopAll stops every server and no start happens afterwards', async (t) =
   await supervisor.startAll([spec('normal')])
   t.equal(supervisor.list().length, 6, 'closed: nothing new starts')
 })
+
+t.test('a spawn that throws (a NUL byte in a stored value) ends in error at once; stop answers', async (t) => {
+  const secret = 'nul-secret-value'
+  for (const broken of [
+    spec('normal', {}, { X: `${secret}\u0000b` }),
+    spec('normal', { args: [FIXTURE, 'a\u0000b'] }),
+    spec('normal', { cwd: '/tmp\u0000x' }),
+    spec('normal', { command: `${process.execPath}\u0000x` })
+  ]) {
+    const server = managed(t, { ...broken, enabled: true })
+    const started = Date.now()
+    await server.start()
+    t.equal(server.state, 'error', 'not stuck in starting')
+    t.match(server.status().lastError, /a NUL character in the command, args, env or cwd/)
+    t.notOk(messages(server).join('\n').includes(secret), 'the value is not quoted in the error')
+    await server.stop()
+    t.equal(server.state, 'stopped')
+    t.ok(Date.now() - started < 2000, `start and stop answered in ${Date.now() - started} ms`)
+    t.equal(server.status().restartCount, 0, 'no retries')
+  }
+})
+
+t.test('stop and restart do not wait for a start in progress to time out', async (t) => {
+  const server = managed(t, spec('no-init'), { startTimeoutMs: 60_000 })
+  const starting = server.start()
+  t.ok(await until(() => server.status().pid !== null), 'the child runs')
+  const startedAt = Date.now()
+  await server.stop({ graceful: false })
+  await starting
+  t.ok(Date.now() - startedAt < 3000, `stop answered in ${Date.now() - startedAt} ms`)
+  t.equal(server.state, 'stopped')
+  t.same(processesOf(server.spec.id), [], 'the child is gone')
+
+  const again = server.start()
+  t.ok(await until(() => server.status().pid !== null))
+  const restartedAt = Date.now()
+  const restarting = server.restart()
+  // The restart's own start waits for an initialize that never comes: a stop ends it too.
+  t.ok(await until(() => server.status().restartCount === 1))
+  await server.stop({ graceful: false })
+  await Promise.all([again, restarting])
+  t.ok(Date.now() - restartedAt < 5000, `restart and stop answered in ${Date.now() - restartedAt} ms`)
+  t.equal(server.state, 'stopped')
+  t.same(processesOf(server.spec.id), [])
+})
