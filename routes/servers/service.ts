@@ -227,7 +227,9 @@ export async function enabledServers (db: Database): Promise<ServerRow[]> {
 export async function persistLogs (db: Database, batch: Array<{ serverId: string, entry: LogEntry }>): Promise<void> {
   if (batch.length === 0) return
   const known = new Set((await db.select({ id: servers.id }).from(servers).where(inArray(servers.id, [...new Set(batch.map((item) => item.serverId))]))).map((row) => row.id))
-  const rows = batch.filter((item) => known.has(item.serverId)).map(({ serverId, entry }) => ({ serverId, time: entry.time, level: entry.level, source: entry.source, message: entry.message }))
+  // PostgreSQL text cannot hold NUL: such a line would fail its whole batch.
+  const rows = batch.filter((item) => known.has(item.serverId))
+    .map(({ serverId, entry }) => ({ serverId, time: entry.time, level: entry.level, source: entry.source, message: entry.message.replaceAll('\0', '\uFFFD') }))
   if (rows.length > 0) await db.insert(serverLogs).values(rows)
 }
 
