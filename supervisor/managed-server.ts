@@ -5,6 +5,7 @@ import { withTimeout } from '../lib/timeout.ts'
 import { Callers, CLIENT_REQUESTS } from './callers.ts'
 import { LOG_LEVELS, LogBuffer, type LogBufferLimits, type LogLevel } from './log-buffer.ts'
 import { readLines } from './line-reader.ts'
+import { Redactor } from './redact.ts'
 import { groupAlive, signalGroup, sleep, waitGroupGone } from './process-group.ts'
 import { ChildStdioTransport } from './stdio-transport.ts'
 
@@ -144,6 +145,7 @@ export class ManagedServer {
   #rateWindow = { second: 0, lines: 0 }
   /** The values the running child was started with: still secrets after the spec changes. */
   #launchedEnv: Record<string, string> = {}
+  #redaction: { launched: Record<string, string>, spec: Record<string, string>, redactor: Redactor } | undefined
   /** Aborted by stop and restart, so that they never wait for a start in progress to time out. */
   #launching: AbortController | undefined
 
@@ -227,8 +229,8 @@ export class ManagedServer {
     this.logs.add(level, 'supervisor', message)
   }
 
-  /** A line from the child, after redaction of its secrets and the rate limit. */
-  #childLine (level: LogLevel, source: 'stderr' | 'mcp', line: string): void {
+  /** A line from the child (`cutFromBytes`: its length, if it was cut already), after the rate limit and redaction of its secrets. */
+  #childLine (level: LogLevel, source: 'stderr' | 'mcp', line: string, cutFromBytes?: number): void {
     const second = Math.floor(Date.now() / 1000)
     if (second !== this.#rateWindow.second) {
       if (this.#rateWindow.lines > this.#policy.maxLinesPerSecond) {
@@ -240,16 +242,16 @@ export class ManagedServer {
       this.#status.droppedLogLines++
       return
     }
-    this.logs.add(level, source, this.#redact(line))
+    this.logs.add(level, source, this.#redactor().line(line, this.#policy.log.maxLineBytes, cutFromBytes))
   }
 
-  /** Replaces the server's configured values (its secrets) in a line; longest first, so none is half-replaced. */
-  #redact (text: string): string {
-    let out = text
-    const values = [...new Set([...Object.values(this.#launchedEnv), ...Object.values(this.spec.env)])]
-      .filter((value) => value.length >= 4).sort((a, b) => b.length - a.length)
-    for (const value of values) out = out.split(value).join('[redacted]')
-    return out
+  /** Redacts the server's configured values (its secrets): those of the running child and those of the spec. */
+  #redactor (): Redactor {
+    const cached = this.#redaction
+    if (cached?.launched === this.#launchedEnv && cached.spec === this.spec.env) return cached.redactor
+    const redactor = new Redactor(new Set([...Object.values(this.#launchedEnv), ...Object.values(this.spec.env)]))
+    this.#redaction = { launched: this.#launchedEnv, spec: this.spec.env, redactor }
+    return redactor
   }
 
   async #launch (): Promise<void> {
@@ -331,7 +333,7 @@ export class ManagedServer {
     readLines(child.stderr!, {
       maxLineBytes: this.#policy.log.maxLineBytes,
       onLine: (line) => this.#childLine('info', 'stderr', line),
-      onOverflow: (head, bytes) => this.#childLine('info', 'stderr', `${head} …[cut, ${bytes} bytes]`)
+      onOverflow: (head, bytes) => this.#childLine('info', 'stderr', head, bytes)
     })
     const transport = new ChildStdioTransport({
       stdin: child.stdin!,

@@ -304,3 +304,29 @@ t.test('stop and restart do not wait for a start in progress to time out', async
   t.equal(server.state, 'stopped')
   t.same(processesOf(server.spec.id), [])
 })
+
+t.test('secrets are redacted in every form: JSON-escaped, line by line, and cut at the line limit', async (t) => {
+  const values = {
+    FIXTURE_SECRET_QUOTED: 'pa"ss\\wo\trd-quoted',
+    FIXTURE_SECRET_LINES: 'first-line-of-the-key\nsecond-line-of-the-key\r\nthird-line-of-the-key',
+    FIXTURE_SECRET_PLAIN: 'plain-secret-0123456789'
+  }
+  const lineLimit = 1024
+  const server = managed(t, spec('leak-secrets', {}, { ...values, FIXTURE_LINE_LIMIT: String(lineLimit), FIXTURE_CUT_AT: '6' }), { log: { ...DEFAULT_POLICY.log, maxLineBytes: lineLimit } })
+  const entries: string[] = []
+  server.logs.subscribe((entry) => entries.push(entry.message))
+  await server.start()
+  t.ok(await until(() => entries.includes('fixture: every secret shown')))
+  t.ok(await until(() => entries.filter((message) => message.includes('"config"')).length === 3), 'the three MCP log messages arrived')
+  const captured = entries.join('\n')
+  for (const value of Object.values(values)) {
+    const forms = [value, JSON.stringify(value).slice(1, -1), ...value.split(/\r?\n/), value.slice(0, 6)]
+    for (const form of forms) t.notOk(captured.includes(form), `${JSON.stringify(form)} never appears`)
+  }
+  t.ok(entries.includes('secret: [redacted]'), 'a value on stderr')
+  t.ok(entries.includes('{"config":{"secret":"[redacted]"}}'), 'a JSON-escaped value in an MCP message')
+  t.ok(entries.filter((message) => message === '[redacted]').length >= 2, 'each line of a multi-line value')
+  const cut = entries.filter((message) => message.startsWith('xxxx'))
+  t.equal(cut.length, 3)
+  t.ok(cut.every((message) => /^x+ …\[cut, \d+ bytes\]$/.test(message) && Buffer.byteLength(message) <= lineLimit), 'a line cut inside a value keeps none of it')
+})
