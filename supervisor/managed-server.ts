@@ -148,6 +148,8 @@ export class ManagedServer {
   #redaction: { launched: Record<string, string>, spec: Record<string, string>, redactor: Redactor } | undefined
   /** Aborted by stop and restart, so that they never wait for a start in progress to time out. */
   #launching: AbortController | undefined
+  /** Counts stops and restarts asked for, so that a start queued before one of them does not run after it. */
+  #stops = 0
 
   constructor (spec: ServerSpec, policy: SupervisorPolicy, hooks: ManagedServerHooks) {
     this.spec = spec
@@ -174,8 +176,10 @@ export class ManagedServer {
 
   /** Starts the server; a manual start also clears a crash loop's `error`. */
   start (): Promise<void> {
+    const stops = this.#stops
     return this.#enqueue(async () => {
-      if (this.#state === 'running' || this.#state === 'starting') return
+      // A stop or restart asked for after this start wins.
+      if (stops !== this.#stops || this.#state === 'running' || this.#state === 'starting') return
       this.#clearRetry()
       this.#failures = []
       await this.#launch()
@@ -184,6 +188,7 @@ export class ManagedServer {
 
   /** Stops the server: stdin closed, then SIGTERM, then SIGKILL, to the whole group. Never rejects. */
   stop (options: { graceful?: boolean, timeoutMs?: number } = {}): Promise<void> {
+    this.#stops++
     this.#launching?.abort()
     return this.#enqueue(async () => {
       this.#clearRetry()
@@ -193,6 +198,7 @@ export class ManagedServer {
   }
 
   restart (): Promise<void> {
+    this.#stops++
     this.#launching?.abort()
     return this.#enqueue(async () => {
       this.#clearRetry()

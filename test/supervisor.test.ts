@@ -330,3 +330,15 @@ t.test('secrets are redacted in every form: JSON-escaped, line by line, and cut 
   t.equal(cut.length, 3)
   t.ok(cut.every((message) => /^x+ …\[cut, \d+ bytes\]$/.test(message) && Buffer.byteLength(message) <= lineLimit), 'a line cut inside a value keeps none of it')
 })
+
+t.test('a start still queued when a stop comes does not run after it', async (t) => {
+  const server = managed(t, spec('no-init'), { startTimeoutMs: 60_000 })
+  const first = server.start()
+  const queued = server.start()
+  const stopped = server.stop({ graceful: false })
+  const began = Date.now()
+  await Promise.all([first, queued, stopped])
+  t.ok(Date.now() - began < 3000, `answered in ${Date.now() - began} ms`)
+  t.equal(server.state, 'stopped')
+  t.same(processesOf(server.spec.id), [])
+})
