@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { Client, type Prompt, type Resource, type ResourceTemplateType, type Tool } from '@modelcontextprotocol/client'
 import { execa, type ResultPromise } from 'execa'
-import { withTimeout } from '../lib/timeout.ts'
 import { Callers, CLIENT_REQUESTS } from './callers.ts'
 import { LOG_LEVELS, LogBuffer, type LogBufferLimits, type LogLevel } from './log-buffer.ts'
 import { readLines } from './line-reader.ts'
@@ -270,13 +269,19 @@ export class ManagedServer {
   }
 
   /** Rejects when the start is abandoned (a stop or restart came) or takes longer than the start timeout. */
-  async #bounded<T> (work: Promise<T>, signal: AbortSignal, message: string): Promise<T> {
-    const aborted = new Promise<never>((_resolve, reject) => {
-      if (signal.aborted) reject(new Error('start abandoned'))
-      signal.addEventListener('abort', () => reject(new Error('start abandoned')), { once: true })
+  #bounded<T> (work: Promise<T>, signal: AbortSignal, message: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const finish = (settle: () => void) => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', abandoned)
+        settle()
+      }
+      const abandoned = () => finish(() => reject(new Error('start abandoned')))
+      const timer = setTimeout(() => finish(() => reject(new Error(message))), this.#policy.startTimeoutMs)
+      if (signal.aborted) abandoned()
+      signal.addEventListener('abort', abandoned, { once: true })
+      work.then((value) => finish(() => resolve(value)), (error: unknown) => finish(() => reject(error)))
     })
-    aborted.catch(() => {})
-    return await Promise.race([withTimeout(work, this.#policy.startTimeoutMs, message), aborted])
   }
 
   async #spawnAndConnect (signal: AbortSignal): Promise<void> {
