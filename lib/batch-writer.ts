@@ -42,6 +42,7 @@ export class BatchWriter<T> {
   #retryAt = 0
   #chain: Promise<void> = Promise.resolve()
   #closed = false
+  #draining = false
   readonly #timer: NodeJS.Timeout
 
   constructor (options: BatchWriterOptions<T>) {
@@ -106,10 +107,20 @@ export class BatchWriter<T> {
 
   #tick (): void {
     this.#report()
-    if (Date.now() >= this.#retryAt) this.flush().catch(() => {})
+    // A write that takes longer than an interval is not queued behind again and again.
+    if (!this.#draining && Date.now() >= this.#retryAt) this.flush().catch(() => {})
   }
 
   async #drain (): Promise<void> {
+    this.#draining = true
+    try {
+      await this.#writeBacklog()
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  async #writeBacklog (): Promise<void> {
     while (this.#backlog.length > 0) {
       const batch = this.#backlog.splice(0, this.#options.maxBatch)
       this.#writingCount = batch.length
