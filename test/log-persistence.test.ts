@@ -85,3 +85,28 @@ for (const driver of DRIVERS) {
     t.same(stored.filter((message) => message.startsWith('during')), DURING, 'every line, in order')
   })
 }
+
+for (const driver of DRIVERS) {
+  t.test(`${driver}: the backlog of unwritten lines is bounded in bytes, not only in lines`, async (t) => {
+    const hubLog = captureLogs()
+    const app = await build(t, driver, { logStream: hubLog.stream, config: { logLevel: 'warn' }, supervisorPolicy: POLICY })
+    const admin = await signIn(app)
+    await app.db.execute(sql`alter table server_logs rename to server_logs_away`)
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/servers',
+      headers: admin.headers,
+      payload: { name: 'flood', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'flood-stderr', FIXTURE_FLOOD_BYTES: String(15 * 1024) }, enabled: false }
+    })
+    const id = created.json().data.id as string
+    let lines = 0
+    const stop = app.supervisor.get(id)!.logs.subscribe(() => { lines++ })
+    t.teardown(stop)
+    await app.inject({ method: 'POST', url: `/api/servers/${id}/start`, headers: admin.headers })
+    t.teardown(() => app.supervisor.get(id)?.stop({ graceful: false }))
+    await until('lines to be dropped', () => hubLog.lines.some((line) => line.includes('server log lines dropped')))
+    // Drops are reported once a second: by then up to 1,000 more lines (the rate cap) came.
+    t.ok(lines < 2500, `dropping was reported after ${lines} lines of 15 KiB (2 MiB is ~140), long before 10,000`)
+    await app.supervisor.get(id)!.stop({ graceful: false })
+  })
+}
