@@ -1,5 +1,6 @@
-import { sql } from 'drizzle-orm'
 import type { Database } from '../db/client.ts'
+import { toolCalls } from '../db/schema.ts'
+import { BatchWriter, driverMessage, permanentDatabaseError } from '../lib/batch-writer.ts'
 
 export interface ToolCallRecord {
   userId: string
@@ -11,61 +12,49 @@ export interface ToolCallRecord {
   error: string | null
 }
 
-const FLUSH_INTERVAL_MS = 1000
-const MAX_PENDING = 10_000
+/** Records waiting to be written, at most: a database outage this long loses nothing. */
+const BACKLOG = { maxItems: 10_000, maxBytes: 4 * 1024 * 1024 }
+/** 7 parameters a row, well under PostgreSQL's 65,535 a statement. */
+const MAX_BATCH = 2000
+const CLOSE_FLUSH_MS = 2000
 
-/** One statement however large the batch (arrays, not one parameter per value). */
-function insertBatch (batch: ToolCallRecord[]) {
-  const column = <T>(pick: (call: ToolCallRecord) => T) => sql.param(batch.map(pick))
-  return sql`
-    insert into tool_calls (user_id, server_id, tool, started_at, duration_ms, ok, error)
-    select * from unnest(${column((call) => call.userId)}::uuid[], ${column((call) => call.serverId)}::uuid[], ${column((call) => call.tool)}::text[],
-      ${column((call) => call.startedAt.toISOString())}::timestamptz[], ${column((call) => call.durationMs)}::int[], ${column((call) => call.ok)}::boolean[],
-      ${column((call) => call.error)}::text[])`
-}
+/** PostgreSQL text cannot hold NUL: such a record would fail its whole batch. */
+const storable = (text: string) => text.replaceAll('\0', '\uFFFD')
 
-/** Records tool calls off the hot path: queued in memory, written in batches. */
+/** Records tool calls off the hot path: queued in a bounded backlog, written in batches, retried. */
 export class ToolCallLog {
-  readonly #db: Database
-  readonly #onError: (error: Error) => void
-  #pending: ToolCallRecord[] = []
-  #dropped = 0
-  #writing: Promise<void> = Promise.resolve()
-  readonly #timer: NodeJS.Timeout
+  readonly #writer: BatchWriter<ToolCallRecord>
 
+  /** `onError` hears of failed writes and of records dropped (the backlog was full). */
   constructor (db: Database, onError: (error: Error) => void) {
-    this.#db = db
-    this.#onError = onError
-    this.#timer = setInterval(() => { this.flush().catch(() => {}) }, FLUSH_INTERVAL_MS)
-    this.#timer.unref()
+    this.#writer = new BatchWriter<ToolCallRecord>({
+      ...BACKLOG,
+      maxBatch: MAX_BATCH,
+      sizeOf: (call) => 100 + call.tool.length + (call.error?.length ?? 0),
+      write: async (batch) => {
+        await db.insert(toolCalls).values(batch.map((call) => ({ ...call, tool: storable(call.tool), error: call.error === null ? null : storable(call.error) })))
+      },
+      permanent: permanentDatabaseError,
+      onError: (error) => onError(new Error(driverMessage(error))),
+      onDrop: (count) => onError(new Error(`${count} tool-call records dropped: the backlog is full or the database refused them`))
+    })
   }
 
-  /** Calls dropped because the database could not keep up. */
+  /** Records dropped so far. */
   get dropped (): number {
-    return this.#dropped
+    return this.#writer.dropped
   }
 
   record (call: ToolCallRecord): void {
-    if (this.#pending.length >= MAX_PENDING) this.#dropped++
-    else this.#pending.push(call)
+    this.#writer.add(call)
   }
 
+  /** Writes what is waiting now (a failed write is retried later; never rejects). */
   flush (): Promise<void> {
-    this.#writing = this.#writing.then(async () => {
-      const batch = this.#pending
-      this.#pending = []
-      if (batch.length === 0) return
-      try {
-        await this.#db.execute(insertBatch(batch))
-      } catch (error) {
-        this.#onError(error as Error)
-      }
-    })
-    return this.#writing
+    return this.#writer.flush()
   }
 
   async close (): Promise<void> {
-    clearInterval(this.#timer)
-    await this.flush()
+    await this.#writer.close(CLOSE_FLUSH_MS)
   }
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { Value } from 'typebox/value'
+import { BatchWriter, driverMessage, permanentDatabaseError } from '../lib/batch-writer.ts'
 import { McpServersDocument } from '../routes/servers/schemas.ts'
 import type { LogEntry } from '../supervisor/log-buffer.ts'
 import { DEFAULT_POLICY, type SupervisorPolicy } from '../supervisor/managed-server.ts'
@@ -11,7 +12,7 @@ import { enabledServers, importServers, persistLogs, pruneLogs, specOf } from '.
 declare module 'fastify' {
   interface FastifyInstance {
     supervisor: Supervisor
-    /** Writes the log lines still waiting for the next batch. */
+    /** Writes the log lines still waiting for the next batch (never rejects: a failed write is retried later). */
     flushServerLogs(): Promise<void>
   }
 }
@@ -24,8 +25,11 @@ export interface SupervisorPluginOptions {
   policy?: Partial<SupervisorPolicy>
 }
 
-const FLUSH_INTERVAL_MS = 1000
-const MAX_PENDING_LINES = 10_000
+/** The log lines waiting to be written, at most (a flood or a database outage drops the rest, counted). */
+const LOG_BACKLOG = { maxItems: 10_000, maxBytes: 2 * 1024 * 1024 }
+/** How long closing waits for the last lines to be written. */
+const CLOSE_FLUSH_MS = 2000
+const PRUNE_INTERVAL_MS = 60_000
 const KEEP_LINES_PER_SERVER = 10_000
 const KEEP_LOGS_MS = 7 * 24 * 60 * 60_000
 
@@ -34,42 +38,27 @@ const KEEP_LOGS_MS = 7 * 24 * 60 * 60_000
  * background, a few at a time), persists their logs in batches, and stops them all on close.
  */
 export default fp<SupervisorPluginOptions>(async (app, options) => {
-  let pending: Array<{ serverId: string, entry: LogEntry }> = []
-  let dropped = 0
+  const logs = new BatchWriter<{ serverId: string, entry: LogEntry }>({
+    ...LOG_BACKLOG,
+    sizeOf: ({ entry }) => Buffer.byteLength(entry.message),
+    write: (batch) => persistLogs(app.db, batch),
+    permanent: permanentDatabaseError,
+    onError: (error, retrying) => app.log.warn({ err: { message: driverMessage(error) }, retrying }, 'could not persist server logs'),
+    onDrop: (dropped) => app.log.warn({ dropped }, 'server log lines dropped: the backlog is full or the database refused them')
+  })
   const supervisor = new Supervisor({
     policy: { ...DEFAULT_POLICY, ...options.policy },
     baseEnv: options.baseEnv,
     stateFile: join(options.dataDir, 'supervisor-groups.json'),
     onStatus: (server) => app.log.debug({ serverId: server.spec.id, state: server.state }, 'server state'),
-    onLog: (serverId, entry) => {
-      if (pending.length >= MAX_PENDING_LINES) dropped++
-      else pending.push({ serverId, entry })
-    }
+    onLog: (serverId, entry) => { logs.add({ serverId, entry }) }
   })
   app.decorate('supervisor', supervisor)
-
-  let flushes = 0
-  const flush = async () => {
-    const batch = pending
-    pending = []
-    if (dropped > 0) {
-      app.log.warn({ dropped }, 'server log lines dropped: the database could not keep up')
-      dropped = 0
-    }
-    try {
-      await persistLogs(app.db, batch)
-      if (++flushes % 60 === 0) await pruneLogs(app.db, KEEP_LINES_PER_SERVER, KEEP_LOGS_MS)
-    } catch (error) {
-      app.log.warn({ err: { message: (error as Error).message } }, 'could not persist server logs')
-    }
-  }
-  let flushing: Promise<void> = Promise.resolve()
-  app.decorate('flushServerLogs', () => {
-    flushing = flushing.then(flush)
-    return flushing
-  })
-  const timer = setInterval(() => { app.flushServerLogs().catch(() => {}) }, FLUSH_INTERVAL_MS)
-  timer.unref()
+  app.decorate('flushServerLogs', () => logs.flush())
+  const pruner = setInterval(() => {
+    pruneLogs(app.db, KEEP_LINES_PER_SERVER, KEEP_LOGS_MS).catch((error: unknown) => app.log.warn({ err: { message: (error as Error).message } }, 'could not prune server logs'))
+  }, PRUNE_INTERVAL_MS)
+  pruner.unref()
 
   const reaped = supervisor.reapLeftovers()
   if (reaped > 0) app.log.warn({ reaped }, 'killed MCP server processes left over by a previous run')
@@ -90,8 +79,8 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
 
   // Children stop before the database closes (onClose hooks run in reverse order).
   app.addHook('onClose', async () => {
-    clearInterval(timer)
+    clearInterval(pruner)
     await supervisor.stopAll(5000)
-    await app.flushServerLogs()
+    await logs.close(CLOSE_FLUSH_MS)
   })
 }, { name: 'supervisor', dependencies: ['db', 'auth'] })

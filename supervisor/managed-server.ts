@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process'
 import { Client, type Prompt, type Resource, type ResourceTemplateType, type Tool } from '@modelcontextprotocol/client'
-import { execa } from 'execa'
-import { withTimeout } from '../lib/timeout.ts'
+import { execa, type ResultPromise } from 'execa'
 import { Callers, CLIENT_REQUESTS } from './callers.ts'
 import { LOG_LEVELS, LogBuffer, type LogBufferLimits, type LogLevel } from './log-buffer.ts'
 import { readLines } from './line-reader.ts'
+import { Redactor } from './redact.ts'
 import { groupAlive, signalGroup, sleep, waitGroupGone } from './process-group.ts'
 import { ChildStdioTransport } from './stdio-transport.ts'
 
@@ -100,6 +100,16 @@ const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
 
 const MAX_PAGES = 100
 
+/**
+ * Why a spawn failed, without the values involved (Node's message for a NUL byte quotes the
+ * variable's value: a secret).
+ */
+function spawnFailure (error: unknown): string {
+  const { code, message } = (error ?? {}) as { code?: unknown, message?: unknown }
+  if (code === 'ERR_INVALID_ARG_VALUE' || String(message).includes('null bytes')) return 'a NUL character in the command, args, env or cwd'
+  return typeof code === 'string' ? code : 'the process could not be spawned'
+}
+
 /** Every item of a paginated list (up to a sane number of pages). */
 async function allPages<T> (list: (cursor: string | undefined) => Promise<[T[], string | undefined]>): Promise<T[]> {
   const items: T[] = []
@@ -134,6 +144,11 @@ export class ManagedServer {
   #rateWindow = { second: 0, lines: 0 }
   /** The values the running child was started with: still secrets after the spec changes. */
   #launchedEnv: Record<string, string> = {}
+  #redaction: { launched: Record<string, string>, spec: Record<string, string>, redactor: Redactor } | undefined
+  /** Aborted by stop and restart, so that they never wait for a start in progress to time out. */
+  #launching: AbortController | undefined
+  /** Counts stops and restarts asked for, so that a start queued before one of them does not run after it. */
+  #stops = 0
 
   constructor (spec: ServerSpec, policy: SupervisorPolicy, hooks: ManagedServerHooks) {
     this.spec = spec
@@ -160,8 +175,10 @@ export class ManagedServer {
 
   /** Starts the server; a manual start also clears a crash loop's `error`. */
   start (): Promise<void> {
+    const stops = this.#stops
     return this.#enqueue(async () => {
-      if (this.#state === 'running' || this.#state === 'starting') return
+      // A stop or restart asked for after this start wins.
+      if (stops !== this.#stops || this.#state === 'running' || this.#state === 'starting') return
       this.#clearRetry()
       this.#failures = []
       await this.#launch()
@@ -170,6 +187,8 @@ export class ManagedServer {
 
   /** Stops the server: stdin closed, then SIGTERM, then SIGKILL, to the whole group. Never rejects. */
   stop (options: { graceful?: boolean, timeoutMs?: number } = {}): Promise<void> {
+    this.#stops++
+    this.#launching?.abort()
     return this.#enqueue(async () => {
       this.#clearRetry()
       await this.#terminate(options.graceful ?? true, options.timeoutMs ?? this.#policy.stopTimeoutMs)
@@ -178,6 +197,8 @@ export class ManagedServer {
   }
 
   restart (): Promise<void> {
+    this.#stops++
+    this.#launching?.abort()
     return this.#enqueue(async () => {
       this.#clearRetry()
       await this.#terminate(true, this.#policy.stopTimeoutMs)
@@ -213,8 +234,8 @@ export class ManagedServer {
     this.logs.add(level, 'supervisor', message)
   }
 
-  /** A line from the child, after redaction of its secrets and the rate limit. */
-  #childLine (level: LogLevel, source: 'stderr' | 'mcp', line: string): void {
+  /** A line from the child (`cutFromBytes`: its length, if it was cut already), after the rate limit and redaction of its secrets. */
+  #childLine (level: LogLevel, source: 'stderr' | 'mcp', line: string, cutFromBytes?: number): void {
     const second = Math.floor(Date.now() / 1000)
     if (second !== this.#rateWindow.second) {
       if (this.#rateWindow.lines > this.#policy.maxLinesPerSecond) {
@@ -226,45 +247,87 @@ export class ManagedServer {
       this.#status.droppedLogLines++
       return
     }
-    this.logs.add(level, source, this.#redact(line))
+    this.logs.add(level, source, this.#redactor().line(line, this.#policy.log.maxLineBytes, cutFromBytes))
   }
 
-  /** Replaces the server's configured values (its secrets) in a line; longest first, so none is half-replaced. */
-  #redact (text: string): string {
-    let out = text
-    const values = [...new Set([...Object.values(this.#launchedEnv), ...Object.values(this.spec.env)])]
-      .filter((value) => value.length >= 4).sort((a, b) => b.length - a.length)
-    for (const value of values) out = out.split(value).join('[redacted]')
-    return out
+  /** Redacts the server's configured values (its secrets): those of the running child and those of the spec. */
+  #redactor (): Redactor {
+    const cached = this.#redaction
+    if (cached?.launched === this.#launchedEnv && cached.spec === this.spec.env) return cached.redactor
+    const redactor = new Redactor(new Set([...Object.values(this.#launchedEnv), ...Object.values(this.spec.env)]))
+    this.#redaction = { launched: this.#launchedEnv, spec: this.spec.env, redactor }
+    return redactor
   }
 
   async #launch (): Promise<void> {
+    this.#launching = new AbortController()
+    try {
+      await this.#spawnAndConnect(this.#launching.signal)
+    } finally {
+      this.#launching = undefined
+    }
+  }
+
+  /** Rejects when the start is abandoned (a stop or restart came) or takes longer than the start timeout. */
+  #bounded<T> (work: Promise<T>, signal: AbortSignal, message: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const finish = (settle: () => void) => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', abandoned)
+        settle()
+      }
+      const abandoned = () => finish(() => reject(new Error('start abandoned')))
+      const timer = setTimeout(() => finish(() => reject(new Error(message))), this.#policy.startTimeoutMs)
+      if (signal.aborted) abandoned()
+      signal.addEventListener('abort', abandoned, { once: true })
+      work.then((value) => finish(() => resolve(value)), (error: unknown) => finish(() => reject(error)))
+    })
+  }
+
+  async #spawnAndConnect (signal: AbortSignal): Promise<void> {
     this.#setState('starting')
     this.#status.lastError = null
     const spec = this.spec
     this.#launchedEnv = spec.env
-    const subprocess = execa(spec.command, spec.args, {
-      cwd: spec.cwd ?? undefined,
-      env: { ...this.#hooks.baseEnv, ...spec.env, MCPHUB_SERVER_ID: spec.id },
-      extendEnv: false,
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      detached: true,
-      cleanup: true,
-      reject: false
-    })
+    let subprocess: ResultPromise<{ buffer: false, reject: false }>
+    try {
+      subprocess = execa(spec.command, spec.args, {
+        cwd: spec.cwd ?? undefined,
+        env: { ...this.#hooks.baseEnv, ...spec.env, MCPHUB_SERVER_ID: spec.id },
+        extendEnv: false,
+        stdin: 'pipe',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        buffer: false,
+        detached: true,
+        cleanup: true,
+        reject: false
+      })
+    } catch (error) {
+      throw new Error(`Cannot start ${spec.command}: ${spawnFailure(error)}`)
+    }
     subprocess.catch(() => {})
     // The long-lived child is used through its ChildProcess side: events, pid, pipes.
     const child = subprocess.nodeChildProcess
-    const spawned = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
-      child.once('spawn', () => resolve(undefined))
-      child.once('error', (error) => resolve(error as NodeJS.ErrnoException))
-    })
-    if (spawned !== undefined) {
+    // A spawn that throws (a NUL byte in an old stored record, say) emits neither `spawn` nor
+    // `error`: execa settles its result instead. Whatever happens, the wait is bounded.
+    let spawnError: string | undefined
+    try {
+      spawnError = await this.#bounded(new Promise<string | undefined>((resolve) => {
+        child.once('spawn', () => resolve(undefined))
+        child.once('error', (error) => resolve(spawnFailure(error)))
+        subprocess.then((result) => resolve(spawnFailure(result)), (error: unknown) => resolve(spawnFailure(error)))
+      }), signal, `the process did not spawn within ${this.#policy.startTimeoutMs} ms`)
+    } catch (error) {
+      // Whenever it does spawn, it goes at once.
+      child.once('spawn', () => { if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL') })
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL')
+      if (signal.aborted) return
+      throw error
+    }
+    if (spawnError !== undefined) {
       // ENOENT, EACCES…: retrying cannot help.
-      throw new Error(`Cannot start ${spec.command}: ${spawned.code ?? spawned.message}`)
+      throw new Error(`Cannot start ${spec.command}: ${spawnError}`)
     }
     const pid = child.pid!
     this.#child = child
@@ -281,7 +344,7 @@ export class ManagedServer {
     readLines(child.stderr!, {
       maxLineBytes: this.#policy.log.maxLineBytes,
       onLine: (line) => this.#childLine('info', 'stderr', line),
-      onOverflow: (head, bytes) => this.#childLine('info', 'stderr', `${head} …[cut, ${bytes} bytes]`)
+      onOverflow: (head, bytes) => this.#childLine('info', 'stderr', head, bytes)
     })
     const transport = new ChildStdioTransport({
       stdin: child.stdin!,
@@ -316,12 +379,12 @@ export class ManagedServer {
     }
     this.#client = client
     try {
-      await withTimeout(client.connect(transport), this.#policy.startTimeoutMs, `no MCP initialize response within ${this.#policy.startTimeoutMs} ms`)
-      await this.#refreshCatalog(client)
+      await this.#bounded(client.connect(transport), signal, `no MCP initialize response within ${this.#policy.startTimeoutMs} ms`)
+      await this.#bounded(this.#refreshCatalog(client), signal, `no tools, prompts and resources listed within ${this.#policy.startTimeoutMs} ms`)
     } catch (error) {
       const reason = this.#status.lastError ?? (error instanceof Error ? error.message : String(error))
       await this.#terminate(false, 0)
-      this.#crashed(reason)
+      if (!signal.aborted) this.#crashed(reason)
       return
     }
     this.#status.startedAt = new Date()

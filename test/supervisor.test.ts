@@ -259,3 +259,86 @@ t.test('stopAll stops every server and no start happens afterwards', async (t) =
   await supervisor.startAll([spec('normal')])
   t.equal(supervisor.list().length, 6, 'closed: nothing new starts')
 })
+
+t.test('a spawn that throws (a NUL byte in a stored value) ends in error at once; stop answers', async (t) => {
+  const secret = 'nul-secret-value'
+  for (const broken of [
+    spec('normal', {}, { X: `${secret}\u0000b` }),
+    spec('normal', { args: [FIXTURE, 'a\u0000b'] }),
+    spec('normal', { cwd: '/tmp\u0000x' }),
+    spec('normal', { command: `${process.execPath}\u0000x` })
+  ]) {
+    const server = managed(t, { ...broken, enabled: true })
+    const started = Date.now()
+    await server.start()
+    t.equal(server.state, 'error', 'not stuck in starting')
+    t.match(server.status().lastError, /a NUL character in the command, args, env or cwd/)
+    t.notOk(messages(server).join('\n').includes(secret), 'the value is not quoted in the error')
+    await server.stop()
+    t.equal(server.state, 'stopped')
+    t.ok(Date.now() - started < 2000, `start and stop answered in ${Date.now() - started} ms`)
+    t.equal(server.status().restartCount, 0, 'no retries')
+  }
+})
+
+t.test('stop and restart do not wait for a start in progress to time out', async (t) => {
+  const server = managed(t, spec('no-init'), { startTimeoutMs: 60_000 })
+  const starting = server.start()
+  t.ok(await until(() => server.status().pid !== null), 'the child runs')
+  const startedAt = Date.now()
+  await server.stop({ graceful: false })
+  await starting
+  t.ok(Date.now() - startedAt < 3000, `stop answered in ${Date.now() - startedAt} ms`)
+  t.equal(server.state, 'stopped')
+  t.same(processesOf(server.spec.id), [], 'the child is gone')
+
+  const again = server.start()
+  t.ok(await until(() => server.status().pid !== null))
+  const restartedAt = Date.now()
+  const restarting = server.restart()
+  // The restart's own start waits for an initialize that never comes: a stop ends it too.
+  t.ok(await until(() => server.status().restartCount === 1))
+  await server.stop({ graceful: false })
+  await Promise.all([again, restarting])
+  t.ok(Date.now() - restartedAt < 5000, `restart and stop answered in ${Date.now() - restartedAt} ms`)
+  t.equal(server.state, 'stopped')
+  t.same(processesOf(server.spec.id), [])
+})
+
+t.test('secrets are redacted in every form: JSON-escaped, line by line, and cut at the line limit', async (t) => {
+  const values = {
+    FIXTURE_SECRET_QUOTED: 'pa"ss\\wo\trd-quoted',
+    FIXTURE_SECRET_LINES: 'first-line-of-the-key\nsecond-line-of-the-key\r\nthird-line-of-the-key',
+    FIXTURE_SECRET_PLAIN: 'plain-secret-0123456789'
+  }
+  const lineLimit = 1024
+  const server = managed(t, spec('leak-secrets', {}, { ...values, FIXTURE_LINE_LIMIT: String(lineLimit), FIXTURE_CUT_AT: '6' }), { log: { ...DEFAULT_POLICY.log, maxLineBytes: lineLimit } })
+  const entries: string[] = []
+  server.logs.subscribe((entry) => entries.push(entry.message))
+  await server.start()
+  t.ok(await until(() => entries.includes('fixture: every secret shown')))
+  t.ok(await until(() => entries.filter((message) => message.includes('"config"')).length === 3), 'the three MCP log messages arrived')
+  const captured = entries.join('\n')
+  for (const value of Object.values(values)) {
+    const forms = [value, JSON.stringify(value).slice(1, -1), ...value.split(/\r?\n/), value.slice(0, 6)]
+    for (const form of forms) t.notOk(captured.includes(form), `${JSON.stringify(form)} never appears`)
+  }
+  t.ok(entries.includes('secret: [redacted]'), 'a value on stderr')
+  t.ok(entries.includes('{"config":{"secret":"[redacted]"}}'), 'a JSON-escaped value in an MCP message')
+  t.ok(entries.filter((message) => message === '[redacted]').length >= 2, 'each line of a multi-line value')
+  const cut = entries.filter((message) => message.startsWith('xxxx'))
+  t.equal(cut.length, 3)
+  t.ok(cut.every((message) => /^x+ …\[cut, \d+ bytes\]$/.test(message) && Buffer.byteLength(message) <= lineLimit), 'a line cut inside a value keeps none of it')
+})
+
+t.test('a start still queued when a stop comes does not run after it', async (t) => {
+  const server = managed(t, spec('no-init'), { startTimeoutMs: 60_000 })
+  const first = server.start()
+  const queued = server.start()
+  const stopped = server.stop({ graceful: false })
+  const began = Date.now()
+  await Promise.all([first, queued, stopped])
+  t.ok(Date.now() - began < 3000, `answered in ${Date.now() - began} ms`)
+  t.equal(server.state, 'stopped')
+  t.same(processesOf(server.spec.id), [])
+})

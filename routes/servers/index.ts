@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { SkippingWriter } from '../../lib/skipping-writer.ts'
 import { Envelope, errorResponses, NoContent, OPTIONAL_BODY, PageEnvelope } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
 import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
@@ -10,6 +11,8 @@ import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 
 const on = (action: string) => ({ resource: 'server', action, param: 'serverId' })
+/** What a follow stream may hold for a reader that does not keep up. */
+const FOLLOW_BUFFER_BYTES = 1024 * 1024
 
 const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const box = app.auth.secrets
@@ -238,12 +241,16 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const managed = supervisor.get(row.id) ?? supervisor.upsert(service.specOf(box, row))
     const levels = new Set(service.levelsFrom(request.query.level))
     const stream = new PassThrough()
-    // Live lines are held back until the stored ones are written: none is lost in between.
+    // A reader that does not keep up skips live lines (and is told how many) rather than fill memory.
+    const out = new SkippingWriter(stream, FOLLOW_BUFFER_BYTES, (count) => JSON.stringify({ time: new Date().toISOString(), level: 'warning', source: 'supervisor', message: `${count} lines skipped: this reader is too slow` }) + '\n')
+    // Live lines are held back (up to the same bound) until the stored ones are written: none is lost in between.
     let held: string[] | undefined = []
+    let heldBytes = 0
     const unsubscribe = managed.logs.subscribe((entry) => {
       if (!levels.has(entry.level)) return
       const line = JSON.stringify({ time: entry.time.toISOString(), level: entry.level, source: entry.source, message: entry.message }) + '\n'
-      if (held === undefined) stream.write(line)
+      if (held === undefined) out.write(line)
+      else if ((heldBytes += line.length) > FOLLOW_BUFFER_BYTES) out.skip()
       else held.push(line)
     })
     const end = () => {

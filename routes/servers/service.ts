@@ -24,13 +24,25 @@ export const SERVER_LIST: ListSpec = {
 }
 
 /**
- * Variables that hijack a runtime (code injection through the environment), refused by family,
- * whatever their case.
+ * Variables that hijack a runtime or make a tool run another program (code injection through
+ * the environment), or point a package manager at another index; refused by family, whatever
+ * their case.
  */
 const FORBIDDEN_ENV = [
-  /^NODE_OPTIONS$/, /^NODE_PATH$/, /^NODE_REPL_EXTERNAL_MODULE$/, /^LD_/, /^DYLD_/, /^PYTHON/, /^BASH_ENV$/, /^ENV$/,
-  /^BASH_FUNC_/, /^OPENSSL_/, /^JAVA_TOOL_OPTIONS$/, /^_JAVA_OPTIONS$/, /^JDK_JAVA_OPTIONS$/, /^GIT_SSH/, /^GIT_EXEC_PATH$/,
-  /^PERL5(LIB|OPT)$/, /^PERLLIB$/, /^RUBY(OPT|LIB)$/, /^GCONV_PATH$/, /^MCPHUB_/, /^PS4$/, /^PROMPT_COMMAND$/, /^IFS$/
+  // Runtimes: preloaded code, module paths, interpreter options.
+  /^NODE_OPTIONS$/, /^NODE_PATH$/, /^NODE_REPL_EXTERNAL_MODULE$/, /^LD_/, /^DYLD_/, /^PYTHON/, /^JAVA_TOOL_OPTIONS$/,
+  /^_JAVA_OPTIONS$/, /^JDK_JAVA_OPTIONS$/, /^PERL5(LIB|OPT)$/, /^PERLLIB$/, /^RUBY(OPT|LIB)$/, /^GCONV_PATH$/, /^OPENSSL_/,
+  // Shells: startup files, functions, options.
+  /^BASH_ENV$/, /^ENV$/, /^BASH_FUNC_/, /^SHELLOPTS$/, /^BASHOPTS$/, /^ZDOTDIR$/, /^PS4$/, /^PROMPT_COMMAND$/, /^IFS$/,
+  // git: configuration from the environment, and every program it may run.
+  /^GIT_CONFIG/, /^GIT_SSH/, /^GIT_EXEC_PATH$/, /^GIT_ASKPASS$/, /^SSH_ASKPASS/, /^GIT_PROXY_COMMAND$/, /^GIT_EXTERNAL_DIFF$/,
+  /^GIT_PAGER$/, /^GIT_EDITOR$/, /^GIT_SEQUENCE_EDITOR$/,
+  // Programs other tools run on the user's behalf.
+  /^PAGER$/, /^MANPAGER$/, /^EDITOR$/, /^VISUAL$/, /^BROWSER$/, /^LESSOPEN$/, /^LESSCLOSE$/,
+  // Package managers: configuration and package indexes (npx and uvx fetch code from them).
+  /^NPM_CONFIG_/, /^PIP_/, /^UV_.*INDEX/, /^UV_FIND_LINKS$/,
+  // The hub's own marker.
+  /^MCPHUB_/
 ]
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/
@@ -54,12 +66,21 @@ export interface ServerInput {
 }
 
 const PROCESS_FIELDS = ['command', 'args', 'env', 'cwd'] as const
+const NUL_REASON = 'must not contain a NUL character'
 
 /** Checks what the schema cannot: a program (not a shell line), safe variables, an existing directory. */
 export function validateProcessFields (input: ServerInput, field = ''): void {
   if (input.command !== undefined && (/[\s;&|`$<>(){}]/.test(input.command) || input.command.includes('\0'))) {
     throw validationFailed(`${field}command`, 'must be a program name or path, without shell syntax; put arguments in args')
   }
+  // A NUL byte cannot be passed to a program: the spawn would fail on every start.
+  input.args?.forEach((arg, index) => {
+    if (arg.includes('\0')) throw validationFailed(`${field}args.${index}`, NUL_REASON)
+  })
+  for (const [key, value] of Object.entries(input.env ?? {})) {
+    if (value.includes('\0')) throw validationFailed(`${field}env.${key}`, NUL_REASON)
+  }
+  if (input.cwd?.includes('\0') === true) throw validationFailed(`${field}cwd`, NUL_REASON)
   for (const key of Object.keys(input.env ?? {})) {
     if (forbiddenEnvKey(key)) throw validationFailed(`${field}env.${key}`, 'can take over the program\'s runtime and is not allowed')
     // The schema's key pattern is not enforced (a Record compiles to patternProperties only), and
@@ -208,7 +229,9 @@ export async function enabledServers (db: Database): Promise<ServerRow[]> {
 export async function persistLogs (db: Database, batch: Array<{ serverId: string, entry: LogEntry }>): Promise<void> {
   if (batch.length === 0) return
   const known = new Set((await db.select({ id: servers.id }).from(servers).where(inArray(servers.id, [...new Set(batch.map((item) => item.serverId))]))).map((row) => row.id))
-  const rows = batch.filter((item) => known.has(item.serverId)).map(({ serverId, entry }) => ({ serverId, time: entry.time, level: entry.level, source: entry.source, message: entry.message }))
+  // PostgreSQL text cannot hold NUL: such a line would fail its whole batch.
+  const rows = batch.filter((item) => known.has(item.serverId))
+    .map(({ serverId, entry }) => ({ serverId, time: entry.time, level: entry.level, source: entry.source, message: entry.message.replaceAll('\0', '\uFFFD') }))
   if (rows.length > 0) await db.insert(serverLogs).values(rows)
 }
 
