@@ -21,6 +21,7 @@ export const EnvSchema = Type.Object({
   MCPHUB_RATE_LIMIT_ADMIN: Type.Integer({ minimum: 0, default: 5000 }),
   MCPHUB_RATE_LIMIT_MCP: Type.Integer({ minimum: 0, default: 6000 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  MCPHUB_REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9._:-]{1,64}$', default: 'mcphub:' }),
   MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   MCPHUB_ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]+(,[A-Za-z0-9.:\\[\\]-]+)*$' }))
 })
@@ -42,6 +43,8 @@ export interface Config {
   rateLimits: RateLimits
   /** Redis for rate-limit counters shared by several hubs; in memory when undefined. */
   redisUrl: string | undefined
+  /** Put before every Redis key, so that several deployments can share one Redis. */
+  redisKeyPrefix: string
   /** A `{ "mcpServers": {...} }` file whose servers are imported at start (existing names kept). */
   settingsFile: string | undefined
   /** What every MCP server process starts from: a few harmless variables of the hub's, nothing else. */
@@ -141,6 +144,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     logLevel: parsed.LOG_LEVEL ?? 'info',
     rateLimits: { anonymous: parsed.MCPHUB_RATE_LIMIT_ANON, user: parsed.MCPHUB_RATE_LIMIT_USER, admin: parsed.MCPHUB_RATE_LIMIT_ADMIN, mcp: parsed.MCPHUB_RATE_LIMIT_MCP },
     redisUrl: parsed.REDIS_URL,
+    redisKeyPrefix: parsed.MCPHUB_REDIS_PREFIX,
     settingsFile: parsed.MCPHUB_SETTINGS_FILE,
     childBaseEnv: childBaseEnv(env),
     allowedHosts: parsed.MCPHUB_ALLOWED_HOSTS?.split(',') ?? (isWideBind(parsed.HOST) ? undefined : ['localhost', '127.0.0.1', '[::1]'])
