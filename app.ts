@@ -91,7 +91,7 @@ export async function buildApp (options: AppOptions) {
 
   const now = options.now ?? Date.now
   await app.register(redis, { url: config.redisUrl, keyPrefix: config.redisKeyPrefix, now })
-  await app.register(auth, { jwtSecret: config.jwtSecret, now })
+  await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous })
   await app.register(rateLimit, { limits: config.rateLimits })
   await app.register(errors)
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
