@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { MAX_PASSWORD_LENGTH } from './passwords.ts'
 
 const LogLevel = Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
@@ -14,7 +15,7 @@ export const EnvSchema = Type.Object({
   MCPHUB_DATA_DIR: Type.String({ minLength: 1, default: './data' }),
   MCPHUB_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   MCPHUB_ADMIN_USERNAME: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', default: 'admin' }),
-  MCPHUB_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12, maxLength: 1024 })),
+  MCPHUB_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12, maxLength: MAX_PASSWORD_LENGTH })),
   LOG_LEVEL: Type.Optional(LogLevel),
   MCPHUB_RATE_LIMIT_ANON: Type.Integer({ minimum: 0, default: 100 }),
   MCPHUB_RATE_LIMIT_USER: Type.Integer({ minimum: 0, default: 1000 }),
@@ -41,7 +42,7 @@ export interface Config {
   logLevel: Static<typeof LogLevel>
   /** Requests per minute per tier; 0 turns that tier's limit off. */
   rateLimits: RateLimits
-  /** Redis for rate-limit counters shared by several hubs; in memory when undefined. */
+  /** Redis for rate-limit counters and sign-in throttling shared by several hubs; in memory when undefined. */
   redisUrl: string | undefined
   /** Put before every Redis key, so that several deployments can share one Redis. */
   redisKeyPrefix: string

@@ -54,6 +54,28 @@ for (const driver of DRIVERS) {
     t.equal((await verify()).statusCode, 401, 'and 20 minutes later')
   })
 
+  t.test(`${driver}: one password limit, 1024 characters, at creation, change and sign-in`, async (t) => {
+    const app = await build(t, driver)
+    const admin = await signIn(app)
+    const create = (username: string, password: string) => app.inject({ method: 'POST', url: '/api/users', headers: admin.headers, payload: { username, password } })
+
+    for (const [name, password] of [['accents', 'é'.repeat(600)], ['emoji', '😀'.repeat(1024)], ['ascii', 'a'.repeat(1024)]]) {
+      t.equal((await create(name!, password!)).statusCode, 201, `${name}: ${[...password!].length} characters, ${Buffer.byteLength(password!)} bytes, accepted`)
+      const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: name, password } })
+      t.equal(login.statusCode, 200, `${name}: and signs in`)
+    }
+    const tooLong = await create('toolong', 'é'.repeat(1025))
+    t.equal(tooLong.statusCode, 422, '1025 characters are refused at creation')
+    t.equal(tooLong.json().error.details.field, 'password')
+    const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'accents', password: 'é'.repeat(1025) } })
+    t.equal(login.statusCode, 422, 'and at sign-in')
+
+    const user = await signIn(app, 'accents', 'é'.repeat(600))
+    const change = await app.inject({ method: 'PUT', url: `/api/users/${user.userId}`, headers: user.headers, payload: { currentPassword: 'é'.repeat(600), password: 'ü'.repeat(1024) } })
+    t.equal(change.statusCode, 200, 'a change to 1024 two-byte characters is accepted')
+    await signIn(app, 'accents', 'ü'.repeat(1024))
+  })
+
   t.test(`${driver}: credentials of two different users in one request are refused, and nothing is done`, async (t) => {
     const app = await build(t, driver)
     const admin = await signIn(app)
