@@ -1,20 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import type { App } from '../app.ts'
 import type { DatabaseHandle } from '../db/client.ts'
-import { build, createUser, DRIVERS, rememberSecret, signIn, testDatabase, type SignedIn } from './helper.ts'
+import { build, createUser, DRIVERS, signIn, testDatabase } from './helper.ts'
+import { createApiKey, verifyWith } from './helpers/auth.ts'
 
 const MINUTE = 60_000
-
-async function createApiKey (app: App, owner: SignedIn, fields: Record<string, unknown> = {}): Promise<{ id: string, key: string }> {
-  const res = await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: owner.headers, payload: { name: 'k', ...fields } })
-  if (res.statusCode !== 201) throw new Error(`creating a key failed: ${res.statusCode} ${res.body}`)
-  rememberSecret(res.json().data.key)
-  return res.json().data
-}
-
-const verifyWith = (app: App, headers: Record<string, string>, remoteAddress = '127.0.0.1') =>
-  app.inject({ method: 'GET', url: '/api/auth/verify', headers, remoteAddress })
 
 /** The database, counting the queries the app starts through it. */
 function countingQueries (handle: DatabaseHandle): { database: DatabaseHandle, queries: () => number } {

@@ -56,6 +56,7 @@ export const UpdateUserBody = Type.Object({
   email: Type.Optional(Nullable(Email)),
   password: Type.Optional(Password),
   currentPassword: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_PASSWORD_LENGTH, description: 'Required when changing one\'s own password' })),
+  keepApiKeys: Type.Optional(Type.Boolean({ description: 'With `password`: keep the user\'s API keys (by default a new password revokes them)' })),
   role: Type.Optional(Role),
   groups: Type.Optional(GroupNames),
   profile: Type.Optional(Profile)
