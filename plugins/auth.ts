@@ -66,13 +66,18 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPe
   // Who a credential stands for, reused until anything stored changes (logout, revocation, role change…) or a second passes.
   const principals = new EpochCache<Principal | null>({ epochs: () => [app.records.current], ttlMs: 1000, maxEntries: 10_000, now })
 
-  /** The claims of a token signed by this hub and not expired by the app's clock; null otherwise. */
-  function verifyToken (token: string): AccessTokenClaims | null {
+  /**
+   * The signature and expiry (by the app's clock) are checked on every request, without database
+   * work; only the session's liveness is looked up, and cached.
+   */
+  async function principalForToken (token: string): Promise<Principal | null> {
+    let claims: AccessTokenClaims
     try {
-      return app.jwt.verify<AccessTokenClaims>(token, { clockTimestamp: now() })
+      claims = app.jwt.verify<AccessTokenClaims>(token, { clockTimestamp: now() })
     } catch {
       return null
     }
+    return await principals.get(`bearer:${token}`, async () => await principalForSession(ctx, claims.sub, claims.sid))
   }
 
   // Per address (IPv6: per /64), shared through Redis when configured.
@@ -94,9 +99,8 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPe
     const key = typeof apiKey === 'string' ? apiKey : undefined
     const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
     if (key === undefined && token === undefined) return null
-    // The signature and expiry are checked on every request (no database work); the session's liveness is cached.
-    const claims = token === undefined ? undefined : verifyToken(token)
-    const byToken = claims === undefined || claims === null ? claims : await principals.get(`bearer:${token}`, async () => await principalForSession(ctx, claims.sub, claims.sid))
+    const byToken = token === undefined ? undefined : await principalForToken(token)
+    // A request whose token failed is anonymous anyway: its key is not looked up.
     const byKey = key === undefined || byToken === null ? undefined : await lookUpApiKey(request, reply, key)
     if (byToken === null || byKey === null) {
       if (failedCredentialsPerMinute > 0) await failures.increment(addressKey(request.ip), FAILURE_WINDOW_MS)
