@@ -16,6 +16,7 @@ import gracefulClose from './plugins/graceful-close.ts'
 import swagger from './plugins/swagger.ts'
 import validation from './plugins/validation.ts'
 import rateLimit from './plugins/rate-limit.ts'
+import redis from './plugins/redis.ts'
 import supervisor from './plugins/supervisor.ts'
 import authRoutes from './routes/auth/index.ts'
 import groupRoutes from './routes/groups/index.ts'
@@ -108,8 +109,10 @@ export async function buildApp (options: AppOptions) {
     print: options.print ?? ((text) => process.stdout.write(text + '\n'))
   })
 
-  await app.register(auth, { jwtSecret: config.jwtSecret, now: options.now ?? Date.now })
-  await app.register(rateLimit, { limits: config.rateLimits, redisUrl: config.redisUrl })
+  const now = options.now ?? Date.now
+  await app.register(redis, { url: config.redisUrl, keyPrefix: config.redisKeyPrefix, now })
+  await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous })
+  await app.register(rateLimit, { limits: config.rateLimits })
   await app.register(errors)
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
 

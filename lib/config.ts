@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { MAX_PASSWORD_LENGTH } from './passwords.ts'
 
 const LogLevel = Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
@@ -14,13 +15,14 @@ export const EnvSchema = Type.Object({
   MCPHUB_DATA_DIR: Type.String({ minLength: 1, default: './data' }),
   MCPHUB_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   MCPHUB_ADMIN_USERNAME: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', default: 'admin' }),
-  MCPHUB_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12, maxLength: 1024 })),
+  MCPHUB_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12, maxLength: MAX_PASSWORD_LENGTH })),
   LOG_LEVEL: Type.Optional(LogLevel),
   MCPHUB_RATE_LIMIT_ANON: Type.Integer({ minimum: 0, default: 100 }),
   MCPHUB_RATE_LIMIT_USER: Type.Integer({ minimum: 0, default: 1000 }),
   MCPHUB_RATE_LIMIT_ADMIN: Type.Integer({ minimum: 0, default: 5000 }),
   MCPHUB_RATE_LIMIT_MCP: Type.Integer({ minimum: 0, default: 6000 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  MCPHUB_REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9._:-]{1,64}$', default: 'mcphub:' }),
   MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   MCPHUB_REQUEST_TIMEOUT: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   MCPHUB_DB_STATEMENT_TIMEOUT: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
@@ -42,8 +44,10 @@ export interface Config {
   logLevel: Static<typeof LogLevel>
   /** Requests per minute per tier; 0 turns that tier's limit off. */
   rateLimits: RateLimits
-  /** Redis for rate-limit counters shared by several hubs; in memory when undefined. */
+  /** Redis for rate-limit counters and sign-in throttling shared by several hubs; in memory when undefined. */
   redisUrl: string | undefined
+  /** Put before every Redis key, so that several deployments can share one Redis. */
+  redisKeyPrefix: string
   /** A `{ "mcpServers": {...} }` file whose servers are imported at start (existing names kept). */
   settingsFile: string | undefined
   /** What every MCP server process starts from: a few harmless variables of the hub's, nothing else. */
@@ -147,6 +151,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     logLevel: parsed.LOG_LEVEL ?? 'info',
     rateLimits: { anonymous: parsed.MCPHUB_RATE_LIMIT_ANON, user: parsed.MCPHUB_RATE_LIMIT_USER, admin: parsed.MCPHUB_RATE_LIMIT_ADMIN, mcp: parsed.MCPHUB_RATE_LIMIT_MCP },
     redisUrl: parsed.REDIS_URL,
+    redisKeyPrefix: parsed.MCPHUB_REDIS_PREFIX,
     settingsFile: parsed.MCPHUB_SETTINGS_FILE,
     childBaseEnv: childBaseEnv(env),
     allowedHosts: parsed.MCPHUB_ALLOWED_HOSTS?.split(',') ?? (isWideBind(parsed.HOST) ? undefined : ['localhost', '127.0.0.1', '[::1]']),

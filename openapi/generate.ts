@@ -22,6 +22,7 @@ export async function generateDocument (): Promise<string> {
     logLevel: 'silent',
     rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
     redisUrl: undefined,
+    redisKeyPrefix: 'mcphub:',
     settingsFile: undefined,
     allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
     childBaseEnv: {},

@@ -1,14 +1,12 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
 import type { RateLimits } from '../lib/config.ts'
 import { rateLimited } from '../lib/errors.ts'
+import { WindowCounter } from '../lib/window-counter.ts'
 
 export interface RateLimitOptions {
   limits: RateLimits
-  /** Shared counters for several hubs; in memory when undefined. */
-  redisUrl: string | undefined
 }
 
 const WINDOW_MS = 60_000
@@ -31,20 +29,30 @@ export function addressKey (ip: string): string {
  * anonymous), per user for users and admins. `0` turns a tier off. Every limited response
  * carries X-RateLimit-Limit/-Remaining/-Reset, the reset as epoch seconds as the contract says.
  */
-export default fp<RateLimitOptions>(async (app, { limits, redisUrl }) => {
+export default fp<RateLimitOptions>(async (app, { limits }) => {
   const limitFor = (request: FastifyRequest): number => {
     const principal = request.principal
     if (principal === null) return limits.anonymous
     return principal.role === 'admin' ? limits.admin : limits.user
   }
 
-  let redis: Redis | undefined
-  if (redisUrl !== undefined) {
-    redis = new Redis(redisUrl, { connectTimeout: 2000, maxRetriesPerRequest: 1, lazyConnect: false })
-    redis.on('error', (error) => app.log.warn({ err: { message: error.message } }, 'rate-limit store unreachable'))
-    app.addHook('onClose', async () => {
-      await redis?.quit().catch(() => redis?.disconnect())
-    })
+  // In Redis when configured (several hubs share one budget), failing fast to memory while Redis is down.
+  const counter = new WindowCounter({ redis: app.sharedRedis, now: Date.now, name: 'rate-limit' })
+  class Store {
+    #scope = ''
+
+    incr (key: string, done: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
+      counter.increment(this.#scope + key, timeWindow).then(({ count, resetInMs }) => done(null, { current: count, ttl: resetInMs }), done)
+    }
+
+    /** A route with limits of its own counts apart. */
+    child (routeOptions: object): Store {
+      const { routeInfo } = routeOptions as { routeInfo?: { method?: unknown, url?: unknown } }
+      const route = routeInfo?.url === undefined ? '' : `${String(routeInfo.method)}${String(routeInfo.url)}:`
+      const store = new Store()
+      store.#scope = this.#scope + route
+      return store
+    }
   }
 
   await app.register(rateLimit, {
@@ -54,8 +62,7 @@ export default fp<RateLimitOptions>(async (app, { limits, redisUrl }) => {
     max: (request) => limitFor(request),
     allowList: (request) => limitFor(request) === 0,
     keyGenerator: (request) => request.principal === null ? `ip:${addressKey(request.ip)}` : `user:${request.principal.userId}`,
-    ...(redis === undefined ? {} : { redis, nameSpace: 'mcphub-rate-limit:' }),
-    // A store outage must not take the API down with it.
+    store: Store,
     skipOnError: true,
     errorResponseBuilder: () => rateLimited()
   })
@@ -65,4 +72,4 @@ export default fp<RateLimitOptions>(async (app, { limits, redisUrl }) => {
     const reset = reply.getHeader('x-ratelimit-reset')
     if (reset !== undefined) reply.header('x-ratelimit-reset', Math.ceil(Date.now() / 1000) + Number(reset))
   })
-}, { name: 'rate-limit', dependencies: ['auth'] })
+}, { name: 'rate-limit', dependencies: ['auth', 'redis'] })

@@ -187,6 +187,7 @@ try {
     logLevel: 'silent',
     rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
     redisUrl: undefined,
+    redisKeyPrefix: 'mcphub:',
     settingsFile: undefined,
     childBaseEnv: childBaseEnv(process.env),
     allowedHosts: undefined,

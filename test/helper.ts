@@ -40,6 +40,7 @@ export function testConfig (t: Tap, overrides: Partial<Config> = {}): Config {
     logLevel: 'silent',
     rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
     redisUrl: undefined,
+    redisKeyPrefix: `mcphub-test-${process.pid}:`,
     settingsFile: undefined,
     allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
     childBaseEnv: childBaseEnv(process.env),

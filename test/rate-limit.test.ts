@@ -1,3 +1,4 @@
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import type { LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
@@ -12,8 +13,8 @@ const WINDOW_SECONDS = 60
 
 /** The Redis the CI provides; the Redis tests are skipped without it. */
 const REDIS_URL = process.env.REDIS_URL
-/** The plugin's fixed Redis key prefix. */
-const NAMESPACE = 'mcphub-rate-limit:'
+/** The rate-limit counters' keys under this run's prefix (the test config's redisKeyPrefix). */
+const NAMESPACE = `mcphub-test-${process.pid}:rate-limit:`
 
 function header (res: LightMyRequestResponse, name: string): string | undefined {
   const value = res.headers[name]
@@ -234,7 +235,7 @@ t.test('redis store', { skip: REDIS_URL === undefined ? 'REDIS_URL is not set' :
     await clearRateLimitKeys(redis)
     await redis.quit()
   })
-  // Counters from earlier runs or other tests would share the plugin's fixed key space.
+  // A process with this pid may have left counters under the same prefix.
   await clearRateLimitKeys(redis)
 
   t.test('two hubs on one Redis share one budget', async (t) => {
@@ -280,4 +281,75 @@ t.test('redis store', { skip: REDIS_URL === undefined ? 'REDIS_URL is not set' :
     t.equal(await redis.get(`${NAMESPACE}user:${user.userId}`), '4', 'the user counter lives in Redis under the user key')
     assertUnlimited(t, await app.inject({ method: 'GET', url: '/api/users', headers: admin.headers }), 'admin tier off')
   })
+})
+
+/** A TCP server that accepts connections and never answers: a black-holed Redis. */
+async function blackHole (t: Test): Promise<number> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return (server.address() as AddressInfo).port
+}
+
+/** A proxy to Redis that can go silent: it keeps the connections open and stops passing replies. */
+async function silencingProxy (t: Test, target: URL): Promise<{ port: number, silence: () => void }> {
+  let silent = false
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname)
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      socket.on('error', () => socket.destroy())
+    }
+    client.pipe(upstream)
+    upstream.on('data', (chunk: Buffer) => {
+      if (!silent) client.write(chunk)
+    })
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return { port: (server.address() as AddressInfo).port, silence: () => { silent = true } }
+}
+
+/** Sends `count` anonymous requests one after another; returns their statuses and how long they took. */
+async function timedRequests (app: App, ip: string, count: number): Promise<{ statuses: number[], ms: number }> {
+  const started = performance.now()
+  const statuses: number[] = []
+  for (let i = 0; i < count; i++) statuses.push((await verify(app, ip)).statusCode)
+  return { statuses, ms: performance.now() - started }
+}
+
+t.test('a Redis that accepts connections and never answers neither slows requests nor lifts the limits', async (t) => {
+  const port = await blackHole(t)
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 }, redisUrl: `redis://127.0.0.1:${port}` } })
+  const { statuses, ms } = await timedRequests(app, '10.0.2.1', 20)
+  t.same(statuses, [401, 401, 401, ...Array(17).fill(429)], 'counted in memory meanwhile: three allowed, then 429')
+  // Before, each request waited for the 2 s connection timeout: 20 requests took 40 s or more.
+  t.ok(ms < 2000, `20 requests in ${Math.round(ms)} ms, less than one connection timeout`)
+})
+
+t.test('a Redis that goes silent after connecting costs at most one short timeout, then is left alone', { skip: REDIS_URL === undefined ? 'REDIS_URL is not set' : false }, async (t) => {
+  const proxy = await silencingProxy(t, new URL(REDIS_URL!))
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 }, redisUrl: `redis://127.0.0.1:${proxy.port}`, redisKeyPrefix: `mcphub-test-${process.pid}-silent:` } })
+  t.equal(app.sharedRedis?.client.status, 'ready', 'connected through the proxy')
+  t.same((await timedRequests(app, '10.0.2.2', 1)).statuses, [401], 'counted in Redis while it answers')
+
+  proxy.silence()
+  const { statuses, ms } = await timedRequests(app, '10.0.2.2', 20)
+  t.same(statuses, [401, 401, 401, ...Array(17).fill(429)], 'counted in memory once Redis stops answering: the limit still holds')
+  t.ok(ms < 2000, `20 requests in ${Math.round(ms)} ms: one command timeout, then Redis is skipped`)
+  t.equal(app.sharedRedis?.available, false, 'Redis is left alone for a while')
 })

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { ApiKeyRow, UserRow } from '../../db/schema.ts'
 import { ok } from '../../lib/envelope.ts'
 import { authenticationFailed, HubError, invalidRequest } from '../../lib/errors.ts'
 import { Envelope, errorResponses, NoContent } from '../../lib/schemas.ts'
+import { addressKey } from '../../plugins/rate-limit.ts'
 import { permissionsOf } from '../groups/permissions.ts'
 import { getUser } from '../users/service.ts'
 import * as schemas from './schemas.ts'
@@ -24,10 +26,43 @@ function apiKeyDto (row: ApiKeyRow) {
   }
 }
 
+const SESSION_ONLY = 'Needs a signed-in session (a bearer token from login): API keys get 403.'
+const CODE_GUESSES = 'Wrong codes count like failed sign-ins: after repeated failures further attempts get 401 with Retry-After for a growing delay.'
+
 const auth: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = app.auth
-  const accounts = new LoginThrottle(ACCOUNT_POLICY, ctx.now)
-  const addresses = new LoginThrottle(IP_POLICY, ctx.now)
+  // Password and MFA code guesses, per account and per address; in Redis when configured, so every hub sees them.
+  const accounts = new LoginThrottle({ policy: ACCOUNT_POLICY, now: ctx.now, redis: app.sharedRedis, name: 'account' })
+  const addresses = new LoginThrottle({ policy: IP_POLICY, now: ctx.now, redis: app.sharedRedis, name: 'address' })
+
+  /** 401 with Retry-After while the account or the caller's address is blocked by earlier failures. */
+  async function refuseWhileBlocked (request: FastifyRequest, reply: FastifyReply, account: string, message: string): Promise<void> {
+    const waitMs = Math.max(await accounts.retryAfterMs(account), await addresses.retryAfterMs(addressKey(request.ip)))
+    if (waitMs > 0) {
+      reply.header('retry-after', Math.ceil(waitMs / 1000))
+      throw authenticationFailed(message)
+    }
+  }
+
+  async function countFailure (request: FastifyRequest, account: string): Promise<void> {
+    await accounts.fail(account)
+    await addresses.fail(addressKey(request.ip))
+  }
+
+  /** Runs an MFA code check; a wrong code counts like a failed sign-in, and is refused meanwhile. */
+  async function guardMfaCode (request: FastifyRequest, reply: FastifyReply, check: () => Promise<void>): Promise<void> {
+    const account = request.principal!.username.toLowerCase()
+    await refuseWhileBlocked(request, reply, account, 'Too many wrong MFA codes; try again later')
+    try {
+      await check()
+    } catch (error) {
+      if (error instanceof HubError && error.code !== 'RESOURCE_CONFLICT') {
+        await countFailure(request, account)
+        request.log.info({ userId: request.principal!.userId }, 'wrong MFA code')
+      }
+      throw error
+    }
+  }
 
   const tokenPair = async (user: UserRow, sessionId: string, refreshToken: string) => ({
     token: app.issueAccessToken({ userId: user.id, role: user.role, sessionId }),
@@ -49,11 +84,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { username, password, mfaCode } = request.body
     const accountKey = username.toLowerCase()
-    const waitMs = Math.max(accounts.retryAfterMs(accountKey), addresses.retryAfterMs(request.ip))
-    if (waitMs > 0) {
-      reply.header('retry-after', Math.ceil(waitMs / 1000))
-      throw authenticationFailed('Too many failed sign-in attempts; try again later')
-    }
+    await refuseWhileBlocked(request, reply, accountKey, 'Too many failed sign-in attempts; try again later')
     let user
     try {
       user = await service.checkCredentials(ctx.db, username, password)
@@ -61,13 +92,12 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     } catch (error) {
       const awaitingCode = user !== undefined && mfaCode === undefined
       if (error instanceof HubError && !awaitingCode) {
-        accounts.fail(accountKey)
-        addresses.fail(request.ip)
+        await countFailure(request, accountKey)
         request.log.info({ username: accountKey }, 'sign-in failed')
       }
       throw error
     }
-    accounts.reset(accountKey)
+    await accounts.reset(accountKey)
     const { sessionId, refreshToken } = await service.openSession(ctx, user.id)
     request.log.info({ userId: user.id, sessionId }, 'signed in')
     return ok(await tokenPair(user, sessionId, refreshToken))
@@ -142,9 +172,11 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'startMfaEnrolment',
       tags: ['auth'],
       summary: 'Start MFA enrolment: a new TOTP secret, active once confirmed with a code',
-      response: { 200: Envelope(schemas.MfaEnrolment, { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', otpauthUrl: 'otpauth://totp/MCPHub%3Aadmin?secret=...' }), ...errorResponses(409) }
+      description: SESSION_ONLY,
+      response: { 200: Envelope(schemas.MfaEnrolment, { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', otpauthUrl: 'otpauth://totp/MCPHub%3Aadmin?secret=...' }), ...errorResponses(403, 409) }
     }
   }, async (request) => {
+    service.requireSession(request.principal!, 'MFA enrolment')
     const user = await getUser(ctx.db, request.principal!.userId)
     return ok(await service.startMfaEnrolment(ctx, user), 'Scan the secret, then confirm with a code')
   })
@@ -155,12 +187,14 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'confirmMfaEnrolment',
       tags: ['auth'],
       summary: 'Confirm MFA enrolment with a first code',
+      description: `${SESSION_ONLY} ${CODE_GUESSES}`,
       body: schemas.MfaCodeBody,
-      response: { 200: Envelope(schemas.MfaStatus, { enabled: true, pending: false }), ...errorResponses(409, 422) }
+      response: { 200: Envelope(schemas.MfaStatus, { enabled: true, pending: false }), ...errorResponses(403, 409, 422) }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
+    service.requireSession(request.principal!, 'MFA enrolment')
     const user = await getUser(ctx.db, request.principal!.userId)
-    await service.confirmMfaEnrolment(ctx, user, request.body.code)
+    await guardMfaCode(request, reply, async () => await service.confirmMfaEnrolment(ctx, user, request.body.code))
     return ok({ enabled: true, pending: false }, 'MFA enabled')
   })
 
@@ -170,12 +204,14 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'disableMfa',
       tags: ['auth'],
       summary: 'Turn MFA off (needs a current code)',
+      description: `${SESSION_ONLY} ${CODE_GUESSES}`,
       body: schemas.MfaCodeBody,
-      response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }), ...errorResponses(409, 422) }
+      response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }), ...errorResponses(403, 409, 422) }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
+    service.requireSession(request.principal!, 'Turning MFA off')
     const user = await getUser(ctx.db, request.principal!.userId)
-    await service.disableMfa(ctx, user, request.body.code)
+    await guardMfaCode(request, reply, async () => await service.disableMfa(ctx, user, request.body.code))
     return ok({ enabled: false, pending: false }, 'MFA disabled')
   })
 
@@ -185,10 +221,12 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'resetMfa',
       tags: ['auth'],
       summary: 'Reset another user\'s MFA (admins), e.g. after a lost device',
+      description: SESSION_ONLY,
       params: schemas.UserIdParams,
       response: { 204: NoContent, ...errorResponses(404, 422) }
     }
   }, async (request, reply) => {
+    service.requireSession(request.principal!, 'Resetting MFA')
     await service.resetMfa(ctx, request.params.userId)
     request.log.info({ userId: request.params.userId, by: request.principal!.userId }, 'MFA reset')
     return reply.code(204).send()
@@ -215,10 +253,12 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'createApiKey',
       tags: ['auth'],
       summary: 'Create an API key for the caller; the key is shown only in this response',
+      description: `${SESSION_ONLY} \`expiresAt\`, when given, must be in the future.`,
       body: schemas.CreateApiKeyBody,
-      response: { 201: Envelope(schemas.CreatedApiKey, schemas.API_KEY_EXAMPLES.created), ...errorResponses(422) }
+      response: { 201: Envelope(schemas.CreatedApiKey, schemas.API_KEY_EXAMPLES.created), ...errorResponses(403, 422) }
     }
   }, async (request, reply) => {
+    service.requireSession(request.principal!, 'Creating an API key')
     const { row, key } = await service.createApiKey(ctx, request.principal!.userId, request.body)
     reply.code(201)
     return ok({ ...apiKeyDto(row), key }, 'Store this key now: it is not shown again')

@@ -1,11 +1,12 @@
 import { Type } from 'typebox'
+import { MAX_PASSWORD_LENGTH } from '../../lib/passwords.ts'
 import { Id, Nullable, Timestamp } from '../../lib/schemas.ts'
 
 export const MfaCode = Type.String({ pattern: '^[0-9]{6}$', description: 'Current 6-digit TOTP code', examples: ['123456'] })
 
 export const LoginBody = Type.Object({
   username: Type.String({ minLength: 1, maxLength: 128 }),
-  password: Type.String({ minLength: 1, maxLength: 1024 }),
+  password: Type.String({ minLength: 1, maxLength: MAX_PASSWORD_LENGTH }),
   mfaCode: Type.Optional(MfaCode)
 }, { additionalProperties: false, examples: [{ username: 'admin', password: 'correct horse battery staple' }] })
 

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
 import { apiKeys, refreshTokens, sessions, users, type ApiKeyRow, type UserRow } from '../../db/schema.ts'
 import { randomToken, safeEqual, sha256, type SecretBox } from '../../lib/crypto.ts'
-import { authenticationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
+import { authenticationFailed, authorizationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { hashPassword, verifyPassword } from '../../lib/passwords.ts'
 import { generateTotpSecret, matchTotp, otpauthUri } from '../../lib/totp.ts'
 import type { Principal } from '../../plugins/access.ts'
@@ -26,6 +26,14 @@ function dummyPasswordHash (): Promise<string> {
 
 export function principalOf (user: Pick<UserRow, 'id' | 'username' | 'role'>, extra: Partial<Principal> = {}): Principal {
   return { userId: user.id, username: user.username, role: user.role, readOnly: false, ...extra }
+}
+
+/**
+ * Account-security actions (MFA, passwords, new API keys) need an interactive session: an API
+ * key must not be able to lock its owner out or mint itself successors.
+ */
+export function requireSession (principal: Principal, action: string): void {
+  if (principal.sessionId === undefined) throw authorizationFailed(`${action} needs a signed-in session (a bearer token from login), not an API key`)
 }
 
 /** Checks username and password; the same error, in about the same time, for either wrong. */
@@ -108,6 +116,8 @@ function newPrefix (): string {
 }
 
 export async function createApiKey (ctx: AuthContext, userId: string, input: { name: string, readOnly?: boolean, expiresAt?: string }): Promise<{ row: ApiKeyRow, key: string }> {
+  const expiresAt = input.expiresAt === undefined ? null : new Date(input.expiresAt)
+  if (expiresAt !== null && !(expiresAt.getTime() > ctx.now())) throw validationFailed('expiresAt', 'must be a time in the future')
   const prefix = newPrefix()
   const secret = randomToken(32)
   const [row] = await ctx.db.insert(apiKeys).values({
@@ -116,7 +126,7 @@ export async function createApiKey (ctx: AuthContext, userId: string, input: { n
     prefix,
     secretHash: sha256(secret),
     readOnly: input.readOnly ?? false,
-    expiresAt: input.expiresAt === undefined ? null : new Date(input.expiresAt)
+    expiresAt
   }).returning()
   return { row: row!, key: `mcphub_${prefix}_${secret}` }
 }

@@ -52,7 +52,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'updateUser',
       tags: ['users'],
       summary: 'Update a user (users: their own email, profile and password)',
-      description: 'Changing one\'s own password needs `currentPassword` and ends every other session. The last admin cannot be demoted.',
+      description: 'Changing a password needs a signed-in session (API keys get 403); changing one\'s own needs `currentPassword`. A new password ends every other session of the user and revokes their API keys unless `keepApiKeys` is true. The last admin cannot be demoted.',
       params: schemas.UserIdParams,
       body: schemas.UpdateUserBody,
       response: { 200: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(400, 409, 422) }

@@ -1,10 +1,11 @@
 import { Type } from 'typebox'
+import { MAX_PASSWORD_LENGTH } from '../../lib/passwords.ts'
 import { Id, Nullable, Timestamp } from '../../lib/schemas.ts'
 
 export const Role = Type.Enum(['admin', 'user'])
 export const Username = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Letters, digits, `.`, `_`, `-`; unique ignoring case' })
 export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Unique ignoring case' })
-export const Password = Type.String({ minLength: 12, maxLength: 1024, description: 'At least 12 characters' })
+export const Password = Type.String({ minLength: 12, maxLength: MAX_PASSWORD_LENGTH, description: `12 to ${MAX_PASSWORD_LENGTH} characters (Unicode code points)` })
 
 export const Profile = Type.Object({
   firstName: Type.Optional(Type.String({ maxLength: 100 })),
@@ -54,7 +55,8 @@ export const UpdateUserBody = Type.Object({
   username: Type.Optional(Username),
   email: Type.Optional(Nullable(Email)),
   password: Type.Optional(Password),
-  currentPassword: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Required when changing one\'s own password' })),
+  currentPassword: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_PASSWORD_LENGTH, description: 'Required when changing one\'s own password' })),
+  keepApiKeys: Type.Optional(Type.Boolean({ description: 'With `password`: keep the user\'s API keys (by default a new password revokes them)' })),
   role: Type.Optional(Role),
   groups: Type.Optional(GroupNames),
   profile: Type.Optional(Profile)

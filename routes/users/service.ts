@@ -1,6 +1,6 @@
 import { and, eq, ne, sql } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
-import { sessions, users, type UserProfile, type UserRow } from '../../db/schema.ts'
+import { apiKeys, sessions, users, type UserProfile, type UserRow } from '../../db/schema.ts'
 import { authorizationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { listPage, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import { hashPassword, verifyPassword } from '../../lib/passwords.ts'
@@ -81,13 +81,14 @@ export interface UpdateUserInput {
   email?: string | null
   password?: string
   currentPassword?: string
+  keepApiKeys?: boolean
   role?: 'admin' | 'user'
   groups?: string[]
   profile?: UserProfile
 }
 
 /** Fields a user may change on their own account; the rest is for admins. */
-const SELF_SERVICE_FIELDS = new Set(['email', 'password', 'currentPassword', 'profile'])
+const SELF_SERVICE_FIELDS = new Set(['email', 'password', 'currentPassword', 'keepApiKeys', 'profile'])
 
 async function remainingAdmins (tx: Database, excluding: string): Promise<number> {
   await tx.execute(sql`select pg_advisory_xact_lock(${ADMINS_LOCK})`)
@@ -98,6 +99,8 @@ async function remainingAdmins (tx: Database, excluding: string): Promise<number
 /**
  * Updates a user. Users may change their own email, profile and password (with the current
  * password, which ends their other sessions); admins anything, but never demote the last admin.
+ * A password is changed only from a signed-in session, never with an API key, and revokes the
+ * user's API keys unless `keepApiKeys` is set.
  */
 export async function updateUser (db: Database, principal: Principal, userId: string, input: UpdateUserInput): Promise<UserRow> {
   const isAdmin = principal.role === 'admin'
@@ -105,6 +108,10 @@ export async function updateUser (db: Database, principal: Principal, userId: st
   if (!isAdmin) {
     const forbidden = Object.keys(input).find((field) => !SELF_SERVICE_FIELDS.has(field))
     if (forbidden !== undefined) throw authorizationFailed(`Only admins may change ${forbidden}`)
+  }
+  if (input.keepApiKeys !== undefined && input.password === undefined) throw validationFailed('keepApiKeys', 'applies only with a new password')
+  if (input.password !== undefined && principal.sessionId === undefined) {
+    throw authorizationFailed('Changing a password needs a signed-in session (a bearer token from login), not an API key')
   }
   const current = await getUser(db, userId)
   if (input.password !== undefined && own) {
@@ -130,6 +137,9 @@ export async function updateUser (db: Database, principal: Principal, userId: st
       // A new password ends every session but the one that set it.
       const keep = own && principal.sessionId !== undefined ? ne(sessions.id, principal.sessionId) : undefined
       await tx.update(sessions).set({ revokedAt: new Date() }).where(and(eq(sessions.userId, userId), keep, sql`${sessions.revokedAt} is null`))
+      if (input.keepApiKeys !== true) {
+        await tx.update(apiKeys).set({ revokedAt: new Date() }).where(and(eq(apiKeys.userId, userId), sql`${apiKeys.revokedAt} is null`))
+      }
     }
     return row!
   })
