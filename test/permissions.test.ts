@@ -1,10 +1,9 @@
 import t from 'tap'
 import { groupMembers, groups, groupServers, servers, users, type ServerAction, type ToolAction } from '../db/schema.ts'
-import type { Principal } from '../plugins/access.ts'
 import {
-  computeGrants, effectiveGrants, MAX_GROUP_DEPTH, permissionsOf, permissionStrings, readableServerIds, serverVerdict, withAncestors,
-  type Assignment, type GroupNode, type Grants
-} from '../routes/groups/permissions.ts'
+  authorize, computeGrants, effectiveGrants, MAX_GROUP_DEPTH, permissionsOf, permissionStrings, readableServerIds, withAncestors,
+  type Assignment, type GroupNode, type Grants, type Principal
+} from '../access/index.ts'
 import { DRIVERS, testDatabase } from './helper.ts'
 
 type S = ServerAction[]
@@ -209,7 +208,7 @@ for (const driver of DRIVERS) {
 
         for (const local of serverKeys) {
           for (const action of ACTIONS) {
-            const verdict = await serverVerdict(db, principal, serverIds.get(local)!, action)
+            const verdict = await authorize(db, principal, 'server', serverIds.get(local)!, action)
             t.equal(verdict, expectedVerdict(row, row.expect[local], action), `${action} on ${local}`)
           }
         }

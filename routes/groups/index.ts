@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { isAdmin } from '../../access/index.ts'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
-import { serverVerdict } from './permissions.ts'
 import * as service from './service.ts'
 
 const read = { resource: 'group', action: 'read', param: 'groupId' } as const
@@ -11,10 +11,6 @@ const manage = { resource: 'group', action: 'manage', param: 'groupId' } as cons
 const write = { resource: 'group', action: 'write', param: 'groupId' } as const
 
 const groups: FastifyPluginAsyncTypebox = async (app) => {
-  app.defineResource('group', (principal, idOrName, action) => service.groupVerdict(app.db, principal, idOrName, action))
-  // Servers are assigned through groups, so the access model that decides on them lives here.
-  app.defineResource('server', (principal, serverId, action) => serverVerdict(app.db, principal, serverId, action))
-
   app.get('', {
     config: { access: 'user' },
     schema: {
@@ -110,7 +106,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    const member = await service.addMember(app.db, group, request.body, request.principal!.role === 'admin')
+    const member = await service.addMember(app.db, group, request.body, isAdmin(request.principal!))
     reply.code(201)
     return ok(member, member.status === 'pending' ? 'Added; pending approval' : undefined)
   })

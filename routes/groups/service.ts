@@ -1,10 +1,9 @@
-import { and, count, eq, inArray, or, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, inArray, sql } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
 import { groupMembers, groups, groupServers, servers, users, type GroupPermissions, type GroupRow, type GroupSettings, type ServerAction } from '../../db/schema.ts'
 import { conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { listPage, type ListQuery, type ListSpec } from '../../lib/list.ts'
-import type { Principal } from '../../plugins/access.ts'
-import { MAX_GROUP_DEPTH, withAncestors } from './permissions.ts'
+import { groupByRef, MAX_GROUP_DEPTH, readableGroups, withAncestors, type Principal } from '../../access/index.ts'
 
 export const GROUP_LIST: ListSpec = {
   table: groups,
@@ -36,14 +35,9 @@ export const ASSIGNMENT_LIST: ListSpec = {
 
 /** Serialises changes to the tree, so that two concurrent moves cannot close a cycle. */
 const HIERARCHY_LOCK = 0x6d636867
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-function byIdOrName (idOrName: string): SQL {
-  return UUID.test(idOrName) ? or(eq(groups.id, idOrName), eq(groups.name, idOrName))! : eq(groups.name, idOrName)
-}
-
-export async function findGroup (db: Database, idOrName: string): Promise<GroupRow> {
-  const [group] = await db.select().from(groups).where(byIdOrName(idOrName)).limit(1)
+export async function findGroup (db: Database, ref: string): Promise<GroupRow> {
+  const group = await groupByRef(db, ref)
   if (group === undefined) throw notFound('Group')
   return group
 }
@@ -63,26 +57,9 @@ export async function toDto (db: Database, row: GroupRow) {
   }
 }
 
-/** Groups the principal can see: all for admins, their active memberships for others. */
-function visibleGroups (principal: Principal): SQL[] {
-  if (principal.role === 'admin') return []
-  return [sql`${groups.id} in (select ${groupMembers.groupId} from ${groupMembers} where ${groupMembers.userId} = ${principal.userId} and ${groupMembers.status} = 'active')`]
-}
-
 export async function listGroups (db: Database, principal: Principal, query: ListQuery) {
-  const page = await listPage<GroupRow>(db, GROUP_LIST, query, visibleGroups(principal))
+  const page = await listPage<GroupRow>(db, GROUP_LIST, query, readableGroups(principal))
   return { items: await Promise.all(page.items.map((row) => toDto(db, row))), pagination: page.pagination }
-}
-
-/** Group policy: active members read; the group's admins manage members; hub admins do the rest. */
-export async function groupVerdict (db: Database, principal: Principal, idOrName: string, action: string): Promise<'allow' | 'forbid' | 'hide'> {
-  const [membership] = await db.select({ role: groupMembers.role }).from(groupMembers)
-    .innerJoin(groups, eq(groups.id, groupMembers.groupId))
-    .where(and(byIdOrName(idOrName), eq(groupMembers.userId, principal.userId), eq(groupMembers.status, 'active')))
-  if (membership === undefined) return 'hide'
-  if (action === 'read') return 'allow'
-  if (action === 'manage') return membership.role === 'admin' ? 'allow' : 'forbid'
-  return 'forbid'
 }
 
 interface TreeRow { id: string, parentId: string | null }
@@ -98,7 +75,7 @@ function subtreeHeight (id: string, rows: TreeRow[], seen = new Set<string>()): 
 /** Resolves `parentGroup` and refuses cycles (422) and trees deeper than MAX_GROUP_DEPTH. */
 async function resolveParent (tx: Database, parentGroup: string | null, movingId?: string): Promise<string | null> {
   if (parentGroup === null) return null
-  const [parent] = await tx.select().from(groups).where(byIdOrName(parentGroup)).limit(1)
+  const parent = await groupByRef(tx, parentGroup)
   if (parent === undefined) throw validationFailed('parentGroup', `group "${parentGroup}" does not exist`)
   const rows = await tx.select({ id: groups.id, parentId: groups.parentId }).from(groups)
   const byId = new Map(rows.map((row) => [row.id, row]))

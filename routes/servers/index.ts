@@ -9,7 +9,7 @@ import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 
-const on = (action: string) => ({ resource: 'server', action, param: 'serverId' })
+const on = (action: string) => ({ resource: 'server' as const, action, param: 'serverId' })
 
 const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const box = app.auth.secrets

@@ -2,15 +2,14 @@ import { statSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
-import { deriveServerKey } from '../../gateway/naming.ts'
+import { deriveServerKey } from './key.ts'
 import { groups, groupServers, serverItemSettings, serverLogs, servers, type ServerItemSetting, type ServerRow } from '../../db/schema.ts'
 import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
 import { listConditions, paginate, type ListQuery, type ListSpec } from '../../lib/list.ts'
-import type { Principal } from '../../plugins/access.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
 import type { Catalog, ServerSpec, ServerStatus } from '../../supervisor/managed-server.ts'
-import { readableServerIds } from '../groups/permissions.ts'
+import { isAdmin, readableServerIds, type Principal } from '../../access/index.ts'
 import { MASK } from './schemas.ts'
 
 export const SERVER_LIST: ListSpec = {
@@ -175,7 +174,7 @@ export async function createServer (db: Database, box: SecretBox, input: ServerI
 /** Updates a server; what runs (command, args, env, cwd) is for admins only. */
 export async function updateServer (db: Database, box: SecretBox, principal: Principal, current: ServerRow, input: ServerInput): Promise<ServerRow> {
   const processField = PROCESS_FIELDS.find((field) => input[field] !== undefined)
-  if (processField !== undefined && principal.role !== 'admin') throw authorizationFailed(`Only admins may change ${processField}`)
+  if (processField !== undefined && !isAdmin(principal)) throw authorizationFailed(`Only admins may change ${processField}`)
   validateProcessFields(input)
   const [row] = await db.update(servers).set({
     ...(input.name === undefined ? {} : { name: input.name }),
