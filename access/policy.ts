@@ -1,4 +1,4 @@
-import { and, eq, or, sql, type SQL } from 'drizzle-orm'
+import { and, eq, sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/client.ts'
 import { groupMembers, groups, groupServers, servers, type GroupRow, type ServerAction, type ToolAction } from '../db/schema.ts'
 import { effectiveGrants, permissionStrings, withAncestors, type Grants } from './grants.ts'
@@ -47,21 +47,26 @@ export async function permissionsOf (db: Database, principal: Pick<Principal, 'u
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-function byIdOrName (idOrName: string): SQL {
-  return UUID.test(idOrName) ? or(eq(groups.id, idOrName), eq(groups.name, idOrName))! : eq(groups.name, idOrName)
+/** Whether a string has the shape of an id: such a reference is an id, never a name. */
+export function isIdShaped (ref: string): boolean {
+  return UUID.test(ref)
 }
 
-/** The group a path parameter or a reference names (by id or name), if any. */
+/**
+ * The one group a reference names: by id when it has the shape of one, else by name. Group
+ * names never have that shape, so one reference can never match two groups.
+ */
 export async function groupByRef (db: Database, ref: string): Promise<GroupRow | undefined> {
-  const [group] = await db.select().from(groups).where(byIdOrName(ref)).limit(1)
+  const [group] = await db.select().from(groups).where(isIdShaped(ref) ? eq(groups.id, ref) : eq(groups.name, ref))
   return group
 }
 
 /** Group policy: active members read; the group's admins manage members; hub admins do the rest. */
 async function groupVerdict (db: Database, principal: Principal, ref: string, action: string): Promise<Verdict> {
+  const group = await groupByRef(db, ref)
+  if (group === undefined) return 'hide'
   const [membership] = await db.select({ role: groupMembers.role }).from(groupMembers)
-    .innerJoin(groups, eq(groups.id, groupMembers.groupId))
-    .where(and(byIdOrName(ref), eq(groupMembers.userId, principal.userId), eq(groupMembers.status, 'active')))
+    .where(and(eq(groupMembers.groupId, group.id), eq(groupMembers.userId, principal.userId), eq(groupMembers.status, 'active')))
   if (membership === undefined) return 'hide'
   if (action === 'read') return 'allow'
   if (action === 'manage') return membership.role === 'admin' ? 'allow' : 'forbid'

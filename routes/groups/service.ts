@@ -3,7 +3,7 @@ import type { Database } from '../../db/client.ts'
 import { groupMembers, groups, groupServers, servers, users, type GroupPermissions, type GroupRow, type GroupSettings, type ServerAction } from '../../db/schema.ts'
 import { conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { listPage, type ListQuery, type ListSpec } from '../../lib/list.ts'
-import { groupByRef, MAX_GROUP_DEPTH, readableGroups, withAncestors, type Principal } from '../../access/index.ts'
+import { groupByRef, isIdShaped, MAX_GROUP_DEPTH, readableGroups, withAncestors, type Principal } from '../../access/index.ts'
 
 export const GROUP_LIST: ListSpec = {
   table: groups,
@@ -101,7 +101,13 @@ export interface GroupInput {
   settings?: Partial<GroupSettings>
 }
 
+/** Ids and names must not be confusable: a name with the shape of an id is refused. */
+function checkName (name: string | undefined): void {
+  if (name !== undefined && isIdShaped(name)) throw validationFailed('name', 'must not have the shape of an id (uuid)')
+}
+
 export async function createGroup (db: Database, input: GroupInput & { name: string }): Promise<GroupRow> {
+  checkName(input.name)
   return await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${HIERARCHY_LOCK})`)
     const parentId = await resolveParent(tx, input.parentGroup ?? null)
@@ -118,6 +124,7 @@ export async function createGroup (db: Database, input: GroupInput & { name: str
 }
 
 export async function updateGroup (db: Database, group: GroupRow, input: GroupInput): Promise<GroupRow> {
+  checkName(input.name)
   return await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${HIERARCHY_LOCK})`)
     const parentId = input.parentGroup === undefined ? undefined : await resolveParent(tx, input.parentGroup, group.id)
