@@ -73,6 +73,14 @@ async function groupVerdict (db: Database, principal: Principal, ref: string, ac
   return 'forbid'
 }
 
+/**
+ * With `requireApproval`, a membership is approved by someone other than who added it (or by a
+ * hub admin): a group admin cannot admit a member on their own.
+ */
+export function approvalVerdict (approver: Principal, addedBy: string | null): Verdict {
+  return isAdmin(approver) || addedBy !== approver.userId ? 'allow' : 'forbid'
+}
+
 /** The groups the principal may read, as a condition on `groups`: all for admins, their active memberships for others. */
 export function readableGroups (principal: Principal): SQL[] {
   if (isAdmin(principal)) return []

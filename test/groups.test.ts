@@ -95,7 +95,7 @@ for (const driver of DRIVERS) {
       t.same((await call(app, alice, 'GET', '/api/auth/verify')).body.data.user.permissions, [], 'pending members have no access')
       t.equal((await call(app, alice, 'GET', '/api/groups/approvals')).status, 404, 'nor see the group')
       t.equal((await call(app, alice, 'POST', `/api/groups/approvals/members/${alice.userId}/approve`)).status, 404, 'and cannot approve themselves')
-      t.equal((await call(app, lead, 'POST', `/api/groups/approvals/members/${alice.userId}/approve`)).body.data.status, 'active')
+      t.equal((await call(app, admin, 'POST', `/api/groups/approvals/members/${alice.userId}/approve`)).body.data.status, 'active')
       t.same((await call(app, alice, 'GET', '/api/auth/verify')).body.data.user.permissions, [`server:${fs!.id}:read`, `tools:${fs!.id}:read`], 'approved: access on the next request')
 
       t.equal((await call(app, lead, 'POST', '/api/groups/approvals/members', { userId: alice.userId })).status, 409, 'already a member')
@@ -114,6 +114,23 @@ for (const driver of DRIVERS) {
       const members = await call(app, lead, 'GET', '/api/groups/approvals/members?sort=joinedAt')
       t.same(members.body.data.items.map((m: { userId: string }) => m.userId).sort(), [lead.userId, bob.userId].sort())
       t.equal((await call(app, lead, 'GET', '/api/groups/approvals/members?status=pending')).body.data.pagination.total, 1, 'bob is pending')
+    })
+
+    t.test('requireApproval binds group admins: who added a member does not approve them', async (t) => {
+      await newGroup({ name: 'vetted', settings: { requireApproval: true } })
+      const [lead, second, newcomer, other] = await Promise.all([createUser(app, admin), createUser(app, admin), createUser(app, admin), createUser(app, admin)])
+      for (const person of [lead, second]) await call(app, admin, 'POST', '/api/groups/vetted/members', { userId: person.userId, role: 'admin' })
+
+      t.equal((await call(app, lead, 'POST', '/api/groups/vetted/members', { userId: newcomer.userId })).body.data.status, 'pending')
+      const self = await call(app, lead, 'POST', `/api/groups/vetted/members/${newcomer.userId}/approve`)
+      t.equal(self.status, 403, 'the group admin who added them may not approve')
+      t.equal(self.body.error.code, 'AUTHORIZATION_FAILED')
+      t.equal((await call(app, newcomer, 'GET', '/api/groups/vetted')).status, 404, 'still pending: no access')
+      t.equal((await call(app, second, 'POST', `/api/groups/vetted/members/${newcomer.userId}/approve`)).body.data.status, 'active', 'another group admin may')
+      t.equal((await call(app, newcomer, 'GET', '/api/groups/vetted')).status, 200)
+
+      t.equal((await call(app, lead, 'POST', '/api/groups/vetted/members', { userId: other.userId })).body.data.status, 'pending')
+      t.equal((await call(app, admin, 'POST', `/api/groups/vetted/members/${other.userId}/approve`)).body.data.status, 'active', 'and so may a hub admin')
     })
 
     t.test('a group named with another group\'s id is refused, and never takes that group over', async (t) => {

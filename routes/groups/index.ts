@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { isAdmin } from '../../access/index.ts'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
@@ -106,7 +105,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    const member = await service.addMember(app.db, group, request.body, isAdmin(request.principal!))
+    const member = await service.addMember(app.db, group, request.body, request.principal!)
     reply.code(201)
     return ok(member, member.status === 'pending' ? 'Added; pending approval' : undefined)
   })
@@ -132,12 +131,13 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'approveGroupMember',
       tags: ['groups'],
       summary: 'Approve a pending member',
+      description: 'By a group admin other than the one who added the member (403 otherwise), or by a hub admin.',
       params: schemas.MemberParams,
       response: { 200: Envelope(schemas.Member, { ...schemas.MEMBER_EXAMPLE, status: 'active' as const }), ...errorResponses(422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    return ok(await service.approveMember(app.db, group, request.params.userId))
+    return ok(await service.approveMember(app.db, group, request.params.userId, request.principal!))
   })
 
   app.delete('/:groupId/members/:userId', {

@@ -1,9 +1,9 @@
 import { and, count, eq, inArray, sql } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
 import { groupMembers, groups, groupServers, servers, users, type GroupPermissions, type GroupRow, type GroupSettings, type ServerAction } from '../../db/schema.ts'
-import { conflict, notFound, validationFailed } from '../../lib/errors.ts'
+import { authorizationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { listPage, type ListQuery, type ListSpec } from '../../lib/list.ts'
-import { groupByRef, isIdShaped, MAX_GROUP_DEPTH, readableGroups, withAncestors, type Principal } from '../../access/index.ts'
+import { approvalVerdict, groupByRef, isAdmin, isIdShaped, MAX_GROUP_DEPTH, readableGroups, withAncestors, type Principal } from '../../access/index.ts'
 
 export const GROUP_LIST: ListSpec = {
   table: groups,
@@ -162,10 +162,11 @@ export async function listMembers (db: Database, group: GroupRow, query: ListQue
 }
 
 /**
- * Adds a member. The group row is locked first, so concurrent additions never exceed
- * `maxMembers`. With `requireApproval`, members added by anyone but a hub admin are pending.
+ * Adds a member on behalf of `by` (null: the hub itself, e.g. auto-assignment). The group row is
+ * locked first, so concurrent additions never exceed `maxMembers`. With `requireApproval`,
+ * members added by anyone but a hub admin are pending.
  */
-export async function addMember (db: Database, group: GroupRow, input: { userId: string, role?: 'member' | 'admin' }, addedByHubAdmin: boolean) {
+export async function addMember (db: Database, group: GroupRow, input: { userId: string, role?: 'member' | 'admin' }, by: Principal | null) {
   return await db.transaction(async (tx) => {
     const [locked] = await tx.select().from(groups).where(eq(groups.id, group.id)).for('update')
     if (locked === undefined) throw notFound('Group')
@@ -178,8 +179,8 @@ export async function addMember (db: Database, group: GroupRow, input: { userId:
       const [row] = await tx.select({ n: count() }).from(groupMembers).where(eq(groupMembers.groupId, group.id))
       if ((row?.n ?? 0) >= maxMembers) throw conflict(`Group is full (maxMembers ${maxMembers})`)
     }
-    const status = requireApproval && !addedByHubAdmin ? 'pending' as const : 'active' as const
-    const [member] = await tx.insert(groupMembers).values({ groupId: group.id, userId: user.id, role: input.role ?? 'member', status }).returning()
+    const status = requireApproval && by !== null && !isAdmin(by) ? 'pending' as const : 'active' as const
+    const [member] = await tx.insert(groupMembers).values({ groupId: group.id, userId: user.id, role: input.role ?? 'member', status, addedBy: by?.userId ?? null }).returning()
     return { userId: user.id, username: user.username, role: member!.role, status: member!.status, joinedAt: member!.createdAt.toISOString() }
   })
 }
@@ -193,7 +194,17 @@ async function changeMember (db: Database, group: GroupRow, userId: string, chan
 }
 
 export const setMemberRole = (db: Database, group: GroupRow, userId: string, role: 'member' | 'admin') => changeMember(db, group, userId, { role })
-export const approveMember = (db: Database, group: GroupRow, userId: string) => changeMember(db, group, userId, { status: 'active' })
+
+/** Approves a pending member: not by whoever added them, unless a hub admin (`requireApproval` binds group admins too). */
+export async function approveMember (db: Database, group: GroupRow, userId: string, approver: Principal) {
+  const [member] = await db.select({ status: groupMembers.status, addedBy: groupMembers.addedBy }).from(groupMembers)
+    .where(and(eq(groupMembers.groupId, group.id), eq(groupMembers.userId, userId)))
+  if (member === undefined) throw notFound('Member')
+  if (member.status === 'pending' && approvalVerdict(approver, member.addedBy) === 'forbid') {
+    throw authorizationFailed('A member is approved by someone other than who added them')
+  }
+  return await changeMember(db, group, userId, { status: 'active' })
+}
 
 export async function removeMember (db: Database, group: GroupRow, userId: string): Promise<void> {
   const removed = await db.delete(groupMembers).where(and(eq(groupMembers.groupId, group.id), eq(groupMembers.userId, userId))).returning()
@@ -255,7 +266,7 @@ export async function setUserGroups (db: Database, userId: string, names: string
   if (stale.length > 0) await db.delete(groupMembers).where(and(eq(groupMembers.userId, userId), inArray(groupMembers.groupId, stale)))
   for (const group of wanted) {
     if (current.some((row) => row.groupId === group.id)) continue
-    await addMember(db, group, { userId }, true)
+    await addMember(db, group, { userId }, null)
   }
 }
 
@@ -264,7 +275,7 @@ export async function autoAssign (db: Database, userId: string): Promise<void> {
   const candidates = await db.select().from(groups).where(sql`(${groups.settings}->>'autoAssign')::boolean`)
   for (const group of candidates) {
     try {
-      await addMember(db, group, { userId }, true)
+      await addMember(db, group, { userId }, null)
     } catch (error) {
       if (!(error instanceof Error && 'code' in error && error.code === 'RESOURCE_CONFLICT')) throw error
     }
