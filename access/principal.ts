@@ -9,6 +9,8 @@ export interface Principal {
   apiKeyId?: string
   /** Read-only API keys may only use GET. */
   readOnly: boolean
+  /** When the credential stops working by itself (a bearer token's expiry, ms since the epoch). */
+  expiresAt?: number
 }
 
 /** Hub admins may do everything: the one place that says so. */

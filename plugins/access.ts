@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { authorize, isAdmin, type Principal, type Resource } from '../access/index.ts'
+import { authorize, isAdmin, LiveAccess, type Principal, type Resource } from '../access/index.ts'
 import { authenticationFailed, authorizationFailed, notFound } from '../lib/errors.ts'
 import { errorResponses } from '../lib/schemas.ts'
 
@@ -34,7 +34,23 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered on the app, with its rule: for tests that walk the router. */
     routeTable: RouteSummary[]
+    /**
+     * Watches a live stream (log follow, MCP event stream, WebSocket): `end` is called, within
+     * seconds, once the caller's credential is revoked or expires or the user is deleted, or once
+     * `need` is no longer allowed. Returns the function that stops watching (call it when the
+     * stream ends on its own).
+     */
+    watchStream(stream: WatchedStream): () => void
   }
+}
+
+export interface WatchedStream {
+  principal: Principal
+  /** What the stream goes on needing: an action on an object, or any check of the principal as it stands. */
+  need: { resource: Resource, id: string, action: string } | ((principal: Principal) => Promise<boolean>)
+  end: () => void
+  /** Whether the stream also ends when a bearer token expires (default); not for MCP sessions, which outlive one token of their login. */
+  expires?: boolean
 }
 
 /** Routes served by the docs UI plugin, public by the contract. */
@@ -52,6 +68,15 @@ export const AUTHENTICATED = [{ bearerAuth: [] }, { apiKey: [] }]
 export default fp(async (app) => {
   const routeTable: RouteSummary[] = []
   app.decorate('routeTable', routeTable)
+  // The database and the records epoch are decorated after this plugin, and are there by the time streams open.
+  const live = new LiveAccess({ db: () => app.db, epoch: () => app.records.current, now: Date.now, onError: (error) => app.log.warn({ err: error }, 'could not check live streams') })
+  app.addHook('onClose', async () => { live.close() })
+  app.decorate('watchStream', ({ principal, need, end, expires = true }: WatchedStream) => live.watch({
+    principal,
+    ...(expires && principal.expiresAt !== undefined ? { expiresAt: principal.expiresAt } : {}),
+    allowed: typeof need === 'function' ? need : async (current) => await authorize(app.db, current, need.resource, need.id, need.action) === 'allow',
+    end
+  }))
   app.decorateRequest('principal', null)
 
   app.addHook('onRoute', (route) => {

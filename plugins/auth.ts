@@ -11,6 +11,7 @@ const AUDIENCE = 'mcphub-api'
 interface AccessTokenClaims {
   sub: string
   sid: string
+  exp: number
 }
 
 declare module 'fastify' {
@@ -59,7 +60,9 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now }) => {
       } catch {
         return null
       }
-      return await principalForSession(ctx, claims.sub, claims.sid)
+      const principal = await principalForSession(ctx, claims.sub, claims.sid)
+      // Live streams opened with the token end when it expires.
+      return principal === null ? null : { ...principal, expiresAt: claims.exp * 1000 }
     })
   }
 

@@ -249,9 +249,12 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     })
     const end = () => {
       unsubscribe()
+      unwatch()
       followersOf(row.id).delete(stream)
       stream.end()
     }
+    // Ends once the caller may no longer read the server, or their credential goes away.
+    const unwatch = app.watchStream({ principal: request.principal!, need: { resource: 'server', id: row.id, action: 'read' }, end })
     followersOf(row.id).add(stream)
     request.raw.on('close', end)
     stream.on('close', end)
