@@ -20,7 +20,7 @@ export interface LiveAccessOptions {
   /** The version of the stored records: any change makes every stream be checked again. */
   epoch: () => number
   now: () => number
-  /** How often changes and expiries are looked for. */
+  /** How often changes and expiries are looked for: a burst of changes costs one check per tick. */
   tickMs?: number
   /** Every stream is checked at least this often, also without a change seen here (another hub, a clock). */
   recheckMs?: number
@@ -59,7 +59,7 @@ export class LiveAccess {
   #checking: Promise<void> | undefined
 
   constructor (options: LiveAccessOptions) {
-    this.#options = { tickMs: 500, recheckMs: 5000, ...options }
+    this.#options = { tickMs: 1000, recheckMs: 5000, ...options }
     this.#timer = setInterval(() => { this.#tick() }, this.#options.tickMs)
     this.#timer.unref()
   }

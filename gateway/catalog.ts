@@ -1,6 +1,6 @@
 import { type Prompt, type Resource, type ResourceTemplateType, type Tool, UriTemplate } from '@modelcontextprotocol/client'
 import { eq, inArray } from 'drizzle-orm'
-import { serversInScope, type Principal } from '../access/index.ts'
+import { serversInScope, type EndpointScope, type Principal } from '../access/index.ts'
 import type { Database } from '../db/client.ts'
 import { groups, servers } from '../db/schema.ts'
 import { effectiveCatalog, settingsByServer } from '../routes/servers/service.ts'
@@ -9,7 +9,7 @@ import type { Supervisor } from '../supervisor/supervisor.ts'
 import { NameTable } from './naming.ts'
 
 /** What an MCP endpoint serves: every server, one group's, or one server. */
-export type Scope = { kind: 'all' } | { kind: 'group', groupId: string } | { kind: 'server', serverId: string }
+export type Scope = EndpointScope
 
 export interface ServedServer {
   id: string

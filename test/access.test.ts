@@ -5,7 +5,7 @@ import type { App } from '../app.ts'
 import { servers, users } from '../db/schema.ts'
 import { build, createUser, DRIVERS, rememberSecret, signIn, testDatabase, type SignedIn } from './helper.ts'
 
-/** Generous: streams are checked every half second, and every change is seen at the next check. */
+/** Generous: streams are checked every second, and every change is seen at the next check. */
 const ENDS_WITHIN_MS = 10_000
 
 async function within<T> (what: string, promise: Promise<T>, ms = ENDS_WITHIN_MS): Promise<T> {
