@@ -112,6 +112,8 @@ export const groupMembers = pgTable('group_members', {
   role: text('role', { enum: ['member', 'admin'] }).notNull().default('member'),
   /** `pending` members (awaiting approval) get no access. */
   status: text('status', { enum: ['active', 'pending'] }).notNull().default('active'),
+  /** Who added the member (null: the hub itself, or a user deleted since): they may not approve it. */
+  addedBy: uuid('added_by').references(() => users.id, { onDelete: 'set null' }),
   createdAt: createdAt()
 }, (table) => [
   primaryKey({ name: 'group_members_pkey', columns: [table.groupId, table.userId] }),

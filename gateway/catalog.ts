@@ -1,16 +1,15 @@
 import { type Prompt, type Resource, type ResourceTemplateType, type Tool, UriTemplate } from '@modelcontextprotocol/client'
-import { and, eq, inArray } from 'drizzle-orm'
+import { eq, inArray } from 'drizzle-orm'
+import { serversInScope, type EndpointScope, type Principal } from '../access/index.ts'
 import type { Database } from '../db/client.ts'
-import { groupMembers, groups, groupServers, servers } from '../db/schema.ts'
-import type { Principal } from '../plugins/access.ts'
-import { effectiveGrants, withAncestors } from '../routes/groups/permissions.ts'
+import { groups, servers } from '../db/schema.ts'
 import { effectiveCatalog, settingsByServer } from '../routes/servers/service.ts'
 import type { Catalog, ManagedServer } from '../supervisor/managed-server.ts'
 import type { Supervisor } from '../supervisor/supervisor.ts'
 import { NameTable } from './naming.ts'
 
 /** What an MCP endpoint serves: every server, one group's, or one server. */
-export type Scope = { kind: 'all' } | { kind: 'group', groupId: string } | { kind: 'server', serverId: string }
+export type Scope = EndpointScope
 
 export interface ServedServer {
   id: string
@@ -142,43 +141,19 @@ export async function resolveScopeName (db: Database, name: string): Promise<Sco
 
 /** The caller's view of a scope; undefined when the caller may not see the scope at all (404). */
 export async function catalogFor (db: Database, supervisor: Supervisor, principal: Principal, scope: Scope): Promise<CatalogView | undefined> {
-  const isAdmin = principal.role === 'admin'
-  const grants = isAdmin ? undefined : await effectiveGrants(db, principal.userId)
-  const columns = { id: servers.id, key: servers.key, callTimeoutMs: servers.callTimeoutMs }
-  let rows: Array<{ id: string, key: string, callTimeoutMs: number }>
-  if (isAdmin && scope.kind === 'all') {
-    rows = await db.select(columns).from(servers).orderBy(servers.key)
-  } else {
-    let serverIds: string[]
-    if (scope.kind === 'server') {
-      serverIds = [scope.serverId]
-    } else if (scope.kind === 'group') {
-      if (!isAdmin && !await inGroupTree(db, principal.userId, scope.groupId)) return undefined
-      serverIds = (await db.select({ id: groupServers.serverId }).from(groupServers).where(eq(groupServers.groupId, scope.groupId))).map((row) => row.id)
-    } else {
-      serverIds = [...grants!.keys()]
-    }
-    const readable = serverIds.filter((id) => isAdmin || grants!.get(id)?.server.has('read') === true)
-    if (scope.kind === 'server' && readable.length === 0) return undefined
-    rows = readable.length === 0 ? [] : await db.select(columns).from(servers).where(inArray(servers.id, readable)).orderBy(servers.key)
-  }
+  const reachable = await serversInScope(db, principal, scope)
+  if (reachable === undefined) return undefined
+  const reach = new Map(reachable.map((server) => [server.id, server]))
+  const rows = reach.size === 0
+    ? []
+    : await db.select({ id: servers.id, key: servers.key, callTimeoutMs: servers.callTimeoutMs }).from(servers).where(inArray(servers.id, [...reach.keys()])).orderBy(servers.key)
   const settings = await settingsByServer(db, rows.map((row) => row.id))
   const served: ServedServer[] = []
   for (const row of rows) {
     const managed = supervisor.get(row.id)
     if (managed === undefined) continue
-    const tools = grants?.get(row.id)?.tools
-    served.push({ id: row.id, key: row.key, managed, callTimeoutMs: row.callTimeoutMs, catalog: effectiveCatalog(managed.catalog, settings.get(row.id) ?? []), canListTools: isAdmin || tools?.has('read') === true, canCallTools: isAdmin || tools?.has('execute') === true })
+    const { canListTools, canCallTools } = reach.get(row.id)!
+    served.push({ id: row.id, key: row.key, managed, callTimeoutMs: row.callTimeoutMs, catalog: effectiveCatalog(managed.catalog, settings.get(row.id) ?? []), canListTools, canCallTools })
   }
   return new CatalogView(served, scope.kind !== 'server')
-}
-
-/** Whether the user is an active member of the group or of one of its sub-groups. */
-async function inGroupTree (db: Database, userId: string, groupId: string): Promise<boolean> {
-  const memberships = await db.select({ groupId: groupMembers.groupId }).from(groupMembers)
-    .where(and(eq(groupMembers.userId, userId), eq(groupMembers.status, 'active')))
-  if (memberships.length === 0) return false
-  const all = await db.select({ id: groups.id, parentId: groups.parentId, permissions: groups.permissions }).from(groups)
-  const byId = new Map(all.map((group) => [group.id, group]))
-  return memberships.some((row) => withAncestors(row.groupId, byId).includes(groupId))
 }

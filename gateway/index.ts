@@ -6,7 +6,7 @@ import { failure } from '../lib/envelope.ts'
 import { EpochCache } from '../lib/epoch-cache.ts'
 import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
 import { AUTHENTICATE_CHALLENGE, authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
-import type { Principal } from '../plugins/access.ts'
+import { serversInScope, type Principal } from '../access/index.ts'
 import { ToolCallLog } from './accounting.ts'
 import { rpcError, StreamableHttpTransport } from './http-transport.ts'
 import { newSessionId, SessionStore } from './sessions.ts'
@@ -41,7 +41,17 @@ function hostnameOf (host: string | undefined): string | undefined {
 
 const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   const calls = new ToolCallLog(app.db, (error) => app.log.warn({ err: { message: error.message } }, 'could not record tool calls'))
-  const sessions = new SessionStore(undefined, (session) => { subscriptions.dropSession(session.id) })
+  const sessions = new SessionStore(undefined, (session) => {
+    subscriptions.dropSession(session.id)
+    unwatchSession.get(session.id)?.()
+    unwatchSession.delete(session.id)
+  })
+  // Sessions end when their caller's credential goes away or they may no longer use the endpoint (access/live.ts).
+  const unwatchSession = new Map<string, () => void>()
+  const mayUse = (scope: Scope) => async (current: Principal) => scope.kind === 'all' || await serversInScope(app.db, current, scope) !== undefined
+  const watchSession = (id: string, principal: Principal, scope: Scope, expires: boolean) => {
+    unwatchSession.set(id, app.watchStream({ principal, need: mayUse(scope), end: () => { sessions.close(id) }, expires }))
+  }
   const subscriptions = new ResourceSubscriptions((sessionId, uri) => { sessions.get(sessionId)?.server.sendResourceUpdated({ uri }).catch(() => {}) })
   const stopRelayingUpdates = app.supervisor.onResourceUpdated((server, uri) => { subscriptions.updated(server, uri) })
   const paused = new PausedCalls()
@@ -152,6 +162,9 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       }
       if (request.method === 'GET') {
         if (!session.transport.listen(reply)) return await reply.code(409).send(rpcError(-32000, 'Conflict: only one event stream per session'))
+        // The event stream ends with its request's credential (a token expires; the session goes on).
+        const unwatch = app.watchStream({ principal, need: mayUse(scope!), end: () => { reply.raw.end() } })
+        reply.raw.once('close', unwatch)
         return reply
       }
       const message = asJsonRpcMessage(request.body)
@@ -165,6 +178,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       const server = newServer()
       const transport = new StreamableHttpTransport(newSessionId())
       sessions.add({ id: transport.sessionId, userId: principal.userId, path, transport, server, lastSeen: Date.now() })
+      watchSession(transport.sessionId, principal, scope!, false)
       await server.connect(transport)
       await transport.post(reply, request.body as JSONRPCMessage, { authInfo })
       return reply
@@ -208,6 +222,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       const server = newServer()
       sseScopes.set(id, scope)
       sessions.add({ id, userId: principal.userId, path: '/messages', transport, server, lastSeen: Date.now() })
+      watchSession(id, principal, scope, true)
       request.raw.on('close', () => {
         sseScopes.delete(id)
         sessions.close(id)

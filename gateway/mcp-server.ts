@@ -1,6 +1,6 @@
 import type { CallToolResult, Client, CompleteResult, GetPromptResult, ReadResourceResult, StandardSchemaV1 } from '@modelcontextprotocol/client'
 import { inputRequired, isInputRequiredResult, ProtocolError, ProtocolErrorCode, Server, type InputRequest, type ServerContext } from '@modelcontextprotocol/server'
-import type { Principal } from '../plugins/access.ts'
+import type { Principal } from '../access/index.ts'
 import type { Caller, ClientRequestMethod } from '../supervisor/callers.ts'
 import type { ToolCallLog } from './accounting.ts'
 import type { CatalogView, ServedServer } from './catalog.ts'

@@ -1,20 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { authorize, isAdmin, LiveAccess, type Principal, type Resource } from '../access/index.ts'
 import { authenticationFailed, authorizationFailed, notFound } from '../lib/errors.ts'
 import { errorResponses } from '../lib/schemas.ts'
 
-/** Who is calling: set by the auth plugin, null for anonymous callers. */
-export interface Principal {
-  userId: string
-  username: string
-  role: 'admin' | 'user'
-  /** The login session of a bearer token. */
-  sessionId?: string
-  /** The API key used, if any. */
-  apiKeyId?: string
-  /** Read-only API keys may only use GET. */
-  readOnly: boolean
-}
+export type { Principal } from '../access/index.ts'
 
 /**
  * Every route's access rule:
@@ -24,10 +14,7 @@ export interface Principal {
  * - `{ resource, action, param }`: `action` on the object named by a path parameter, decided by
  *   the resource's policy; callers who may not even read it get 404, so ids cannot be probed.
  */
-export type AccessRule = 'public' | 'user' | 'admin' | { resource: string, action: string, param: string }
-
-/** How a resource answers "may this principal do `action` on object `id`?" */
-export type ObjectPolicy = (principal: Principal, id: string, action: string) => Promise<'allow' | 'forbid' | 'hide'>
+export type AccessRule = 'public' | 'user' | 'admin' | { resource: Resource, action: string, param: string }
 
 export interface RouteSummary {
   method: string
@@ -47,11 +34,23 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered on the app, with its rule: for tests that walk the router. */
     routeTable: RouteSummary[]
-    /** Registers the object policy for a resource kind used in `{ resource }` rules. */
-    defineResource(resource: string, policy: ObjectPolicy): void
-    /** The one question: may this principal do `action` on object `id` of `resource`? */
-    authorize(principal: Principal, resource: string, id: string, action: string): Promise<'allow' | 'forbid' | 'hide'>
+    /**
+     * Watches a live stream (log follow, MCP event stream, WebSocket): `end` is called, within
+     * seconds, once the caller's credential is revoked or expires or the user is deleted, or once
+     * `need` is no longer allowed. Returns the function that stops watching (call it when the
+     * stream ends on its own).
+     */
+    watchStream(stream: WatchedStream): () => void
   }
+}
+
+export interface WatchedStream {
+  principal: Principal
+  /** What the stream goes on needing: an action on an object, or any check of the principal as it stands. */
+  need: { resource: Resource, id: string, action: string } | ((principal: Principal) => Promise<boolean>)
+  end: () => void
+  /** Whether the stream also ends when a bearer token expires (default); not for MCP sessions, which outlive one token of their login. */
+  expires?: boolean
 }
 
 /** Routes served by the docs UI plugin, public by the contract. */
@@ -62,23 +61,22 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 export const AUTHENTICATED = [{ bearerAuth: [] }, { apiKey: [] }]
 
 /**
- * The one authorization layer. Each route declares `config.access`; a route without one stops
- * the app from starting. The rule also sets the route's documented security and its 401/403/404
- * responses, so the document and the enforcement cannot disagree.
+ * Enforces each route's access rule with the access module. Each route declares `config.access`;
+ * a route without one stops the app from starting. The rule also sets the route's documented
+ * security and its 401/403/404 responses, so the document and the enforcement cannot disagree.
  */
 export default fp(async (app) => {
   const routeTable: RouteSummary[] = []
-  const policies = new Map<string, ObjectPolicy>()
   app.decorate('routeTable', routeTable)
-  app.decorate('defineResource', (resource: string, policy: ObjectPolicy) => {
-    policies.set(resource, policy)
-  })
-  app.decorate('authorize', async (principal: Principal, resource: string, id: string, action: string) => {
-    if (principal.role === 'admin') return 'allow' as const
-    const policy = policies.get(resource)
-    if (policy === undefined) throw new Error(`No access policy for ${resource}`)
-    return await policy(principal, id, action)
-  })
+  // The database and the records epoch are decorated after this plugin, and are there by the time streams open.
+  const live = new LiveAccess({ db: () => app.db, epoch: () => app.records.current, now: Date.now, onError: (error) => app.log.warn({ err: error }, 'could not check live streams') })
+  app.addHook('onClose', async () => { live.close() })
+  app.decorate('watchStream', ({ principal, need, end, expires = true }: WatchedStream) => live.watch({
+    principal,
+    ...(expires && principal.expiresAt !== undefined ? { expiresAt: principal.expiresAt } : {}),
+    allowed: typeof need === 'function' ? need : async (current) => await authorize(app.db, current, need.resource, need.id, need.action) === 'allow',
+    end
+  }))
   app.decorateRequest('principal', null)
 
   app.addHook('onRoute', (route) => {
@@ -106,11 +104,15 @@ export default fp(async (app) => {
     const principal = request.principal
     if (principal === null) throw authenticationFailed()
     if (principal.readOnly && !SAFE_METHODS.has(request.method)) throw authorizationFailed('This API key is read-only')
-    if (access === 'user' || principal.role === 'admin') return
-    if (access === 'admin') throw authorizationFailed('Admin only')
+    if (access === 'user') return
+    if (access === 'admin') {
+      if (isAdmin(principal)) return
+      throw authorizationFailed('Admin only')
+    }
     const id = (request.params as Record<string, string | undefined>)[access.param]
     if (id === undefined) throw new Error(`Route has no parameter ${access.param}`)
-    const verdict = await app.authorize(principal, access.resource, id, access.action)
+    // The database is decorated after this plugin, and is there by the time requests arrive.
+    const verdict = await authorize(app.db, principal, access.resource, id, access.action)
     if (verdict === 'hide') throw notFound(access.resource[0]!.toUpperCase() + access.resource.slice(1))
     if (verdict === 'forbid') throw authorizationFailed()
   }

@@ -15,6 +15,7 @@ const AUDIENCE = 'mcphub-api'
 interface AccessTokenClaims {
   sub: string
   sid: string
+  exp: number
 }
 
 declare module 'fastify' {
@@ -77,7 +78,9 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPe
     } catch {
       return null
     }
-    return await principals.get(`bearer:${token}`, async () => await principalForSession(ctx, claims.sub, claims.sid))
+    const principal = await principals.get(`bearer:${token}`, async () => await principalForSession(ctx, claims.sub, claims.sid))
+    // Live streams opened with the token end when it expires.
+    return principal === null ? null : { ...principal, expiresAt: claims.exp * 1000 }
   }
 
   // Per address (IPv6: per /64), shared through Redis when configured.

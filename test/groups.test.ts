@@ -1,5 +1,5 @@
 import t from 'tap'
-import { servers } from '../db/schema.ts'
+import { groupMembers, groups, servers } from '../db/schema.ts'
 import { build, createUser, DRIVERS, signIn, type SignedIn } from './helper.ts'
 import type { App } from '../app.ts'
 
@@ -95,7 +95,7 @@ for (const driver of DRIVERS) {
       t.same((await call(app, alice, 'GET', '/api/auth/verify')).body.data.user.permissions, [], 'pending members have no access')
       t.equal((await call(app, alice, 'GET', '/api/groups/approvals')).status, 404, 'nor see the group')
       t.equal((await call(app, alice, 'POST', `/api/groups/approvals/members/${alice.userId}/approve`)).status, 404, 'and cannot approve themselves')
-      t.equal((await call(app, lead, 'POST', `/api/groups/approvals/members/${alice.userId}/approve`)).body.data.status, 'active')
+      t.equal((await call(app, admin, 'POST', `/api/groups/approvals/members/${alice.userId}/approve`)).body.data.status, 'active')
       t.same((await call(app, alice, 'GET', '/api/auth/verify')).body.data.user.permissions, [`server:${fs!.id}:read`, `tools:${fs!.id}:read`], 'approved: access on the next request')
 
       t.equal((await call(app, lead, 'POST', '/api/groups/approvals/members', { userId: alice.userId })).status, 409, 'already a member')
@@ -114,6 +114,42 @@ for (const driver of DRIVERS) {
       const members = await call(app, lead, 'GET', '/api/groups/approvals/members?sort=joinedAt')
       t.same(members.body.data.items.map((m: { userId: string }) => m.userId).sort(), [lead.userId, bob.userId].sort())
       t.equal((await call(app, lead, 'GET', '/api/groups/approvals/members?status=pending')).body.data.pagination.total, 1, 'bob is pending')
+    })
+
+    t.test('requireApproval binds group admins: who added a member does not approve them', async (t) => {
+      await newGroup({ name: 'vetted', settings: { requireApproval: true } })
+      const [lead, second, newcomer, other] = await Promise.all([createUser(app, admin), createUser(app, admin), createUser(app, admin), createUser(app, admin)])
+      for (const person of [lead, second]) await call(app, admin, 'POST', '/api/groups/vetted/members', { userId: person.userId, role: 'admin' })
+
+      t.equal((await call(app, lead, 'POST', '/api/groups/vetted/members', { userId: newcomer.userId })).body.data.status, 'pending')
+      const self = await call(app, lead, 'POST', `/api/groups/vetted/members/${newcomer.userId}/approve`)
+      t.equal(self.status, 403, 'the group admin who added them may not approve')
+      t.equal(self.body.error.code, 'AUTHORIZATION_FAILED')
+      t.equal((await call(app, newcomer, 'GET', '/api/groups/vetted')).status, 404, 'still pending: no access')
+      t.equal((await call(app, second, 'POST', `/api/groups/vetted/members/${newcomer.userId}/approve`)).body.data.status, 'active', 'another group admin may')
+      t.equal((await call(app, newcomer, 'GET', '/api/groups/vetted')).status, 200)
+
+      t.equal((await call(app, lead, 'POST', '/api/groups/vetted/members', { userId: other.userId })).body.data.status, 'pending')
+      t.equal((await call(app, admin, 'POST', `/api/groups/vetted/members/${other.userId}/approve`)).body.data.status, 'active', 'and so may a hub admin')
+    })
+
+    t.test('a group named with another group\'s id is refused, and never takes that group over', async (t) => {
+      const target = await newGroup({ name: 'takeover-target', permissions: { servers: ['read'] } })
+      const created = await call(app, admin, 'POST', '/api/groups', { name: target.id })
+      t.equal(created.status, 422, 'a name with the shape of an id is refused')
+      t.same(created.body.error.details, { field: 'name', reason: 'must not have the shape of an id (uuid)' })
+      const other = await newGroup({ name: 'takeover-other' })
+      t.equal((await call(app, admin, 'PUT', `/api/groups/${other.id}`, { name: target.id.toUpperCase() })).status, 422, 'also on rename, in any case')
+      t.equal((await call(app, admin, 'GET', `/api/groups/${other.id}`)).body.data.name, 'takeover-other', 'a refused rename changes nothing')
+
+      // Such a name stored before the rule (or by hand): a reference with an id's shape still names only that id.
+      const [squatter] = await app.db.insert(groups).values({ name: target.id }).returning()
+      const intruder = await createUser(app, admin)
+      await app.db.insert(groupMembers).values({ groupId: squatter!.id, userId: intruder.userId, role: 'admin' })
+      t.equal((await call(app, intruder, 'GET', `/api/groups/${target.id}`)).status, 404, 'membership of the squatter grants nothing on the target')
+      t.equal((await call(app, intruder, 'POST', `/api/groups/${target.id}/members`, { userId: intruder.userId })).status, 404)
+      t.equal((await call(app, admin, 'GET', `/api/groups/${target.id}`)).body.data.name, 'takeover-target', 'the id resolves to the target')
+      t.equal((await call(app, admin, 'GET', `/api/groups/${target.id}/members`)).body.data.pagination.total, 0)
     })
 
     t.test('concurrent additions never exceed maxMembers', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { deriveServerKey, MAX_NAME_LENGTH, namespacedName, NameTable, SERVER_KEY_PATTERN } from '../gateway/naming.ts'
+import { MAX_NAME_LENGTH, namespacedName, NameTable } from '../gateway/naming.ts'
+import { deriveServerKey, SERVER_KEY_PATTERN } from '../routes/servers/key.ts'
 
 const VALID = /^[a-zA-Z0-9_-]{1,64}$/
 

@@ -1,10 +1,9 @@
 import t from 'tap'
 import { groupMembers, groups, groupServers, servers, users, type ServerAction, type ToolAction } from '../db/schema.ts'
-import type { Principal } from '../plugins/access.ts'
 import {
-  computeGrants, effectiveGrants, MAX_GROUP_DEPTH, permissionsOf, permissionStrings, readableServerIds, serverVerdict, withAncestors,
-  type Assignment, type GroupNode, type Grants
-} from '../routes/groups/permissions.ts'
+  approvalVerdict, authorize, computeGrants, effectiveGrants, MAX_GROUP_DEPTH, permissionsOf, permissionStrings, readableServerIds, withAncestors,
+  type Assignment, type GroupNode, type Grants, type Principal
+} from '../access/index.ts'
 import { DRIVERS, testDatabase } from './helper.ts'
 
 type S = ServerAction[]
@@ -209,7 +208,7 @@ for (const driver of DRIVERS) {
 
         for (const local of serverKeys) {
           for (const action of ACTIONS) {
-            const verdict = await serverVerdict(db, principal, serverIds.get(local)!, action)
+            const verdict = await authorize(db, principal, 'server', serverIds.get(local)!, action)
             t.equal(verdict, expectedVerdict(row, row.expect[local], action), `${action} on ${local}`)
           }
         }
@@ -250,4 +249,43 @@ t.test('withAncestors stays bounded on a corrupt tree', async (t) => {
   t.same(withAncestors('a', tree([['a', 'missing']])), ['a', 'missing'], 'a dangling parent ends the chain')
   const cyclic = [...tree([['a', 'b'], ['b', 'a']]).values()]
   t.same(plain(computeGrants(['a'], cyclic, [{ groupId: 'b', serverId: 's', permissions: ['read'] }])), { s: [['read'], []] }, 'computeGrants terminates on a cycle')
+})
+
+/** The group policy, as the contract states it: [membership, action, verdict]. */
+const GROUP_ROWS: Array<[membership: 'none' | 'pending' | 'member' | 'group admin' | 'hub admin', action: 'read' | 'manage' | 'write', verdict: 'allow' | 'forbid' | 'hide']> = [
+  ['none', 'read', 'hide'], ['none', 'manage', 'hide'], ['none', 'write', 'hide'],
+  ['pending', 'read', 'hide'], ['pending', 'manage', 'hide'], ['pending', 'write', 'hide'],
+  ['member', 'read', 'allow'], ['member', 'manage', 'forbid'], ['member', 'write', 'forbid'],
+  ['group admin', 'read', 'allow'], ['group admin', 'manage', 'allow'], ['group admin', 'write', 'forbid'],
+  ['hub admin', 'read', 'allow'], ['hub admin', 'manage', 'allow'], ['hub admin', 'write', 'allow']
+]
+
+for (const driver of DRIVERS) {
+  t.test(`${driver}: group verdicts, by id or by name, never through a confusable name`, async (t) => {
+    const handle = await testDatabase(t, driver)
+    t.teardown(() => handle.close())
+    await handle.migrate()
+    const db = handle.db
+    const [group] = await db.insert(groups).values({ name: 'verdicts' }).returning()
+    // A name with the shape of the group's id (refused by the API, possible in old data): it never stands for the group.
+    const [squatter] = await db.insert(groups).values({ name: group!.id }).returning()
+    for (const [index, [membership, action, verdict]] of GROUP_ROWS.entries()) {
+      const [user] = await db.insert(users).values({ username: `group-verdict-${index}`, passwordHash: 'x', role: membership === 'hub admin' ? 'admin' : 'user' }).returning()
+      const principal: Principal = { userId: user!.id, username: user!.username, role: user!.role, readOnly: false }
+      if (membership === 'pending' || membership === 'member' || membership === 'group admin') {
+        await db.insert(groupMembers).values({ groupId: group!.id, userId: user!.id, status: membership === 'pending' ? 'pending' : 'active', role: membership === 'group admin' ? 'admin' : 'member' })
+      }
+      await db.insert(groupMembers).values({ groupId: squatter!.id, userId: user!.id, role: 'admin' })
+      t.equal(await authorize(db, principal, 'group', group!.id, action), verdict, `${membership}: ${action} by id`)
+      t.equal(await authorize(db, principal, 'group', 'verdicts', action), verdict, `${membership}: ${action} by name`)
+    }
+  })
+}
+
+t.test('approvals: never by the one who added the member, unless a hub admin', async (t) => {
+  const principal = (userId: string, role: 'admin' | 'user'): Principal => ({ userId, username: userId, role, readOnly: false })
+  t.equal(approvalVerdict(principal('lead', 'user'), 'lead'), 'forbid', 'the adder')
+  t.equal(approvalVerdict(principal('second', 'user'), 'lead'), 'allow', 'another group admin')
+  t.equal(approvalVerdict(principal('root', 'admin'), 'root'), 'allow', 'a hub admin who added them')
+  t.equal(approvalVerdict(principal('second', 'user'), null), 'allow', 'added by the hub itself, or by a user since deleted')
 })

@@ -5,7 +5,7 @@ import { randomToken, safeEqual, sha256, type SecretBox } from '../../lib/crypto
 import { authenticationFailed, authorizationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { hashPassword, verifyPassword } from '../../lib/passwords.ts'
 import { generateTotpSecret, matchTotp, otpauthUri } from '../../lib/totp.ts'
-import type { Principal } from '../../plugins/access.ts'
+import type { Principal } from '../../access/index.ts'
 
 export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60
 export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000

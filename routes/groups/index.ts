@@ -3,7 +3,6 @@ import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
-import { serverVerdict } from './permissions.ts'
 import * as service from './service.ts'
 
 const read = { resource: 'group', action: 'read', param: 'groupId' } as const
@@ -11,10 +10,6 @@ const manage = { resource: 'group', action: 'manage', param: 'groupId' } as cons
 const write = { resource: 'group', action: 'write', param: 'groupId' } as const
 
 const groups: FastifyPluginAsyncTypebox = async (app) => {
-  app.defineResource('group', (principal, idOrName, action) => service.groupVerdict(app.db, principal, idOrName, action))
-  // Servers are assigned through groups, so the access model that decides on them lives here.
-  app.defineResource('server', (principal, serverId, action) => serverVerdict(app.db, principal, serverId, action))
-
   app.get('', {
     config: { access: 'user' },
     schema: {
@@ -110,7 +105,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    const member = await service.addMember(app.db, group, request.body, request.principal!.role === 'admin')
+    const member = await service.addMember(app.db, group, request.body, request.principal!)
     reply.code(201)
     return ok(member, member.status === 'pending' ? 'Added; pending approval' : undefined)
   })
@@ -136,12 +131,13 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'approveGroupMember',
       tags: ['groups'],
       summary: 'Approve a pending member',
+      description: 'By a group admin other than the one who added the member (403 otherwise), or by a hub admin.',
       params: schemas.MemberParams,
       response: { 200: Envelope(schemas.Member, { ...schemas.MEMBER_EXAMPLE, status: 'active' as const }), ...errorResponses(422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    return ok(await service.approveMember(app.db, group, request.params.userId))
+    return ok(await service.approveMember(app.db, group, request.params.userId, request.principal!))
   })
 
   app.delete('/:groupId/members/:userId', {

@@ -1,10 +1,9 @@
-import { and, count, eq, inArray, or, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, inArray, sql } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
 import { groupMembers, groups, groupServers, servers, users, type GroupPermissions, type GroupRow, type GroupSettings, type ServerAction } from '../../db/schema.ts'
-import { conflict, notFound, validationFailed } from '../../lib/errors.ts'
+import { authorizationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { listPage, type ListQuery, type ListSpec } from '../../lib/list.ts'
-import type { Principal } from '../../plugins/access.ts'
-import { MAX_GROUP_DEPTH, withAncestors } from './permissions.ts'
+import { approvalVerdict, groupByRef, isAdmin, isIdShaped, MAX_GROUP_DEPTH, readableGroups, withAncestors, type Principal } from '../../access/index.ts'
 
 export const GROUP_LIST: ListSpec = {
   table: groups,
@@ -36,14 +35,9 @@ export const ASSIGNMENT_LIST: ListSpec = {
 
 /** Serialises changes to the tree, so that two concurrent moves cannot close a cycle. */
 const HIERARCHY_LOCK = 0x6d636867
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-function byIdOrName (idOrName: string): SQL {
-  return UUID.test(idOrName) ? or(eq(groups.id, idOrName), eq(groups.name, idOrName))! : eq(groups.name, idOrName)
-}
-
-export async function findGroup (db: Database, idOrName: string): Promise<GroupRow> {
-  const [group] = await db.select().from(groups).where(byIdOrName(idOrName)).limit(1)
+export async function findGroup (db: Database, ref: string): Promise<GroupRow> {
+  const group = await groupByRef(db, ref)
   if (group === undefined) throw notFound('Group')
   return group
 }
@@ -63,26 +57,9 @@ export async function toDto (db: Database, row: GroupRow) {
   }
 }
 
-/** Groups the principal can see: all for admins, their active memberships for others. */
-function visibleGroups (principal: Principal): SQL[] {
-  if (principal.role === 'admin') return []
-  return [sql`${groups.id} in (select ${groupMembers.groupId} from ${groupMembers} where ${groupMembers.userId} = ${principal.userId} and ${groupMembers.status} = 'active')`]
-}
-
 export async function listGroups (db: Database, principal: Principal, query: ListQuery) {
-  const page = await listPage<GroupRow>(db, GROUP_LIST, query, visibleGroups(principal))
+  const page = await listPage<GroupRow>(db, GROUP_LIST, query, readableGroups(principal))
   return { items: await Promise.all(page.items.map((row) => toDto(db, row))), pagination: page.pagination }
-}
-
-/** Group policy: active members read; the group's admins manage members; hub admins do the rest. */
-export async function groupVerdict (db: Database, principal: Principal, idOrName: string, action: string): Promise<'allow' | 'forbid' | 'hide'> {
-  const [membership] = await db.select({ role: groupMembers.role }).from(groupMembers)
-    .innerJoin(groups, eq(groups.id, groupMembers.groupId))
-    .where(and(byIdOrName(idOrName), eq(groupMembers.userId, principal.userId), eq(groupMembers.status, 'active')))
-  if (membership === undefined) return 'hide'
-  if (action === 'read') return 'allow'
-  if (action === 'manage') return membership.role === 'admin' ? 'allow' : 'forbid'
-  return 'forbid'
 }
 
 interface TreeRow { id: string, parentId: string | null }
@@ -98,7 +75,7 @@ function subtreeHeight (id: string, rows: TreeRow[], seen = new Set<string>()): 
 /** Resolves `parentGroup` and refuses cycles (422) and trees deeper than MAX_GROUP_DEPTH. */
 async function resolveParent (tx: Database, parentGroup: string | null, movingId?: string): Promise<string | null> {
   if (parentGroup === null) return null
-  const [parent] = await tx.select().from(groups).where(byIdOrName(parentGroup)).limit(1)
+  const parent = await groupByRef(tx, parentGroup)
   if (parent === undefined) throw validationFailed('parentGroup', `group "${parentGroup}" does not exist`)
   const rows = await tx.select({ id: groups.id, parentId: groups.parentId }).from(groups)
   const byId = new Map(rows.map((row) => [row.id, row]))
@@ -124,7 +101,13 @@ export interface GroupInput {
   settings?: Partial<GroupSettings>
 }
 
+/** Ids and names must not be confusable: a name with the shape of an id is refused. */
+function checkName (name: string | undefined): void {
+  if (name !== undefined && isIdShaped(name)) throw validationFailed('name', 'must not have the shape of an id (uuid)')
+}
+
 export async function createGroup (db: Database, input: GroupInput & { name: string }): Promise<GroupRow> {
+  checkName(input.name)
   return await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${HIERARCHY_LOCK})`)
     const parentId = await resolveParent(tx, input.parentGroup ?? null)
@@ -141,6 +124,7 @@ export async function createGroup (db: Database, input: GroupInput & { name: str
 }
 
 export async function updateGroup (db: Database, group: GroupRow, input: GroupInput): Promise<GroupRow> {
+  checkName(input.name)
   return await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${HIERARCHY_LOCK})`)
     const parentId = input.parentGroup === undefined ? undefined : await resolveParent(tx, input.parentGroup, group.id)
@@ -178,10 +162,11 @@ export async function listMembers (db: Database, group: GroupRow, query: ListQue
 }
 
 /**
- * Adds a member. The group row is locked first, so concurrent additions never exceed
- * `maxMembers`. With `requireApproval`, members added by anyone but a hub admin are pending.
+ * Adds a member on behalf of `by` (null: the hub itself, e.g. auto-assignment). The group row is
+ * locked first, so concurrent additions never exceed `maxMembers`. With `requireApproval`,
+ * members added by anyone but a hub admin are pending.
  */
-export async function addMember (db: Database, group: GroupRow, input: { userId: string, role?: 'member' | 'admin' }, addedByHubAdmin: boolean) {
+export async function addMember (db: Database, group: GroupRow, input: { userId: string, role?: 'member' | 'admin' }, by: Principal | null) {
   return await db.transaction(async (tx) => {
     const [locked] = await tx.select().from(groups).where(eq(groups.id, group.id)).for('update')
     if (locked === undefined) throw notFound('Group')
@@ -194,8 +179,8 @@ export async function addMember (db: Database, group: GroupRow, input: { userId:
       const [row] = await tx.select({ n: count() }).from(groupMembers).where(eq(groupMembers.groupId, group.id))
       if ((row?.n ?? 0) >= maxMembers) throw conflict(`Group is full (maxMembers ${maxMembers})`)
     }
-    const status = requireApproval && !addedByHubAdmin ? 'pending' as const : 'active' as const
-    const [member] = await tx.insert(groupMembers).values({ groupId: group.id, userId: user.id, role: input.role ?? 'member', status }).returning()
+    const status = requireApproval && by !== null && !isAdmin(by) ? 'pending' as const : 'active' as const
+    const [member] = await tx.insert(groupMembers).values({ groupId: group.id, userId: user.id, role: input.role ?? 'member', status, addedBy: by?.userId ?? null }).returning()
     return { userId: user.id, username: user.username, role: member!.role, status: member!.status, joinedAt: member!.createdAt.toISOString() }
   })
 }
@@ -209,7 +194,17 @@ async function changeMember (db: Database, group: GroupRow, userId: string, chan
 }
 
 export const setMemberRole = (db: Database, group: GroupRow, userId: string, role: 'member' | 'admin') => changeMember(db, group, userId, { role })
-export const approveMember = (db: Database, group: GroupRow, userId: string) => changeMember(db, group, userId, { status: 'active' })
+
+/** Approves a pending member: not by whoever added them, unless a hub admin (`requireApproval` binds group admins too). */
+export async function approveMember (db: Database, group: GroupRow, userId: string, approver: Principal) {
+  const [member] = await db.select({ status: groupMembers.status, addedBy: groupMembers.addedBy }).from(groupMembers)
+    .where(and(eq(groupMembers.groupId, group.id), eq(groupMembers.userId, userId)))
+  if (member === undefined) throw notFound('Member')
+  if (member.status === 'pending' && approvalVerdict(approver, member.addedBy) === 'forbid') {
+    throw authorizationFailed('A member is approved by someone other than who added them')
+  }
+  return await changeMember(db, group, userId, { status: 'active' })
+}
 
 export async function removeMember (db: Database, group: GroupRow, userId: string): Promise<void> {
   const removed = await db.delete(groupMembers).where(and(eq(groupMembers.groupId, group.id), eq(groupMembers.userId, userId))).returning()
@@ -271,7 +266,7 @@ export async function setUserGroups (db: Database, userId: string, names: string
   if (stale.length > 0) await db.delete(groupMembers).where(and(eq(groupMembers.userId, userId), inArray(groupMembers.groupId, stale)))
   for (const group of wanted) {
     if (current.some((row) => row.groupId === group.id)) continue
-    await addMember(db, group, { userId }, true)
+    await addMember(db, group, { userId }, null)
   }
 }
 
@@ -280,7 +275,7 @@ export async function autoAssign (db: Database, userId: string): Promise<void> {
   const candidates = await db.select().from(groups).where(sql`(${groups.settings}->>'autoAssign')::boolean`)
   for (const group of candidates) {
     try {
-      await addMember(db, group, { userId }, true)
+      await addMember(db, group, { userId }, null)
     } catch (error) {
       if (!(error instanceof Error && 'code' in error && error.code === 'RESOURCE_CONFLICT')) throw error
     }

@@ -10,7 +10,7 @@ import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 
-const on = (action: string) => ({ resource: 'server', action, param: 'serverId' })
+const on = (action: string) => ({ resource: 'server' as const, action, param: 'serverId' })
 /** What a follow stream may hold for a reader that does not keep up. */
 const FOLLOW_BUFFER_BYTES = 1024 * 1024
 
@@ -255,9 +255,12 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     })
     const end = () => {
       unsubscribe()
+      unwatch()
       followersOf(row.id).delete(stream)
       stream.end()
     }
+    // Ends once the caller may no longer read the server, or their credential goes away.
+    const unwatch = app.watchStream({ principal: request.principal!, need: { resource: 'server', id: row.id, action: 'read' }, end })
     followersOf(row.id).add(stream)
     request.raw.on('close', end)
     stream.on('close', end)

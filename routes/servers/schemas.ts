@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { SERVER_KEY_PATTERN } from '../../gateway/naming.ts'
+import { SERVER_KEY_PATTERN } from './key.ts'
 import { Id, Nullable, Timestamp } from '../../lib/schemas.ts'
 
 export const MASK = '********'

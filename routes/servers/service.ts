@@ -2,15 +2,14 @@ import { statSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
-import { deriveServerKey } from '../../gateway/naming.ts'
-import { groups, groupServers, serverItemSettings, serverLogs, servers, type ServerItemSetting, type ServerRow } from '../../db/schema.ts'
+import { deriveServerKey } from './key.ts'
+import { serverItemSettings, serverLogs, servers, type ServerItemSetting, type ServerRow } from '../../db/schema.ts'
 import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
 import { listConditions, paginate, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
-import type { Principal } from '../../plugins/access.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
 import type { Catalog, ServerSpec, ServerStatus } from '../../supervisor/managed-server.ts'
-import { readableServerIds } from '../groups/permissions.ts'
+import { groupByRef, isAdmin, readableServerIds, serversInScope, type Principal } from '../../access/index.ts'
 import { MASK, SERVER_STATES } from './schemas.ts'
 
 export const SERVER_LIST: ListSpec = {
@@ -151,14 +150,17 @@ export async function getServer (db: Database, id: string): Promise<ServerRow> {
 
 /**
  * Lists the servers the caller may read. `status` is live state, so it filters the rows after
- * the query; `group` takes a group's name or id.
+ * the query; `group` takes a group's name or id, and narrows to the servers that group serves
+ * the caller: a group it is not in answers like one that does not exist.
  */
 export async function listServers (db: Database, principal: Principal, query: ListQuery & { group?: string }, stateOf: (id: string) => string) {
   const scope: SQL[] = []
   const readable = await readableServerIds(db, principal)
   if (readable !== undefined) scope.push(readable.length === 0 ? sql`false` : inArray(servers.id, readable))
   if (query.group !== undefined) {
-    scope.push(sql`${servers.id} in (select ${groupServers.serverId} from ${groupServers} join ${groups} on ${groups.id} = ${groupServers.groupId} where ${groups.name} = ${query.group} or ${groups.id}::text = ${query.group})`)
+    const group = await groupByRef(db, query.group)
+    const inGroup = group === undefined ? undefined : await serversInScope(db, principal, { kind: 'group', groupId: group.id })
+    scope.push(inGroup === undefined || inGroup.length === 0 ? sql`false` : inArray(servers.id, inGroup.map((server) => server.id)))
   }
   const sortColumn = SERVER_LIST.sort[query.sort ?? 'name'] ?? servers.name
   const direction = query.order === 'desc' ? desc : asc
@@ -198,7 +200,7 @@ export async function createServer (db: Database, box: SecretBox, input: ServerI
 /** Updates a server; what runs (command, args, env, cwd) is for admins only. */
 export async function updateServer (db: Database, box: SecretBox, principal: Principal, current: ServerRow, input: ServerInput): Promise<ServerRow> {
   const processField = PROCESS_FIELDS.find((field) => input[field] !== undefined)
-  if (processField !== undefined && principal.role !== 'admin') throw authorizationFailed(`Only admins may change ${processField}`)
+  if (processField !== undefined && !isAdmin(principal)) throw authorizationFailed(`Only admins may change ${processField}`)
   validateProcessFields(input)
   const [row] = await db.update(servers).set({
     ...(input.name === undefined ? {} : { name: input.name }),

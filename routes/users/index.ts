@@ -6,8 +6,6 @@ import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 
 const users: FastifyPluginAsyncTypebox = async (app) => {
-  app.defineResource('user', service.userPolicy)
-
   app.get('', {
     config: { access: 'admin' },
     schema: {

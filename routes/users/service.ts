@@ -4,7 +4,7 @@ import { apiKeys, sessions, users, type UserProfile, type UserRow } from '../../
 import { authorizationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { listPage, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import { hashPassword, verifyPassword } from '../../lib/passwords.ts'
-import type { Principal } from '../../plugins/access.ts'
+import { isAdmin, type Principal } from '../../access/index.ts'
 import { autoAssign, groupNamesByUser, setUserGroups } from '../groups/service.ts'
 
 export const USER_LIST: ListSpec = {
@@ -103,9 +103,9 @@ async function remainingAdmins (tx: Database, excluding: string): Promise<number
  * user's API keys unless `keepApiKeys` is set.
  */
 export async function updateUser (db: Database, principal: Principal, userId: string, input: UpdateUserInput): Promise<UserRow> {
-  const isAdmin = principal.role === 'admin'
+  const byAdmin = isAdmin(principal)
   const own = principal.userId === userId
-  if (!isAdmin) {
+  if (!byAdmin) {
     const forbidden = Object.keys(input).find((field) => !SELF_SERVICE_FIELDS.has(field))
     if (forbidden !== undefined) throw authorizationFailed(`Only admins may change ${forbidden}`)
   }
@@ -154,11 +154,6 @@ export async function deleteUser (db: Database, userId: string): Promise<void> {
     }
     await tx.delete(users).where(eq(users.id, userId))
   })
-}
-
-/** Users may see and edit themselves; other users are invisible to them. */
-export async function userPolicy (principal: Principal, userId: string): Promise<'allow' | 'hide'> {
-  return principal.userId === userId ? 'allow' : 'hide'
 }
 
 /**

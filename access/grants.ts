@@ -1,7 +1,6 @@
 import { and, eq, inArray } from 'drizzle-orm'
-import type { Database } from '../../db/client.ts'
-import { groupMembers, groups, groupServers, type GroupPermissions, type ServerAction, type ToolAction } from '../../db/schema.ts'
-import type { Principal } from '../../plugins/access.ts'
+import type { Database } from '../db/client.ts'
+import { groupMembers, groups, groupServers, type GroupPermissions, type ServerAction, type ToolAction } from '../db/schema.ts'
 
 /** How deep the group tree may grow (a root group has depth 1). */
 export const MAX_GROUP_DEPTH = 8
@@ -84,25 +83,4 @@ export function permissionStrings (grants: Grants): string[] {
     for (const action of grant.tools) out.push(`tools:${serverId}:${action}`)
   }
   return out.sort()
-}
-
-export async function permissionsOf (db: Database, principal: Pick<Principal, 'userId' | 'role'>): Promise<string[]> {
-  return principal.role === 'admin' ? ['*'] : permissionStrings(await effectiveGrants(db, principal.userId))
-}
-
-/** May the principal do `action` on the server? Hidden (404) unless it may at least read it. */
-export async function serverVerdict (db: Database, principal: Principal, serverId: string, action: string): Promise<'allow' | 'forbid' | 'hide'> {
-  if (principal.role === 'admin') return 'allow'
-  const grant = (await effectiveGrants(db, principal.userId)).get(serverId)
-  if (grant === undefined || !grant.server.has('read')) return 'hide'
-  const allowed = action.startsWith('tools:')
-    ? grant.tools.has(action.slice(6) as ToolAction)
-    : grant.server.has(action as ServerAction)
-  return allowed ? 'allow' : 'forbid'
-}
-
-/** Ids of the servers the principal may read; undefined means all (admins). */
-export async function readableServerIds (db: Database, principal: Principal): Promise<string[] | undefined> {
-  if (principal.role === 'admin') return undefined
-  return [...(await effectiveGrants(db, principal.userId)).keys()]
 }

@@ -1,0 +1,2 @@
+ALTER TABLE "group_members" ADD COLUMN "added_by" uuid;--> statement-breakpoint
+ALTER TABLE "group_members" ADD CONSTRAINT "group_members_added_by_users_id_fk" FOREIGN KEY ("added_by") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;
