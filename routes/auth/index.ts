@@ -5,7 +5,7 @@ import type { ApiKeyRow, UserRow } from '../../db/schema.ts'
 import { ok } from '../../lib/envelope.ts'
 import { authenticationFailed, HubError, invalidRequest } from '../../lib/errors.ts'
 import { Envelope, errorResponses, NoContent } from '../../lib/schemas.ts'
-import { permissionsOf } from '../../access/index.ts'
+import { isAdmin, permissionsOf } from '../../access/index.ts'
 import { addressKey } from '../../plugins/rate-limit.ts'
 import { getUser } from '../users/service.ts'
 import * as schemas from './schemas.ts'
@@ -243,7 +243,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const principal = request.principal!
-    const owner = principal.role === 'admin' ? request.query.userId : principal.userId
+    const owner = isAdmin(principal) ? request.query.userId : principal.userId
     return ok((await service.listApiKeys(ctx, owner)).map(apiKeyDto))
   })
 

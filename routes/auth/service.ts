@@ -5,7 +5,7 @@ import { randomToken, safeEqual, sha256, type SecretBox } from '../../lib/crypto
 import { authenticationFailed, authorizationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
 import { hashPassword, verifyPassword } from '../../lib/passwords.ts'
 import { generateTotpSecret, matchTotp, otpauthUri } from '../../lib/totp.ts'
-import type { Principal } from '../../access/index.ts'
+import { isAdmin, type Principal } from '../../access/index.ts'
 
 export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60
 export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000
@@ -154,7 +154,7 @@ export async function listApiKeys (ctx: AuthContext, userId: string | undefined)
 
 /** Revokes a key: its owner's, or anyone's for an admin. Others' keys are not found. */
 export async function revokeApiKey (ctx: AuthContext, principal: Principal, keyId: string): Promise<void> {
-  const owner = principal.role === 'admin' ? undefined : eq(apiKeys.userId, principal.userId)
+  const owner = isAdmin(principal) ? undefined : eq(apiKeys.userId, principal.userId)
   const revoked = await ctx.db.update(apiKeys).set({ revokedAt: new Date(ctx.now()) })
     .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt), owner))
     .returning({ id: apiKeys.id })
