@@ -5,6 +5,7 @@ import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyReq
 import { failure } from '../lib/envelope.ts'
 import { EpochCache } from '../lib/epoch-cache.ts'
 import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
+import { isOwnOrigin } from '../lib/origin.ts'
 import { AUTHENTICATE_CHALLENGE, authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
 import type { Principal } from '../plugins/access.ts'
 import { ToolCallLog } from './accounting.ts'
@@ -101,12 +102,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   app.addHook('onRequest', async (request) => {
     if (allowedHosts !== undefined && !allowedHosts.includes(hostnameOf(request.headers.host) ?? '')) throw authorizationFailed('Host not allowed')
     const origin = request.headers.origin
-    if (origin === undefined) return
-    let host: string | undefined
-    try {
-      host = new URL(origin).host
-    } catch {}
-    if (host !== request.headers.host) throw authorizationFailed('Origin not allowed')
+    if (origin !== undefined && !isOwnOrigin(origin, request.protocol, request.headers.host)) throw authorizationFailed('Origin not allowed')
   })
 
   /** How a request's caller and view reach the MCP handlers (the SDK's auth info, not a credential). */
