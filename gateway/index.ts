@@ -40,6 +40,11 @@ function hostnameOf (host: string | undefined): string | undefined {
   }
 }
 
+function hasNoBody (request: FastifyRequest): boolean {
+  const length = request.headers['content-length']
+  return request.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')
+}
+
 const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   const calls = new ToolCallLog(app.db, (error) => app.log.warn({ err: { message: error.message } }, 'could not record tool calls'))
   const sessions = new SessionStore(undefined, (session) => { subscriptions.dropSession(session.id) })
@@ -189,6 +194,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       config: { access: 'user', rateLimit: false },
       schema: { hide: true },
       bodyLimit: MCP_BODY_LIMIT,
+      // A DELETE (or GET) without a body is fine whatever content type it names (the Python SDK's DELETE says JSON).
+      onRequest: async (request) => { if (request.method !== 'POST' && hasNoBody(request)) delete request.raw.headers['content-type'] },
       handler: async (request, reply) => serve(request, reply, await scopeOf(request))
     })
   }
