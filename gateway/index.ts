@@ -111,8 +111,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   })
 
   /** How a request's caller and view reach the MCP handlers (the SDK's auth info, not a credential). */
-  function authInfoFor (principal: Principal, view: CatalogView) {
-    const scope: RequestScope = { view, principal }
+  function authInfoFor (principal: Principal, view: CatalogView, endpoint: string) {
+    const scope: RequestScope = { view, principal, endpoint }
     return { token: '', clientId: principal.userId, scopes: [], extra: scope as unknown as Record<string, unknown> }
   }
 
@@ -135,8 +135,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     const principal = request.principal!
     const view = scope === undefined ? undefined : await viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
-    const authInfo = authInfoFor(principal, view)
     const path = request.url.split('?')[0]!
+    const authInfo = authInfoFor(principal, view, path)
     const sessionId = request.headers['mcp-session-id']
     const opensSession = typeof sessionId !== 'string' && request.method === 'POST' && isInitializeRequest(request.body)
     if (typeof sessionId === 'string' || opensSession) {
@@ -231,7 +231,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     if (view === undefined) throw notFound('MCP endpoint')
     const message = asJsonRpcMessage(request.body)
     if (message === undefined) return await reply.code(400).send(rpcError(-32600, 'Invalid Request: the body must be one JSON-RPC message'))
-    session.transport.receive(message, { authInfo: authInfoFor(principal, view) })
+    session.transport.receive(message, { authInfo: authInfoFor(principal, view, '/messages') })
     return reply.code(202).send()
   })
   /** The scope an endpoint's one path parameter names. */
