@@ -19,6 +19,11 @@ import { ResourceSubscriptions } from './subscriptions.ts'
 
 /** The largest MCP message a client may POST (tool arguments can carry whole files). */
 const MCP_BODY_LIMIT = 4 * 1024 * 1024
+/**
+ * How long shutdown waits for calls in flight on sessions before it closes them. With the
+ * children's stop (2 s stdin grace + 10 s) it stays within the 20 s shutdown bound of server.ts.
+ */
+const SESSION_DRAIN_MS = 5000
 
 /**
  * The MCP endpoints (Streamable HTTP): `/mcp` (every server the caller may read),
@@ -75,6 +80,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   app.addHook('preClose', async () => {
     stopListening()
     stopRelayingUpdates()
+    // New requests get 503 from now on; calls already in flight on sessions finish first (bounded).
+    if (!await sessions.drain(SESSION_DRAIN_MS)) app.log.warn('closing MCP sessions with calls still in flight')
     sessions.closeAll()
   })
   app.addHook('onClose', async () => {
