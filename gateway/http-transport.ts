@@ -50,6 +50,7 @@ export class StreamableHttpTransport implements Transport {
   async post (reply: FastifyReply, message: JSONRPCMessage, extra: MessageExtraInfo): Promise<void> {
     if (!isRequest(message)) {
       this.onmessage?.(message, extra)
+      if ('method' in message && message.method === 'notifications/cancelled') this.#cancelled(message.params?.requestId)
       reply.code(202).header('mcp-session-id', this.sessionId).send()
       return
     }
@@ -122,6 +123,16 @@ export class StreamableHttpTransport implements Transport {
   /** Resolves once no request of the client waits for its answer (answered, or its client gone). */
   async idle (): Promise<void> {
     if (this.#open.size > 0) await new Promise<void>((resolve) => { this.#whenIdle.push(resolve) })
+  }
+
+  /** A cancelled request gets no answer (MCP cancellation): its reply ends as an empty event stream instead of staying open. */
+  #cancelled (id: unknown): void {
+    const open = typeof id === 'string' || typeof id === 'number' ? this.#open.get(id) : undefined
+    if (open === undefined) return
+    this.#forget(id as RequestId)
+    const stream = open.stream ?? this.#startStream(open.reply)
+    stream.end()
+    open.done()
   }
 
   #forget (id: RequestId | undefined): void {

@@ -24,15 +24,16 @@ async function hubWithServer (t: Tap) {
   const server = created.json().data as { id: string, key: string }
   await app.inject({ method: 'POST', url: `/api/servers/${server.id}/start`, headers: admin.headers })
   const managed = app.supervisor.get(server.id)!
-  /** Settles once the server has begun a slow call. */
-  const slowCallStarted = () => new Promise<void>((resolve) => {
+  /** Settles once the server says `text` on stderr. */
+  const serverSays = (text: string) => new Promise<void>((resolve) => {
     const stop = managed.logs.subscribe((entry) => {
-      if (!entry.message.includes('slow call')) return
+      if (!entry.message.includes(text)) return
       stop()
       resolve()
     })
   })
-  return { app, base, admin, server, closing, slowCallStarted }
+  const slowCallStarted = () => serverSays('slow call for')
+  return { app, base, admin, server, closing, slowCallStarted, serverSays }
 }
 
 const connect = async (t: Tap, transport: Transport) => {
@@ -98,4 +99,21 @@ t.test('close waits for session calls a bounded time: a longer call is ended wit
   await closed
   const took = Date.now() - closingAt
   t.ok(took >= 4500 && took < 9000, `closed after ${took} ms (5 s for the calls, then the servers' stop)`)
+})
+
+t.test('a call cancelled on a session ends its request, so it does not hold the close', async (t) => {
+  const { app, base, admin, server, slowCallStarted, serverSays } = await hubWithServer(t)
+  const client = await connect(t, new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } }))
+  const abort = new AbortController()
+  const started = slowCallStarted()
+  const call = client.callTool({ name: 'slow', arguments: { ms: 60_000 } }, { signal: abort.signal })
+  await started
+  const cancelled = serverSays('slow call cancelled')
+  abort.abort()
+  await t.rejects(call)
+  await cancelled
+  const closingAt = Date.now()
+  await app.close()
+  const took = Date.now() - closingAt
+  t.ok(took < 4000, `closed after ${took} ms, without waiting for an answer that never comes`)
 })
