@@ -34,6 +34,11 @@ export class SseServerTransport implements Transport {
   receive (message: JSONRPCMessage, extra: MessageExtraInfo): void {
     if (isRequest(message) && !this.#closed) this.#open.add(message.id)
     this.onmessage?.(message, extra)
+    // A cancelled request gets no answer (MCP cancellation): nothing to wait for.
+    if ('method' in message && message.method === 'notifications/cancelled') {
+      const id = message.params?.requestId
+      if (typeof id === 'string' || typeof id === 'number') this.#answered(id)
+    }
   }
 
   async send (message: JSONRPCMessage): Promise<void> {

@@ -101,19 +101,23 @@ t.test('close waits for session calls a bounded time: a longer call is ended wit
   t.ok(took >= 4500 && took < 9000, `closed after ${took} ms (5 s for the calls, then the servers' stop)`)
 })
 
-t.test('a call cancelled on a session ends its request, so it does not hold the close', async (t) => {
-  const { app, base, admin, server, slowCallStarted, serverSays } = await hubWithServer(t)
-  const client = await connect(t, new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } }))
-  const abort = new AbortController()
-  const started = slowCallStarted()
-  const call = client.callTool({ name: 'slow', arguments: { ms: 60_000 } }, { signal: abort.signal })
-  await started
-  const cancelled = serverSays('slow call cancelled')
-  abort.abort()
-  await t.rejects(call)
-  await cancelled
-  const closingAt = Date.now()
-  await app.close()
-  const took = Date.now() - closingAt
-  t.ok(took < 4000, `closed after ${took} ms, without waiting for an answer that never comes`)
-})
+for (const kind of ['Streamable HTTP', 'HTTP+SSE']) {
+  t.test(`a call cancelled on a session (${kind}) is not waited for at close`, async (t) => {
+    const { app, base, admin, server, slowCallStarted, serverSays } = await hubWithServer(t)
+    const client = await connect(t, kind === 'HTTP+SSE'
+      ? new SSEClientTransport(new URL(`${base}/sse/${server.key}`), { fetch: withAuth(admin), eventSourceInit: { fetch: withAuth(admin) } })
+      : new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } }))
+    const abort = new AbortController()
+    const started = slowCallStarted()
+    const call = client.callTool({ name: 'slow', arguments: { ms: 60_000 } }, { signal: abort.signal })
+    await started
+    const cancelled = serverSays('slow call cancelled')
+    abort.abort()
+    await t.rejects(call)
+    await cancelled
+    const closingAt = Date.now()
+    await app.close()
+    const took = Date.now() - closingAt
+    t.ok(took < 4000, `closed after ${took} ms, without waiting for an answer that never comes`)
+  })
+}
