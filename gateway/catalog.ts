@@ -3,8 +3,8 @@ import { eq, inArray } from 'drizzle-orm'
 import { serversInScope, type EndpointScope, type Principal } from '../access/index.ts'
 import type { Database } from '../db/client.ts'
 import { groups, servers } from '../db/schema.ts'
-import { effectiveCatalog, settingsByServer } from '../routes/servers/service.ts'
-import type { Catalog, ManagedServer } from '../supervisor/managed-server.ts'
+import { effectiveCatalog, settingsByServer, type EffectiveCatalog } from '../routes/servers/service.ts'
+import type { ManagedServer } from '../supervisor/managed-server.ts'
 import type { Supervisor } from '../supervisor/supervisor.ts'
 import { NameTable } from './naming.ts'
 
@@ -17,7 +17,7 @@ export interface ServedServer {
   managed: ManagedServer
   callTimeoutMs: number
   /** The running server's catalog after the admins' settings. */
-  catalog: Catalog
+  catalog: EffectiveCatalog
   canListTools: boolean
   canCallTools: boolean
 }
@@ -39,10 +39,13 @@ export class CatalogView {
   readonly #aggregate: boolean
   readonly #tools: NameTable<Exposed<Tool>>
   readonly #prompts: NameTable<Exposed<Prompt>>
+  /** Per server, the resource URIs admins disabled, percent-decoded. */
+  readonly #disabledResources: Map<string, Set<string>>
 
   constructor (served: ServedServer[], aggregate: boolean) {
     this.servers = served
     this.#aggregate = aggregate
+    this.#disabledResources = new Map(served.map((server) => [server.id, new Set(server.catalog.disabledResources.map(decoded))]))
     this.#tools = new NameTable(served.filter((server) => server.canListTools).flatMap((server) =>
       server.catalog.tools.map((tool) => ({ serverId: server.id, serverKey: server.key, name: tool.name, item: tool }))))
     this.#prompts = new NameTable(served.flatMap((server) =>
@@ -96,17 +99,34 @@ export class CatalogView {
 
   /**
    * The server a resource URI belongs to: the first in the endpoint's order (by key) that lists
-   * it, else the first with a template matching it.
+   * it, else the first with a template matching it. A URI admins disabled on a server never
+   * goes to that server, by a template either, however it is percent-encoded.
    */
   findResource (uri: string): ServedServer | undefined {
-    return this.servers.find((server) => server.catalog.resources.some((resource) => resource.uri === uri)) ??
-      this.servers.find((server) => server.catalog.resourceTemplates.some((template) => templateMatches(template.uriTemplate, uri)))
+    const key = decoded(uri)
+    const candidates = this.servers.filter((server) => this.#disabledResources.get(server.id)?.has(key) !== true)
+    return candidates.find((server) => server.catalog.resources.some((resource) => resource.uri === uri)) ??
+      candidates.find((server) => server.catalog.resourceTemplates.some((template) => templateMatches(template.uriTemplate, uri)))
   }
 
   /** The server offering a resource template (for completions of its variables). */
   findResourceTemplate (uriTemplate: string): ServedServer | undefined {
     return this.servers.find((server) => server.catalog.resourceTemplates.some((template) => template.uriTemplate === uriTemplate))
   }
+}
+
+/**
+ * A URI with its percent-encodings decoded, so that `%73ecret` is `secret` (a server may decode
+ * what its template matched); a stray `%` elsewhere does not keep the rest encoded.
+ */
+function decoded (uri: string): string {
+  return uri.replace(/(?:%[0-9a-fA-F]{2})+/g, (escapes) => {
+    try {
+      return decodeURIComponent(escapes)
+    } catch {
+      return escapes
+    }
+  })
 }
 
 const parsedTemplates = new Map<string, UriTemplate | undefined>()

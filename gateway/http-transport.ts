@@ -37,6 +37,8 @@ export class StreamableHttpTransport implements Transport {
   readonly #open = new Map<RequestId, OpenRequest>()
   #standalone: { stream: ServerResponse, keepAlive: NodeJS.Timeout } | undefined
   #closed = false
+  /** Who waits for every request to be answered (shutdown). */
+  #whenIdle: Array<() => void> = []
 
   constructor (sessionId: string) {
     this.sessionId = sessionId
@@ -48,6 +50,7 @@ export class StreamableHttpTransport implements Transport {
   async post (reply: FastifyReply, message: JSONRPCMessage, extra: MessageExtraInfo): Promise<void> {
     if (!isRequest(message)) {
       this.onmessage?.(message, extra)
+      if ('method' in message && message.method === 'notifications/cancelled') this.#cancelled(message.params?.requestId)
       reply.code(202).header('mcp-session-id', this.sessionId).send()
       return
     }
@@ -59,7 +62,7 @@ export class StreamableHttpTransport implements Transport {
       this.#open.set(message.id, { reply, done: resolve })
       // A client that goes away gets no answer; the request itself is not cancelled by that (MCP transport rules).
       reply.raw.once('close', () => {
-        if (this.#open.get(message.id)?.reply === reply) this.#open.delete(message.id)
+        if (this.#open.get(message.id)?.reply === reply) this.#forget(message.id)
         resolve()
       })
       this.onmessage?.(message, extra)
@@ -94,7 +97,7 @@ export class StreamableHttpTransport implements Transport {
       open.stream.write(event(message))
       return
     }
-    this.#open.delete(requestId!)
+    this.#forget(requestId!)
     if (open.stream === undefined) {
       open.reply.header('mcp-session-id', this.sessionId).type('application/json').send(JSON.stringify(message))
     } else {
@@ -112,8 +115,29 @@ export class StreamableHttpTransport implements Transport {
       open.done()
     }
     this.#open.clear()
+    this.#forget(undefined)
     this.#standalone?.stream.end()
     this.onclose?.()
+  }
+
+  /** Resolves once no request of the client waits for its answer (answered, or its client gone). */
+  async idle (): Promise<void> {
+    if (this.#open.size > 0) await new Promise<void>((resolve) => { this.#whenIdle.push(resolve) })
+  }
+
+  /** A cancelled request gets no answer (MCP cancellation): its reply ends as an empty event stream instead of staying open. */
+  #cancelled (id: unknown): void {
+    const open = typeof id === 'string' || typeof id === 'number' ? this.#open.get(id) : undefined
+    if (open === undefined) return
+    this.#forget(id as RequestId)
+    const stream = open.stream ?? this.#startStream(open.reply)
+    stream.end()
+    open.done()
+  }
+
+  #forget (id: RequestId | undefined): void {
+    if (id !== undefined) this.#open.delete(id)
+    if (this.#open.size === 0) for (const resolve of this.#whenIdle.splice(0)) resolve()
   }
 
   #startStream (reply: FastifyReply): ServerResponse {

@@ -5,6 +5,7 @@ import { createMcpHandler, type JSONRPCMessage, isInitializeRequest, isLegacyReq
 import { failure } from '../lib/envelope.ts'
 import { EpochCache } from '../lib/epoch-cache.ts'
 import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
+import { isOwnOrigin } from '../lib/origin.ts'
 import { AUTHENTICATE_CHALLENGE, authorizationFailed, notFound, rateLimited, toHubError } from '../lib/errors.ts'
 import { serversInScope, type Principal } from '../access/index.ts'
 import { ToolCallLog } from './accounting.ts'
@@ -18,6 +19,11 @@ import { ResourceSubscriptions } from './subscriptions.ts'
 
 /** The largest MCP message a client may POST (tool arguments can carry whole files). */
 const MCP_BODY_LIMIT = 4 * 1024 * 1024
+/**
+ * How long shutdown waits for calls in flight on sessions before it closes them. With the
+ * children's stop (2 s stdin grace + 10 s) it stays within the 20 s shutdown bound of server.ts.
+ */
+const SESSION_DRAIN_MS = 5000
 
 /**
  * The MCP endpoints (Streamable HTTP): `/mcp` (every server the caller may read),
@@ -37,6 +43,11 @@ function hostnameOf (host: string | undefined): string | undefined {
   } catch {
     return undefined
   }
+}
+
+function hasNoBody (request: FastifyRequest): boolean {
+  const length = request.headers['content-length']
+  return request.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')
 }
 
 const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
@@ -79,6 +90,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   app.addHook('preClose', async () => {
     stopListening()
     stopRelayingUpdates()
+    // New requests get 503 from now on; calls already in flight on sessions finish first (bounded).
+    if (!await sessions.drain(SESSION_DRAIN_MS)) app.log.warn('closing MCP sessions with calls still in flight')
     sessions.closeAll()
   })
   app.addHook('onClose', async () => {
@@ -111,17 +124,12 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   app.addHook('onRequest', async (request) => {
     if (allowedHosts !== undefined && !allowedHosts.includes(hostnameOf(request.headers.host) ?? '')) throw authorizationFailed('Host not allowed')
     const origin = request.headers.origin
-    if (origin === undefined) return
-    let host: string | undefined
-    try {
-      host = new URL(origin).host
-    } catch {}
-    if (host !== request.headers.host) throw authorizationFailed('Origin not allowed')
+    if (origin !== undefined && !isOwnOrigin(origin, request.protocol, request.headers.host)) throw authorizationFailed('Origin not allowed')
   })
 
   /** How a request's caller and view reach the MCP handlers (the SDK's auth info, not a credential). */
-  function authInfoFor (principal: Principal, view: CatalogView) {
-    const scope: RequestScope = { view, principal }
+  function authInfoFor (principal: Principal, view: CatalogView, endpoint: string) {
+    const scope: RequestScope = { view, principal, endpoint }
     return { token: '', clientId: principal.userId, scopes: [], extra: scope as unknown as Record<string, unknown> }
   }
 
@@ -144,8 +152,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     const principal = request.principal!
     const view = scope === undefined ? undefined : await viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
-    const authInfo = authInfoFor(principal, view)
     const path = request.url.split('?')[0]!
+    const authInfo = authInfoFor(principal, view, path)
     const sessionId = request.headers['mcp-session-id']
     const opensSession = typeof sessionId !== 'string' && request.method === 'POST' && isInitializeRequest(request.body)
     if (typeof sessionId === 'string' || opensSession) {
@@ -207,6 +215,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
       config: { access: 'user', rateLimit: false },
       schema: { hide: true },
       bodyLimit: MCP_BODY_LIMIT,
+      // A DELETE (or GET) without a body is fine whatever content type it names (the Python SDK's DELETE says JSON).
+      onRequest: async (request) => { if (request.method !== 'POST' && hasNoBody(request)) delete request.raw.headers['content-type'] },
       handler: async (request, reply) => serve(request, reply, await scopeOf(request))
     })
   }
@@ -243,7 +253,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     if (view === undefined) throw notFound('MCP endpoint')
     const message = asJsonRpcMessage(request.body)
     if (message === undefined) return await reply.code(400).send(rpcError(-32600, 'Invalid Request: the body must be one JSON-RPC message'))
-    session.transport.receive(message, { authInfo: authInfoFor(principal, view) })
+    session.transport.receive(message, { authInfo: authInfoFor(principal, view, '/messages') })
     return reply.code(202).send()
   })
   /** The scope an endpoint's one path parameter names. */

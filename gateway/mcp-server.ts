@@ -4,15 +4,16 @@ import type { Principal } from '../access/index.ts'
 import type { Caller, ClientRequestMethod } from '../supervisor/callers.ts'
 import type { ToolCallLog } from './accounting.ts'
 import type { CatalogView, ServedServer } from './catalog.ts'
-import { PausedCall, type PausedCalls } from './paused-calls.ts'
+import { PausedCall, type CallRequest, type PausedCalls } from './paused-calls.ts'
 import type { ResourceSubscriptions } from './subscriptions.ts'
 
 export const HUB_INFO = { name: 'mcphub', version: '0.1.0' }
 
-/** What each HTTP request hands to the MCP handlers: the caller and their view, built for this request. */
+/** What each HTTP request hands to the MCP handlers: the caller and their view, built for this request, and the endpoint's path. */
 export interface RequestScope {
   view: CatalogView
   principal: Principal
+  endpoint: string
 }
 
 export interface McpServerDeps {
@@ -76,26 +77,28 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
     },
     log: (params) => { ctx.mcpReq.log(params.level, params.data, params.logger).catch(() => {}) }
   })
-  /** `call` gets the server's client and the signal that cancels the call. */
-  const routed = async <T>(ctx: ServerContext, target: ServedServer, call: (client: Client, signal: AbortSignal) => Promise<T>): Promise<T> => {
+  /** `call` gets the server's client and the signal that cancels the call; `params` are the client's request's. */
+  const routed = async <T>(ctx: ServerContext, target: ServedServer, params: { _meta?: unknown }, call: (client: Client, signal: AbortSignal) => Promise<T>): Promise<T> => {
     if (ctx.mcpReq.envelope === undefined) return await target.managed.callers.run(callerFor(ctx, target), async () => await call(upstream(target), ctx.mcpReq.signal))
-    return await routedInRounds(ctx, target, call) as T
+    return await routedInRounds(ctx, target, params, call) as T
   }
 
   /**
    * A 2026-07-28 client has no channel for a server's requests: they come back to it as
    * `input_required`, and its retry (carrying the answers and our `requestState`) resumes the
-   * paused call.
+   * paused call. The `requestState` resumes only a retry of the same request on the same endpoint.
    */
-  const routedInRounds = async <T>(ctx: ServerContext, target: ServedServer, call: (client: Client, signal: AbortSignal) => Promise<T>) => {
-    const { principal } = scopeOf(ctx)
+  const routedInRounds = async <T>(ctx: ServerContext, target: ServedServer, params: { _meta?: unknown }, call: (client: Client, signal: AbortSignal) => Promise<T>) => {
+    const { principal, endpoint } = scopeOf(ctx)
+    const { _meta, ...asked } = params
+    const request: CallRequest = { userId: principal.userId, endpoint, method: ctx.mcpReq.method, params: asked }
     const token = ctx.mcpReq.requestState<string>()
-    let resumed = token === undefined ? undefined : paused.take(token, principal.userId) as PausedCall<T> | undefined
+    let resumed = token === undefined ? undefined : paused.take(token, request) as PausedCall<T> | undefined
     if (token !== undefined && resumed === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Unknown or expired requestState')
     if (resumed === undefined) {
       const capabilities = (ctx.mcpReq.envelope as Record<string, { [capability: string]: unknown } | undefined>)['io.modelcontextprotocol/clientCapabilities'] ?? {}
       const key = `request:${++statelessCalls}`
-      resumed = new PausedCall<T>(principal.userId, async (ask) => {
+      resumed = new PausedCall<T>(request, async (ask) => {
         const caller: Caller = { key, ask: (method, params) => capabilities[CAPABILITY_OF[method]] === undefined ? undefined : ask(method, params), log: () => {} }
         // The call outlives the round's request: only its own timeout ends it.
         return await target.managed.callers.run(caller, async () => await call(upstream(target), new AbortController().signal))
@@ -122,7 +125,7 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
     try {
       const progressToken = request.params._meta?.progressToken
       const progressSent: Array<Promise<void>> = []
-      const result = await routed(ctx, target.server, async (client, signal) => await client.request({ method: 'tools/call', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.tool, {
+      const result = await routed(ctx, target.server, request.params, async (client, signal) => await client.request({ method: 'tools/call', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.tool, {
         timeout: target.server.callTimeoutMs,
         // The caller's cancellation is forwarded upstream; upstream progress goes back to the caller only.
         signal,
@@ -146,7 +149,7 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
   server.setRequestHandler('prompts/get', async (request, ctx) => {
     const target = scopeOf(ctx).view.findPrompt(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
-    return await routed(ctx, target.server, async (client, signal) =>
+    return await routed(ctx, target.server, request.params, async (client, signal) =>
       await client.request({ method: 'prompts/get', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.prompt, { timeout: target.server.callTimeoutMs, signal }))
   })
 
@@ -159,7 +162,7 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
   }
   server.setRequestHandler('resources/read', async (request, ctx) => {
     const owner = ownerOf(ctx, request.params.uri)
-    return await routed(ctx, owner, async (client, signal) => await client.request({ method: 'resources/read', params: { uri: request.params.uri } }, AS_SENT.resource, { timeout: owner.callTimeoutMs, signal }))
+    return await routed(ctx, owner, request.params, async (client, signal) => await client.request({ method: 'resources/read', params: { uri: request.params.uri } }, AS_SENT.resource, { timeout: owner.callTimeoutMs, signal }))
   })
   server.setRequestHandler('resources/subscribe', async (request, ctx) => {
     if (ctx.sessionId === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, 'Subscriptions need a session')
@@ -180,7 +183,7 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
     // A server without completions simply has no suggestions.
     if (upstream(owner).getServerCapabilities()?.completions === undefined) return { completion: { values: [] } }
     const upstreamRef = prompt === undefined ? ref : { type: 'ref/prompt' as const, name: prompt.name }
-    return await routed(ctx, owner, async (client, signal) =>
+    return await routed(ctx, owner, request.params, async (client, signal) =>
       await client.request({ method: 'completion/complete', params: { ...request.params, ref: upstreamRef } }, AS_SENT.completion, { timeout: owner.callTimeoutMs, signal }))
   })
   return server

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server'
 import { randomToken } from '../lib/crypto.ts'
 import type { ClientRequestMethod } from '../supervisor/callers.ts'
@@ -9,6 +10,15 @@ interface Question {
   answer: (result: unknown) => void
 }
 
+/** The request a paused call serves: only a retry of the same request, by the same user on the same endpoint, resumes it. */
+export interface CallRequest {
+  userId: string
+  endpoint: string
+  method: string
+  /** The request's params without `_meta` (the tool or prompt name and arguments, the URI…). */
+  params: unknown
+}
+
 export type Step<T> = { done: true, result: T } | { done: false, questions: Array<Pick<Question, 'id' | 'method' | 'params'>> }
 
 /**
@@ -17,15 +27,15 @@ export type Step<T> = { done: true, result: T } | { done: false, questions: Arra
  * `input_required` and the call waits here until the client retries with the answers.
  */
 export class PausedCall<T> {
-  readonly userId: string
+  readonly request: CallRequest
   readonly #outcome: Promise<{ ok: true, result: T } | { ok: false, error: unknown }>
   readonly #asked: Question[] = []
   readonly #open = new Map<string, Question>()
   #wake: () => void = () => {}
   #questions = 0
 
-  constructor (userId: string, run: (ask: (method: ClientRequestMethod, params: Record<string, unknown> | undefined) => Promise<unknown>) => Promise<T>) {
-    this.userId = userId
+  constructor (request: CallRequest, run: (ask: (method: ClientRequestMethod, params: Record<string, unknown> | undefined) => Promise<unknown>) => Promise<T>) {
+    this.request = request
     this.#outcome = run(async (method, params) => await new Promise((resolve) => {
       this.#asked.push({ id: `q${++this.#questions}`, method, params, answer: resolve })
       this.#wake()
@@ -59,7 +69,7 @@ export class PausedCall<T> {
   }
 }
 
-/** Paused calls by their `requestState`: 256 random bits, owned by the user, kept for the call's timeout. */
+/** Paused calls by their `requestState`: 256 random bits, owned by the user, bound to the request, kept for the call's timeout. */
 export class PausedCalls {
   readonly #calls = new Map<string, { call: PausedCall<unknown>, timer: NodeJS.Timeout }>()
 
@@ -71,10 +81,16 @@ export class PausedCalls {
     return token
   }
 
-  /** The call a retry resumes; another user's token is unknown. */
-  take (token: string, userId: string): PausedCall<unknown> | undefined {
+  /**
+   * The call a retry resumes; another user's token is unknown. A retry of another request
+   * (method, name, arguments or endpoint) is refused, and the call stays paused for its own.
+   */
+  take (token: string, retry: CallRequest): PausedCall<unknown> | undefined {
     const entry = this.#calls.get(token)
-    if (entry === undefined || entry.call.userId !== userId) return undefined
+    if (entry === undefined || entry.call.request.userId !== retry.userId) return undefined
+    if (!isDeepStrictEqual(entry.call.request, retry)) {
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'This requestState was issued for another request: retry the same method, name and arguments on the same endpoint')
+    }
     this.#calls.delete(token)
     clearTimeout(entry.timer)
     return entry.call

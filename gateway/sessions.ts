@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import type { Server, Transport } from '@modelcontextprotocol/server'
+import { withTimeout } from '../lib/timeout.ts'
+
+/** A session's transport: it can tell when every request of its client has been answered. */
+export interface SessionTransport extends Transport {
+  idle: () => Promise<void>
+}
 
 /** A stateful MCP session (Streamable HTTP or HTTP+SSE): one transport, one server, one user, one endpoint. */
 export interface Session {
@@ -7,7 +13,7 @@ export interface Session {
   userId: string
   /** The endpoint path it was opened on; using it elsewhere is refused. */
   path: string
-  transport: Transport
+  transport: SessionTransport
   server: Server
   lastSeen: number
 }
@@ -78,6 +84,12 @@ export class SessionStore {
 
   all (): Session[] {
     return [...this.#sessions.values()]
+  }
+
+  /** Waits, at most `timeoutMs`, until no session has a request waiting for its answer; whether none has. */
+  async drain (timeoutMs: number): Promise<boolean> {
+    return await withTimeout(Promise.all(this.all().map(async (session) => { await session.transport.idle() })), timeoutMs, 'calls still in flight')
+      .then(() => true, () => false)
   }
 
   closeAll (): void {

@@ -1,6 +1,7 @@
-import type { JSONRPCMessage, MessageExtraInfo, Transport } from '@modelcontextprotocol/server'
+import type { JSONRPCMessage, MessageExtraInfo, RequestId, Transport } from '@modelcontextprotocol/server'
 import { serializeMessage } from '@modelcontextprotocol/server'
 import type { PassThrough } from 'node:stream'
+import { isRequest, isResponse } from '../lib/jsonrpc.ts'
 
 /**
  * The older HTTP+SSE transport (2024-11-05): the client holds one `GET` event stream, learns
@@ -14,6 +15,9 @@ export class SseServerTransport implements Transport {
   readonly #stream: PassThrough
   readonly #endpoint: string
   #closed = false
+  /** Requests of the client not answered yet, and who waits for there to be none (shutdown). */
+  readonly #open = new Set<RequestId>()
+  #whenIdle: Array<() => void> = []
 
   constructor (sessionId: string, stream: PassThrough, endpoint: string) {
     this.sessionId = sessionId
@@ -28,12 +32,30 @@ export class SseServerTransport implements Transport {
 
   /** A message POSTed by the client, with the caller's request scope. */
   receive (message: JSONRPCMessage, extra: MessageExtraInfo): void {
+    if (isRequest(message) && !this.#closed) this.#open.add(message.id)
     this.onmessage?.(message, extra)
+    // A cancelled request gets no answer (MCP cancellation): nothing to wait for.
+    if ('method' in message && message.method === 'notifications/cancelled') {
+      const id = message.params?.requestId
+      if (typeof id === 'string' || typeof id === 'number') this.#answered(id)
+    }
   }
 
   async send (message: JSONRPCMessage): Promise<void> {
     if (this.#closed) throw new Error('The event stream is closed')
     this.#stream.write(`event: message\ndata: ${serializeMessage(message).trimEnd()}\n\n`)
+    if (isResponse(message) && message.id !== undefined) this.#answered(message.id)
+  }
+
+  /** Resolves once every request of the client has been answered on the stream (or the stream is gone). */
+  async idle (): Promise<void> {
+    if (this.#open.size > 0) await new Promise<void>((resolve) => { this.#whenIdle.push(resolve) })
+  }
+
+  #answered (id: RequestId | undefined): void {
+    if (id === undefined) this.#open.clear()
+    else this.#open.delete(id)
+    if (this.#open.size === 0) for (const resolve of this.#whenIdle.splice(0)) resolve()
   }
 
   async close (): Promise<void> {
@@ -44,6 +66,7 @@ export class SseServerTransport implements Transport {
   #finish (): void {
     if (this.#closed) return
     this.#closed = true
+    this.#answered(undefined)
     this.onclose?.()
   }
 }

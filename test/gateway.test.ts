@@ -320,3 +320,50 @@ t.test('MCP traffic has its own per-user budget, answered with a JSON-RPC error 
   t.ok(Number(over.headers['retry-after']) > 0)
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/verify', headers: admin.headers })).statusCode, 200, 'the REST API is a separate budget')
 })
+
+t.test('a browser Origin must be the hub\'s own: scheme, host and port', async (t) => {
+  const app = await build(t, 'pglite')
+  const admin = await signIn(app)
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
+  const post = async (origin: string, host = '127.0.0.1:3000', url = '/mcp') => (await app.inject({ method: 'POST', url, headers: { ...admin.headers, host, origin, accept: 'application/json, text/event-stream' }, payload: init })).statusCode
+  t.equal(await post('http://127.0.0.1:3000'), 200, 'the hub\'s own origin')
+  t.equal(await post('http://localhost', 'localhost:80'), 200, 'a default port counts as given')
+  t.equal(await post('https://127.0.0.1:3000'), 403, 'https is another origin than this plain-HTTP hub')
+  t.equal(await post('http://127.0.0.1:3001'), 403, 'another port')
+  t.equal(await post('http://localhost:3000'), 403, 'another host')
+  t.equal(await post('null'), 403, 'an opaque origin')
+  // As a stream, so that a stream opened by mistake fails the test instead of holding it.
+  const stream = await app.inject({ method: 'GET', url: '/sse', headers: { ...admin.headers, host: '127.0.0.1:3000', origin: 'https://127.0.0.1:3000' }, payloadAsStream: true })
+  stream.stream().destroy()
+  t.equal(stream.statusCode, 403, 'the same rule on every MCP endpoint')
+})
+
+t.test('DELETE and GET without a body are accepted whatever content type they name (the Python client\'s DELETE)', async (t) => {
+  const app = await build(t, 'pglite')
+  const admin = await signIn(app)
+  const created = await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name: 'idle', command: process.execPath, args: [FIXTURE], enabled: false } })
+  const { key } = created.json().data as { key: string }
+  t.equal((await app.inject({ method: 'POST', url: '/api/groups', headers: admin.headers, payload: { name: 'team' } })).statusCode, 201)
+  const rpc = { ...admin.headers, host: '127.0.0.1', accept: 'application/json, text/event-stream' }
+  const open = async (url: string) => {
+    const res = await app.inject({ method: 'POST', url, headers: rpc, payload: { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'python-like', version: '1' } } } })
+    t.equal(res.statusCode, 200, `initialize on ${url}`)
+    return { ...rpc, 'mcp-session-id': String(res.headers['mcp-session-id']), 'mcp-protocol-version': '2025-06-18' }
+  }
+  for (const url of ['/mcp', `/mcp/servers/${key}`, '/mcp/groups/team', `/mcp/${key}`, '/mcp/team']) {
+    for (const type of ['application/json', 'application/x-unheard-of']) {
+      const session = await open(url)
+      // As a stream: the GET opens the session's event stream.
+      const stream = await app.inject({ method: 'GET', url, headers: { ...session, 'content-type': type }, payloadAsStream: true })
+      stream.stream().destroy()
+      t.equal(stream.statusCode, 200, `GET ${url} with ${type} and no body opens the stream`)
+      const deleted = await app.inject({ method: 'DELETE', url, headers: { ...session, 'content-type': type } })
+      t.equal(deleted.statusCode, 200, `DELETE ${url} with ${type} and no body: ${deleted.body}`)
+      const after = await app.inject({ method: 'POST', url, headers: session, payload: { jsonrpc: '2.0', id: 2, method: 'tools/list' } })
+      t.equal(after.statusCode, 404, 'the session is closed')
+    }
+  }
+  const sse = await app.inject({ method: 'GET', url: '/sse', headers: { ...admin.headers, host: '127.0.0.1', 'content-type': 'application/json' }, payloadAsStream: true })
+  sse.stream().destroy()
+  t.equal(sse.statusCode, 200, 'GET /sse with a content type and no body')
+})

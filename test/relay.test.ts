@@ -141,3 +141,37 @@ t.test('Callers: one client at a time is asked; several in flight are refused, t
   await bTurn
   t.same(order, ['b'], 'then b goes')
 })
+
+t.test('a paused call\'s requestState resumes only a retry of the same request on the same endpoint', async (t) => {
+  const app = await build(t, 'pglite', { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const admin = await signIn(app)
+  const created = await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name: 'asker', command: process.execPath, args: [FIXTURE], enabled: false } })
+  const server = created.json().data as { id: string, key: string }
+  t.equal((await app.inject({ method: 'POST', url: `/api/servers/${server.id}/start`, headers: admin.headers })).statusCode, 200)
+
+  /** One stateless 2026-07-28 tools/call; its JSON-RPC answer. */
+  let ids = 0
+  const call = async (path: string, name: string, args: Record<string, unknown>, retry: Record<string, unknown> = {}) => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { ...admin.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': name },
+      body: JSON.stringify({ jsonrpc: '2.0', id: ++ids, method: 'tools/call', params: { name, arguments: args, ...retry, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': { sampling: {} }, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' } } } })
+    })
+    const text = await res.text()
+    return JSON.parse(res.headers.get('content-type')?.includes('text/event-stream') === true ? text.split('\n').filter((line) => line.startsWith('data: ')).at(-1)!.slice(6) : text)
+  }
+  const path = `/mcp/servers/${server.key}`
+  const first = await call(path, 'test_sampling', { prompt: 'hello' })
+  t.match(first, { result: { resultType: 'input_required', requestState: String } }, 'the server\'s question pauses the call')
+  const [question] = Object.keys(first.result.inputRequests)
+  const retry = { requestState: first.result.requestState, inputResponses: { [question!]: { role: 'assistant', model: 'raw', content: { type: 'text', text: 'from raw' } } } }
+
+  const mismatch = /issued for another request/
+  t.match(await call(path, 'test_simple_text', {}, retry), { error: { code: -32602, message: mismatch } }, 'another tool is refused')
+  t.match(await call(path, 'test_sampling', { prompt: 'other' }, retry), { error: { code: -32602, message: mismatch } }, 'other arguments are refused')
+  t.match(await call('/mcp', `${server.key}__test_sampling`, { prompt: 'hello' }, retry), { error: { code: -32602, message: mismatch } }, 'another endpoint is refused')
+  t.match(await call(path, 'test_sampling', { prompt: 'hello' }, retry), { result: { content: [{ type: 'text', text: 'LLM response: from raw' }] } }, 'the refused retries did not use it up: the right one resumes the call')
+  t.match(await call(path, 'test_sampling', { prompt: 'hello' }, retry), { error: { message: /Unknown or expired requestState/ } }, 'once')
+})

@@ -1,9 +1,10 @@
 import t from 'tap'
-import { Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
+import { Server } from '@modelcontextprotocol/server'
+import { StreamableHttpTransport } from '../gateway/http-transport.ts'
 import { newSessionId, SessionStore, type Session } from '../gateway/sessions.ts'
 
 function session (id: string, userId: string, lastSeen: number): Session {
-  return { id, userId, path: '/mcp', transport: new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: newSessionId }), server: new Server({ name: 't', version: '1' }), lastSeen }
+  return { id, userId, path: '/mcp', transport: new StreamableHttpTransport(id), server: new Server({ name: 't', version: '1' }), lastSeen }
 }
 
 t.test('session ids are 256 random bits', async (t) => {

@@ -317,10 +317,16 @@ export async function settingsByServer (db: Database, serverIds: string[]): Prom
   return result
 }
 
+/** The catalog as clients get it, and the resources admins disabled (listed by the server or not: a template may still match them). */
+export interface EffectiveCatalog extends Catalog {
+  disabledResources: string[]
+}
+
 /** The catalog as clients get it: disabled items left out, tool descriptions overridden. */
-export function effectiveCatalog (catalog: Catalog, settings: ServerItemSetting[]): Catalog {
+export function effectiveCatalog (catalog: Catalog, settings: ServerItemSetting[]): EffectiveCatalog {
   const setting = (kind: ServerItemSetting['kind'], name: string) => settings.find((row) => row.kind === kind && row.name === name)
   return {
+    disabledResources: settings.filter((row) => row.kind === 'resource' && !row.enabled).map((row) => row.name),
     tools: catalog.tools.filter((tool) => setting('tool', tool.name)?.enabled !== false).map((tool) => {
       const description = setting('tool', tool.name)?.description
       return description === null || description === undefined ? tool : { ...tool, description }

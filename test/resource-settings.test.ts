@@ -1,0 +1,42 @@
+import t from 'tap'
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import { build, DRIVERS, signIn } from './helper.ts'
+
+const FIXTURE = new URL('./fixtures/conformance-server.ts', import.meta.url).pathname
+
+for (const driver of DRIVERS) {
+  t.test(`${driver}: a resource admins disabled is never reached, not even through a matching template`, async (t) => {
+    const app = await build(t, driver, { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const admin = await signIn(app)
+    const api = async (method: 'POST' | 'PUT', url: string, payload?: object) => {
+      const res = await app.inject({ method, url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
+      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
+      return res.json().data
+    }
+    const server = await api('POST', '/api/servers', { name: 'templated', command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string, key: string }
+    await api('POST', `/api/servers/${server.id}/start`)
+    // The server's template is test://template/{id}/data; this URI is not listed, only matched.
+    const secret = 'test://template/secret/data'
+    await api('PUT', `/api/servers/${server.id}/tools`, { kind: 'resource', name: secret, enabled: false })
+
+    for (const path of [`/mcp/servers/${server.key}`, '/mcp']) {
+      const client = new Client({ name: 'reader', version: '1.0.0' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${base}${path}`), { requestInit: { headers: admin.headers } }))
+      t.teardown(() => client.close())
+      t.match(JSON.stringify(await client.readResource({ uri: 'test://template/other/data' })), /Data for ID: other/, `${path}: the template still serves other URIs`)
+      await t.rejects(client.readResource({ uri: secret }), /Unknown resource/, `${path}: read`)
+      await t.rejects(client.readResource({ uri: 'test://template/%73ecret/data' }), /Unknown resource/, `${path}: read, percent-encoded`)
+      await t.rejects(client.subscribeResource({ uri: secret }), /Unknown resource/, `${path}: subscribe`)
+      await t.rejects(client.complete({ ref: { type: 'ref/resource', uri: secret }, argument: { name: 'id', value: 'pa' } }), /Unknown resource/, `${path}: completion`)
+      t.same((await client.complete({ ref: { type: 'ref/resource', uri: 'test://template/{id}/data' }, argument: { name: 'id', value: 'pa' } })).completion.values, ['paris', 'park', 'party'], `${path}: the template's own completions still work`)
+    }
+
+    await api('PUT', `/api/servers/${server.id}/tools`, { kind: 'resource', name: secret, enabled: true })
+    const client = new Client({ name: 'reader', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } }))
+    t.teardown(() => client.close())
+    t.match(JSON.stringify(await client.readResource({ uri: secret })), /Data for ID: secret/, 'enabled again, it is read again')
+  })
+}
