@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs'
+import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { DRIVERS, emptyPostgresDatabase, testConfig } from './helper.ts'
@@ -29,6 +30,20 @@ async function startHub (t: Tap, env: Record<string, string>): Promise<Tracked &
   const hub = spawnHub(t, env)
   const [, url] = await hub.waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
   return { ...hub, url: url! }
+}
+
+/** Resolves when the file exists; rejects if `exit` settles first. */
+function fileAppears (file: string, exit: Promise<unknown>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(join(file, '..'), () => { if (existsSync(file)) done() })
+    const done = (error?: Error) => {
+      watcher.close()
+      if (error === undefined) resolve()
+      else reject(error)
+    }
+    exit.then(() => done(new Error(`exited before ${file} appeared`)), done)
+    if (existsSync(file)) done()
+  })
 }
 
 /** The hub's id and its recorded process groups, as its supervisor last wrote them. */
@@ -112,6 +127,44 @@ if (DRIVERS.includes('pg')) {
     await t.rejects(fetch(`${server.url}/healthz`), 'no longer accepting connections')
   })
 }
+
+t.test('SIGTERM while the hub is starting closes it with 0, and no server is left running', async (t) => {
+  const dataDir = testConfig(t).dataDir
+  const settings = join(dataDir, 'mcp_settings.json')
+  writeFileSync(settings, JSON.stringify({ mcpServers: { fixture: { command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' } } } }))
+  const hub = spawnHub(t, { MCPHUB_DATA_DIR: dataDir, MCPHUB_SETTINGS_FILE: settings, MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
+  // Written while the app is being built: the database is migrated, the servers are about to start.
+  await fileAppears(join(dataDir, 'supervisor-groups.json'), hub.exit)
+  hub.child.kill('SIGTERM')
+  t.same(await hub.exit, { code: 0, signal: null }, 'it closes and exits 0 (not killed by the signal)')
+  t.match(hub.stdout() + hub.stderr(), /shutting down|stopped while starting/)
+  t.same(hubProcesses(dataDir), [], 'no process of its servers runs')
+})
+
+t.test('SIGTERM while the database does not answer: the hub exits promptly, with 0', async (t) => {
+  // A "database" that accepts connections and never answers: the hub waits in its migration.
+  const sockets = new Set<Socket>()
+  let connected: () => void
+  const connection = new Promise<void>((resolve) => { connected = resolve })
+  const silent = createServer((socket) => {
+    sockets.add(socket)
+    connected()
+  })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    silent.close()
+  })
+  const port = (silent.address() as { port: number }).port
+  const hub = spawnHub(t, { MCPHUB_DATA_DIR: testConfig(t).dataDir, DATABASE_URL: `postgres://mcphub@127.0.0.1:${port}/mcphub`, MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
+  await connection
+  const signalled = Date.now()
+  hub.child.kill('SIGTERM')
+  t.same(await hub.exit, { code: 0, signal: null })
+  const took = Date.now() - signalled
+  t.ok(took < 15_000, `exited ${took} ms after SIGTERM, without waiting for the database (nor the 20 s shutdown bound)`)
+  t.match(hub.stderr(), /SIGTERM: stopped while starting/)
+})
 
 t.test('after a hub is killed with SIGKILL, the next start ends every process its servers left', async (t) => {
   const dataDir = testConfig(t).dataDir
