@@ -141,6 +141,26 @@ t.test('SIGTERM while the hub is starting closes it with 0, and no server is lef
   t.same(hubProcesses(dataDir), [], 'no process of its servers runs')
 })
 
+if (DRIVERS.includes('pg')) {
+  t.test('SIGTERM while the hub gets ready: it closes before it ever listens', async (t) => {
+    const url = new URL(await emptyPostgresDatabase(t))
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
+    t.teardown(() => proxy.close())
+    url.port = String(proxy.port)
+    const dataDir = testConfig(t).dataDir
+    const settings = join(dataDir, 'mcp_settings.json')
+    writeFileSync(settings, JSON.stringify({ mcpServers: { fixture: { command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' } } } }))
+    const hub = spawnHub(t, { MCPHUB_DATA_DIR: dataDir, DATABASE_URL: url.toString(), MCPHUB_SETTINGS_FILE: settings, MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
+    await fileAppears(join(dataDir, 'supervisor-groups.json'), hub.exit)
+    // What is left of the start (importing the settings file, listing the servers) now takes seconds.
+    proxy.delay(1000)
+    hub.child.kill('SIGTERM')
+    t.same(await hub.exit, { code: 0, signal: null })
+    t.notMatch(hub.stdout(), /Server listening/, 'it never listened')
+    t.same(hubProcesses(dataDir), [], 'no process of its servers runs')
+  })
+}
+
 t.test('SIGTERM while the database does not answer: the hub exits promptly, with 0', async (t) => {
   // A "database" that accepts connections and never answers: the hub waits in its migration.
   const sockets = new Set<Socket>()
