@@ -41,9 +41,13 @@ function readState (file: string): State {
   const groups = (typeof record.groups === 'object' && record.groups !== null ? record.groups : record) as Record<string, unknown>
   return {
     hub: typeof record.hub === 'string' ? record.hub : undefined,
-    // process.kill(-0) or (-1) would signal our own group or every process: only real group ids.
-    groups: Object.fromEntries(Object.entries(groups).filter((entry): entry is [string, number] => Number.isSafeInteger(entry[1]) && (entry[1] as number) > 1))
+    groups: Object.fromEntries(Object.entries(groups).filter(([, pgid]) => isGroupId(pgid))) as Record<string, number>
   }
+}
+
+/** process.kill(-0) or (-1) would signal our own group or every process: only real group ids. */
+function isGroupId (value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 1
 }
 
 /** The registry of managed servers: one ManagedServer per stored server record. */
