@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { killAll, processesWithEnv, signalGroup } from '../../supervisor/process-group.ts'
+import { killAll, listProcesses, processesWithEnv, signalGroup } from '../../supervisor/process-group.ts'
 import { HUB_ID_VARIABLE } from '../../supervisor/supervisor.ts'
 
 interface Tap {
@@ -28,6 +28,20 @@ export interface Tracked {
 const pending = new Set<() => void>()
 const killPending = () => {
   for (const kill of pending) kill()
+  // And what the code under test started from this process (the supervisor's children, each in
+  // a group of its own): one by one, never by group (this process may share its group with tap).
+  killAll(descendants(process.pid))
+}
+
+/** Every process descended from `pid` by parent links (not those already reparented). */
+function descendants (pid: number): number[] {
+  const processes = listProcesses()
+  const found: number[] = []
+  for (let parents = [pid]; parents.length > 0;) {
+    parents = processes.filter((info) => parents.includes(info.ppid) && !info.zombie).map((info) => info.pid)
+    found.push(...parents)
+  }
+  return found
 }
 // The last resort, should the test process end before a teardown ran: when it exits, and when
 // it is killed by a signal (tap's file timeout sends SIGALRM, Ctrl-C SIGINT), after which the
