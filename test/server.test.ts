@@ -57,7 +57,9 @@ function hubState (dataDir: string): { hub: string, groups: Record<string, numbe
 
 /** Every process started by the hub of this data dir that still runs, wherever it went. */
 function hubProcesses (dataDir: string): number[] {
-  return processesWithEnv([`${HUB_ID_VARIABLE}=${hubState(dataDir)?.hub}`])
+  const state = hubState(dataDir)
+  if (state === undefined) throw new Error(`no hub id in ${dataDir}`)
+  return processesWithEnv([`${HUB_ID_VARIABLE}=${state.hub}`])
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
