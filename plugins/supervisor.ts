@@ -60,8 +60,9 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
   }, PRUNE_INTERVAL_MS)
   pruner.unref()
 
-  const reaped = supervisor.reapLeftovers()
+  const { reaped, allGone } = await supervisor.reapLeftovers()
   if (reaped > 0) app.log.warn({ reaped }, 'killed MCP server processes left over by a previous run')
+  if (!allGone) app.log.error('MCP server processes left over by a previous run are still running after SIGKILL')
 
   app.addHook('onReady', async () => {
     if (options.settingsFile !== undefined) {

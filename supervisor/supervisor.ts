@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { LogEntry } from './log-buffer.ts'
 import { ManagedServer, type ServerSpec, type SupervisorPolicy } from './managed-server.ts'
-import { isOurProcess, signalGroup } from './process-group.ts'
+import { hasEnv, killAll, killUntilGone, listProcesses, processesWithEnv } from './process-group.ts'
 
 export interface SupervisorOptions {
   policy: SupervisorPolicy
@@ -16,11 +17,47 @@ export interface SupervisorOptions {
 /** How many servers start at once when the hub starts. */
 const START_CONCURRENCY = 4
 
+/**
+ * Every child gets its hub's id (kept in the state file, so the same across restarts) in this
+ * variable, and passes it on to what it spawns: how the hub finds processes that left their group.
+ */
+export const HUB_ID_VARIABLE = 'MCPHUB_HUB_ID'
+
+/** What the state file holds: this hub's id and the process group of each running child. */
+interface State {
+  hub: string | undefined
+  groups: Record<string, number>
+}
+
+function readState (file: string): State {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'))
+  } catch {
+    return { hub: undefined, groups: {} }
+  }
+  const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>
+  // Before hub ids, the file was only the groups: { serverId: pgid }.
+  const groups = (typeof record.groups === 'object' && record.groups !== null ? record.groups : record) as Record<string, unknown>
+  return {
+    hub: typeof record.hub === 'string' ? record.hub : undefined,
+    groups: Object.fromEntries(Object.entries(groups).filter(([, pgid]) => isGroupId(pgid))) as Record<string, number>
+  }
+}
+
+/** process.kill(-0) or (-1) would signal our own group or every process: only real group ids. */
+function isGroupId (value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 1
+}
+
 /** The registry of managed servers: one ManagedServer per stored server record. */
 export class Supervisor {
   readonly #options: SupervisorOptions
   readonly #servers = new Map<string, ManagedServer>()
   readonly #groups = new Map<string, number>()
+  readonly #hubId: string
+  /** The groups recorded by the previous run, until they are reaped. */
+  #leftovers: Record<string, number>
   readonly #catalogListeners = new Set<(server: ManagedServer) => void>()
   readonly #resourceListeners = new Set<(server: ManagedServer, uri: string) => void>()
   #catalogVersion = 0
@@ -28,6 +65,9 @@ export class Supervisor {
 
   constructor (options: SupervisorOptions) {
     this.#options = options
+    const state = readState(options.stateFile)
+    this.#hubId = state.hub ?? randomUUID()
+    this.#leftovers = state.groups
   }
 
   get (id: string): ManagedServer | undefined {
@@ -51,7 +91,7 @@ export class Supervisor {
       return existing
     }
     const server = new ManagedServer(spec, this.#options.policy, {
-      baseEnv: this.#options.baseEnv,
+      baseEnv: { ...this.#options.baseEnv, [HUB_ID_VARIABLE]: this.#hubId },
       onStatus: (changed) => this.#options.onStatus?.(changed),
       onCatalog: (changed) => {
         this.#catalogVersion++
@@ -106,29 +146,38 @@ export class Supervisor {
   }
 
   /**
-   * Kills the process groups a previous run of the hub left behind (it was killed before it
-   * could stop them). Only groups whose leader still carries our marker are touched.
+   * Kills what a previous run of the hub left behind (it was killed before it could stop its
+   * children): every process of each recorded group in which a process of that server still
+   * runs (its leader or any other: a grandchild outlives a leader that exited), and every
+   * process carrying this hub's id (those that left their group). Waits, bounded, until they
+   * are gone. Groups without our marker (their ids reused by others) are left alone.
    */
-  reapLeftovers (): number {
-    let recorded: Record<string, number> = {}
-    try {
-      recorded = JSON.parse(readFileSync(this.#options.stateFile, 'utf8')) as Record<string, number>
-    } catch {}
-    let reaped = 0
-    for (const [serverId, pgid] of Object.entries(recorded)) {
-      if (isOurProcess(pgid, serverId) && signalGroup(pgid, 'SIGKILL')) reaped++
-    }
+  async reapLeftovers (timeoutMs = 2000): Promise<{ reaped: number, allGone: boolean }> {
+    const processes = listProcesses().filter((info) => !info.zombie)
+    const groups = Object.entries(this.#leftovers)
+      .filter(([serverId, pgid]) => processes.some((info) => info.pgid === pgid && hasEnv(info.pid, `MCPHUB_SERVER_ID=${serverId}`)))
+      .map(([, pgid]) => pgid)
+    const find = () => ({ groups, pids: processesWithEnv([`${HUB_ID_VARIABLE}=${this.#hubId}`]) })
+    const found = new Set([...processes.filter((info) => groups.includes(info.pgid)).map((info) => info.pid), ...find().pids])
+    const allGone = await killUntilGone(find, timeoutMs)
+    this.#leftovers = {}
     this.#writeGroups()
-    return reaped
+    return { reaped: found.size, allGone }
   }
 
   #recordGroup (serverId: string, pgid: number | null): void {
-    if (pgid === null) this.#groups.delete(serverId)
-    else this.#groups.set(serverId, pgid)
+    if (pgid === null) {
+      this.#groups.delete(serverId)
+      // The child is gone and its group killed; what left the group (setsid) goes with it.
+      killAll(processesWithEnv([`MCPHUB_SERVER_ID=${serverId}`, `${HUB_ID_VARIABLE}=${this.#hubId}`]))
+    } else {
+      this.#groups.set(serverId, pgid)
+    }
     this.#writeGroups()
   }
 
   #writeGroups (): void {
-    writeFileSync(this.#options.stateFile, JSON.stringify(Object.fromEntries(this.#groups)), { mode: 0o600 })
+    const state: State = { hub: this.#hubId, groups: { ...this.#leftovers, ...Object.fromEntries(this.#groups) } }
+    writeFileSync(this.#options.stateFile, JSON.stringify(state), { mode: 0o600 })
   }
 }

@@ -1,7 +1,7 @@
-import t from 'tap'
-import { processAlive } from './helper.ts'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { isRunning, startProcess } from './helpers/processes.ts'
 import { Client } from '@modelcontextprotocol/client'
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio'
 
@@ -9,12 +9,20 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio'
 
 const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 
-function transportFor (mode: string): { transport: StdioClientTransport, stderr: () => string } {
+type Tap = Parameters<typeof startProcess>[0]
+
+/** The SDK's own stdio transport to the fixture; the process ends with the test, passed or failed. */
+function transportFor (t: Tap, mode: string): { transport: StdioClientTransport, stderr: () => string } {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [FIXTURE],
     env: { FIXTURE_MODE: mode },
     stderr: 'pipe'
+  })
+  t.teardown(async () => {
+    const pid = transport.pid
+    await transport.close()
+    if (pid !== null && isRunning(pid)) process.kill(pid, 'SIGKILL')
   })
   let stderr = ''
   transport.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
@@ -26,12 +34,17 @@ function textOf (result: unknown): string | undefined {
   return content?.[0]?.type === 'text' ? content[0].text : undefined
 }
 
-function spawnFixture (mode: string) {
-  return spawn(process.execPath, [FIXTURE], { env: { ...process.env, FIXTURE_MODE: mode }, stdio: ['pipe', 'pipe', 'pipe'] })
+/** The fixture in its own process group, which ends with the test, passed or failed. */
+function startFixture (t: Tap, mode: string, env: Record<string, string> = {}) {
+  return startProcess(t, process.execPath, [FIXTURE], { env: { ...process.env, FIXTURE_MODE: mode, ...env } })
+}
+
+function spawnFixture (t: Tap, mode: string) {
+  return startFixture(t, mode).child
 }
 
 t.test('normal mode speaks MCP to the SDK client', async (t) => {
-  const { transport, stderr } = transportFor('normal')
+  const { transport, stderr } = transportFor(t, 'normal')
   const client = new Client({ name: 'fixture-test', version: '1.0.0' })
   const messages: Array<{ level: string, data: unknown }> = []
   let listChanged = 0
@@ -78,7 +91,7 @@ t.test('normal mode speaks MCP to the SDK client', async (t) => {
 })
 
 t.test('exit mode exits at once with code 3', async (t) => {
-  const child = spawnFixture('exit')
+  const child = spawnFixture(t, 'exit')
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const [code] = await once(child, 'exit')
@@ -87,7 +100,7 @@ t.test('exit mode exits at once with code 3', async (t) => {
 })
 
 t.test('normal mode exits 0 on stdin EOF', async (t) => {
-  const child = spawnFixture('normal')
+  const child = spawnFixture(t, 'normal')
   child.stdin.end()
   const [code] = await once(child, 'exit')
   t.equal(code, 0)
@@ -95,7 +108,7 @@ t.test('normal mode exits 0 on stdin EOF', async (t) => {
 
 t.test('stdout-noise mode: the SDK client skips the non-JSON lines', async (t) => {
   // The SDK's ReadBuffer drops lines that fail JSON.parse, so the handshake still works.
-  const { transport } = transportFor('stdout-noise')
+  const { transport } = transportFor(t, 'stdout-noise')
   const client = new Client({ name: 'fixture-test', version: '1.0.0' })
   await client.connect(transport)
   t.teardown(() => client.close())
@@ -103,7 +116,7 @@ t.test('stdout-noise mode: the SDK client skips the non-JSON lines', async (t) =
 })
 
 t.test('stdout-noise mode writes the noise before any MCP traffic', async (t) => {
-  const child = spawnFixture('stdout-noise')
+  const child = spawnFixture(t, 'stdout-noise')
   let stdout = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   child.stdin.end('{"jsonrpc":"2.0","id":1,"method":"ping"}\n')
@@ -112,7 +125,7 @@ t.test('stdout-noise mode writes the noise before any MCP traffic', async (t) =>
 })
 
 t.test('raw JSON-RPC: split chunks, several messages per chunk, errors, notifications', async (t) => {
-  const child = spawnFixture('normal')
+  const child = spawnFixture(t, 'normal')
   let stdout = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2026-07-28', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } })
@@ -130,7 +143,7 @@ t.test('raw JSON-RPC: split chunks, several messages per chunk, errors, notifica
 })
 
 t.test('crash-after-init mode exits 1 after the handshake', async (t) => {
-  const { transport } = transportFor('crash-after-init')
+  const { transport } = transportFor(t, 'crash-after-init')
   const client = new Client({ name: 'fixture-test', version: '1.0.0' })
   const closed = new Promise<void>((resolve) => { client.onclose = resolve })
   const started = Date.now()
@@ -141,7 +154,7 @@ t.test('crash-after-init mode exits 1 after the handshake', async (t) => {
   t.ok(Date.now() - started >= 90, 'it lived through the handshake')
 
   // The SDK does not expose the exit code, so check it on a raw spawn too.
-  const child = spawnFixture('crash-after-init')
+  const child = spawnFixture(t, 'crash-after-init')
   child.stdin.write('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}\n')
   child.stdin.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
   const [code] = await once(child, 'exit')
@@ -151,16 +164,8 @@ t.test('crash-after-init mode exits 1 after the handshake', async (t) => {
 const INIT_LINE = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}\n'
 const INITIALIZED_LINE = '{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
 
-async function waitFor (predicate: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 t.test('giant-line mode writes one 20 MiB line after the handshake', async (t) => {
-  const child = spawnFixture('giant-line')
+  const child = spawnFixture(t, 'giant-line')
   const chunks: Buffer[] = []
   child.stdout.on('data', (chunk: Buffer) => { chunks.push(chunk) })
   child.stdin.end(INIT_LINE + INITIALIZED_LINE)
@@ -174,44 +179,45 @@ t.test('giant-line mode writes one 20 MiB line after the handshake', async (t) =
 })
 
 t.test('secret mode writes the token to stderr', async (t) => {
-  const child = spawn(process.execPath, [FIXTURE], { env: { ...process.env, FIXTURE_MODE: 'secret', FIXTURE_SECRET: 'hunter2' } })
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  child.stdin.end()
-  await once(child, 'exit')
-  t.match(stderr, /^token=hunter2$/m)
+  const fixture = startFixture(t, 'secret', { FIXTURE_SECRET: 'hunter2' })
+  fixture.child.stdin.end()
+  await fixture.exit
+  t.match(fixture.stderr(), /^token=hunter2$/m)
 })
 
 t.test('grandchild mode leaves a grandchild behind when only the fixture dies', async (t) => {
-  const child = spawnFixture('grandchild')
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  await waitFor(() => /grandchild pid \d+\n/.test(stderr))
-  const grandchild = Number(/grandchild pid (\d+)/.exec(stderr)?.[1])
-  t.teardown(() => { if (processAlive(grandchild)) process.kill(grandchild, 'SIGKILL') })
-  child.kill('SIGKILL')
-  await once(child, 'exit')
-  t.ok(processAlive(grandchild), 'the grandchild outlives the fixture')
+  const fixture = startFixture(t, 'grandchild')
+  const grandchild = Number((await fixture.waitFor(/grandchild pid (\d+)\n/, 'stderr'))[1])
+  fixture.child.kill('SIGKILL')
+  await fixture.exit
+  t.ok(isRunning(grandchild), 'the grandchild outlives the fixture (the teardown ends its group)')
+})
+
+t.test('setsid-grandchild mode: the grandchild runs in a session of its own', async (t) => {
+  const fixture = startFixture(t, 'setsid-grandchild')
+  const grandchild = Number((await fixture.waitFor(/grandchild pid (\d+)\n/, 'stderr'))[1])
+  t.teardown(() => { if (isRunning(grandchild)) process.kill(grandchild, 'SIGKILL') })
+  const session = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[3])
+  t.equal(session(grandchild), grandchild, 'it leads its own session')
+  t.not(session(grandchild), session(fixture.pid))
 })
 
 t.test('ignore-term mode survives SIGTERM and stdin EOF, not SIGKILL', async (t) => {
-  const child = spawnFixture('ignore-term')
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  await waitFor(() => stderr.includes('fixture started'))
+  const fixture = startFixture(t, 'ignore-term')
+  const { child } = fixture
+  await fixture.waitFor(/fixture started/, 'stderr')
   child.stdin.end()
-  await waitFor(() => stderr.includes('stdin closed'))
+  await fixture.waitFor(/stdin closed/, 'stderr')
   child.kill('SIGTERM')
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.equal(child.exitCode, null, 'still running')
   t.equal(child.signalCode, null)
   child.kill('SIGKILL')
-  const [, signal] = await once(child, 'exit')
-  t.equal(signal, 'SIGKILL')
+  t.match(await fixture.exit, { signal: 'SIGKILL' })
 })
 
 t.test('no-init mode never answers initialize', async (t) => {
-  const child = spawnFixture('no-init')
+  const child = spawnFixture(t, 'no-init')
   let stdout = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   child.stdin.end(INIT_LINE + '{"jsonrpc":"2.0","id":2,"method":"ping"}\n')
@@ -221,15 +227,11 @@ t.test('no-init mode never answers initialize', async (t) => {
 })
 
 t.test('flood-stderr mode floods stderr and still answers', async (t) => {
-  const child = spawnFixture('flood-stderr')
-  let stderrBytes = 0
-  let stdout = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderrBytes += chunk.length })
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stdin.write(INIT_LINE)
-  await waitFor(() => stdout.includes('"id":1') && stderrBytes > 1024 * 1024)
-  child.stdin.end()
-  const [code] = await once(child, 'exit')
-  t.equal(code, 0)
-  t.match(JSON.parse(stdout.split('\n')[0] ?? ''), { id: 1, result: { serverInfo: { name: 'fixture' } } })
+  const fixture = startFixture(t, 'flood-stderr')
+  fixture.child.stdin.write(INIT_LINE)
+  await fixture.waitFor(/"id":1/)
+  await fixture.waitFor(/^[\s\S]{1048576}/, 'stderr')
+  fixture.child.stdin.end()
+  t.equal((await fixture.exit).code, 0)
+  t.match(JSON.parse(fixture.stdout().split('\n')[0] ?? ''), { id: 1, result: { serverInfo: { name: 'fixture' } } })
 })

@@ -9,6 +9,8 @@ import { buildApp, type App } from '../app.ts'
 import { openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import type { SupervisorPolicy } from '../supervisor/managed-server.ts'
+// Whatever a test file started ends with it, even when tap's timeout kills it.
+import './helpers/processes.ts'
 
 export type Driver = 'pglite' | 'pg'
 

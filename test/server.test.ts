@@ -1,59 +1,98 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs'
+import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { DRIVERS, emptyPostgresDatabase, processAlive, testConfig } from './helper.ts'
+import { DRIVERS, emptyPostgresDatabase, testConfig } from './helper.ts'
+import { endHubChildren, isRunning, startProcess, type Tracked } from './helpers/processes.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
+import { processesWithEnv } from '../supervisor/process-group.ts'
+import { HUB_ID_VARIABLE } from '../supervisor/supervisor.ts'
+
+type Tap = Parameters<typeof startProcess>[0]
+
+// Each test runs real hubs: on a loaded two-core machine one start alone can take 20 s.
+t.setTimeout(360_000)
 
 const ROOT = new URL('..', import.meta.url).pathname
+const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 
-interface Running {
-  child: ChildProcess
-  url: string
-  stdout: () => string
-  stderr: () => string
-  exit: Promise<number | null>
+/**
+ * Runs `node server.ts` as a user would. The hub, and every process it starts, end with the
+ * test however it ends.
+ */
+function spawnHub (t: Tap, env: Record<string, string>): Tracked {
+  if (env.MCPHUB_DATA_DIR !== undefined) endHubChildren(t, env.MCPHUB_DATA_DIR)
+  return startProcess(t, process.execPath, ['server.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } })
 }
 
-/** Runs `node server.ts` as a user would, and waits until it listens. */
-async function startServer (env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ['server.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const exit = once(child, 'exit').then(([code]) => code as number | null)
-  const deadline = Date.now() + 30_000
-  let url: string | undefined
-  while (url === undefined && Date.now() < deadline) {
-    url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1]
-    if (child.exitCode !== null) throw new Error(`server exited: ${stderr}`)
-    if (url === undefined) await new Promise((resolve) => setTimeout(resolve, 50))
+/** A hub that listens: waits for its log line, however long a busy machine takes. */
+async function startHub (t: Tap, env: Record<string, string>): Promise<Tracked & { url: string }> {
+  const hub = spawnHub(t, env)
+  const [, url] = await hub.waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+  return { ...hub, url: url! }
+}
+
+/** Resolves when the file exists; rejects if `exit` settles first. */
+function fileAppears (file: string, exit: Promise<unknown>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(join(file, '..'), () => { if (existsSync(file)) done() })
+    const done = (error?: Error) => {
+      watcher.close()
+      if (error === undefined) resolve()
+      else reject(error)
+    }
+    exit.then(() => done(new Error(`exited before ${file} appeared`)), done)
+    if (existsSync(file)) done()
+  })
+}
+
+/** The hub's id and its recorded process groups, as its supervisor last wrote them. */
+function hubState (dataDir: string): { hub: string, groups: Record<string, number> } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dataDir, 'supervisor-groups.json'), 'utf8'))
+  } catch {
+    return undefined // not written yet, or being rewritten
   }
-  if (url === undefined) throw new Error('server did not start')
-  return { child, url, stdout: () => stdout, stderr: () => stderr, exit }
+}
+
+/** Every process started by the hub of this data dir that still runs, wherever it went. */
+function hubProcesses (dataDir: string): number[] {
+  const state = hubState(dataDir)
+  if (state === undefined) throw new Error(`no hub id in ${dataDir}`)
+  return processesWithEnv([`${HUB_ID_VARIABLE}=${state.hub}`])
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls (the processes are not ours to wait on) until the process is gone. */
+async function gone (pid: number): Promise<true> {
+  while (isRunning(pid)) await sleep(20)
+  return true
+}
+
+/** Polls until the pid file has been written; returns the pid in it. */
+async function pidIn (file: string): Promise<number> {
+  for (;;) {
+    try {
+      const pid = Number(readFileSync(file, 'utf8'))
+      if (pid > 0) return pid
+    } catch {}
+    await sleep(20)
+  }
 }
 
 t.test('a bad configuration stops the hub with one line per problem', async (t) => {
-  const child = spawn(process.execPath, ['server.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: 'eighty', LOG_LEVEL: 'loud', MCPHUB_JWT_SECRET: 'too-short', MCPHUB_DATA_DIR: testConfig(t).dataDir }
-  })
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const [code] = await once(child, 'exit')
-  t.equal(code, 1)
-  t.match(stderr, /PORT: must be integer/)
-  t.match(stderr, /LOG_LEVEL: must be one of/)
-  t.match(stderr, /MCPHUB_JWT_SECRET: .*32/)
-  t.notMatch(stderr, /too-short/, 'the rejected secret is not echoed')
+  const hub = spawnHub(t, { PORT: 'eighty', LOG_LEVEL: 'loud', MCPHUB_JWT_SECRET: 'too-short', MCPHUB_DATA_DIR: testConfig(t).dataDir })
+  t.equal((await hub.exit).code, 1)
+  t.match(hub.stderr(), /PORT: must be integer/)
+  t.match(hub.stderr(), /LOG_LEVEL: must be one of/)
+  t.match(hub.stderr(), /MCPHUB_JWT_SECRET: .*32/)
+  t.notMatch(hub.stderr(), /too-short/, 'the rejected secret is not echoed')
 })
 
 t.test('the embedded default: starts, prints the admin password once, stops on SIGTERM with 0', async (t) => {
   const dataDir = testConfig(t).dataDir
-  const server = await startServer({ MCPHUB_DATA_DIR: dataDir })
-  t.teardown(() => server.child.kill('SIGKILL'))
+  const server = await startHub(t, { MCPHUB_DATA_DIR: dataDir })
   const health = await fetch(`${server.url}/healthz`)
   t.equal(health.status, 200)
   t.same(await (await fetch(`${server.url}/readyz`)).json(), { status: 'ready', database: 'pglite' })
@@ -62,12 +101,12 @@ t.test('the embedded default: starts, prints the admin password once, stops on S
   t.ok(password && password.length >= 20, 'the generated password is printed')
   t.equal(server.stdout().split('password:').length, 2, 'exactly once')
   server.child.kill('SIGTERM')
-  t.equal(await server.exit, 0)
+  t.equal((await server.exit).code, 0)
   t.match(server.stdout(), /"signal":"SIGTERM".*shutting down/)
 
-  const again = await startServer({ MCPHUB_DATA_DIR: dataDir })
+  const again = await startHub(t, { MCPHUB_DATA_DIR: dataDir })
   again.child.kill('SIGINT')
-  t.equal(await again.exit, 0, 'SIGINT also exits 0')
+  t.equal((await again.exit).code, 0, 'SIGINT also exits 0')
   t.notMatch(again.stdout(), /password:/, 'the second start prints no password')
 })
 
@@ -77,8 +116,7 @@ if (DRIVERS.includes('pg')) {
     const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
     t.teardown(() => proxy.close())
     url.port = String(proxy.port)
-    const server = await startServer({ MCPHUB_DATA_DIR: testConfig(t).dataDir, DATABASE_URL: url.toString(), MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
-    t.teardown(() => server.child.kill('SIGKILL'))
+    const server = await startHub(t, { MCPHUB_DATA_DIR: testConfig(t).dataDir, DATABASE_URL: url.toString(), MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
 
     proxy.delay(800)
     const inFlight = fetch(`${server.url}/readyz`)
@@ -87,53 +125,114 @@ if (DRIVERS.includes('pg')) {
     const res = await inFlight
     t.equal(res.status, 200, 'the request under way completes')
     t.same(await res.json(), { status: 'ready', database: 'pg' })
-    t.equal(await server.exit, 0)
+    t.equal((await server.exit).code, 0)
     await t.rejects(fetch(`${server.url}/healthz`), 'no longer accepting connections')
   })
 }
 
-t.test('a hub killed with SIGKILL: its children see stdin EOF, and the next start reaps the rest', async (t) => {
+t.test('SIGTERM while the hub is starting closes it with 0, and no server is left running', async (t) => {
   const dataDir = testConfig(t).dataDir
-  const fixture = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
   const settings = join(dataDir, 'mcp_settings.json')
+  writeFileSync(settings, JSON.stringify({ mcpServers: { fixture: { command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' } } } }))
+  const hub = spawnHub(t, { MCPHUB_DATA_DIR: dataDir, MCPHUB_SETTINGS_FILE: settings, MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
+  // Written while the app is being built: the database is migrated, the servers are about to start.
+  await fileAppears(join(dataDir, 'supervisor-groups.json'), hub.exit)
+  hub.child.kill('SIGTERM')
+  t.same(await hub.exit, { code: 0, signal: null }, 'it closes and exits 0 (not killed by the signal)')
+  t.match(hub.stdout() + hub.stderr(), /shutting down|stopped while starting/)
+  t.same(hubProcesses(dataDir), [], 'no process of its servers runs')
+})
+
+if (DRIVERS.includes('pg')) {
+  t.test('SIGTERM while the hub gets ready: it closes before it ever listens', async (t) => {
+    const url = new URL(await emptyPostgresDatabase(t))
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) })
+    t.teardown(() => proxy.close())
+    url.port = String(proxy.port)
+    const dataDir = testConfig(t).dataDir
+    const settings = join(dataDir, 'mcp_settings.json')
+    writeFileSync(settings, JSON.stringify({ mcpServers: { fixture: { command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' } } } }))
+    const hub = spawnHub(t, { MCPHUB_DATA_DIR: dataDir, DATABASE_URL: url.toString(), MCPHUB_SETTINGS_FILE: settings, MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
+    await fileAppears(join(dataDir, 'supervisor-groups.json'), hub.exit)
+    // What is left of the start (importing the settings file, listing the servers) now takes seconds.
+    proxy.delay(1000)
+    hub.child.kill('SIGTERM')
+    t.same(await hub.exit, { code: 0, signal: null })
+    t.notMatch(hub.stdout(), /Server listening/, 'it never listened')
+    t.same(hubProcesses(dataDir), [], 'no process of its servers runs')
+  })
+}
+
+t.test('SIGTERM while the database does not answer: the hub exits promptly, with 0', async (t) => {
+  // A "database" that accepts connections and never answers: the hub waits in its migration.
+  const sockets = new Set<Socket>()
+  let connected: () => void
+  const connection = new Promise<void>((resolve) => { connected = resolve })
+  const silent = createServer((socket) => {
+    sockets.add(socket)
+    connected()
+  })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    silent.close()
+  })
+  const port = (silent.address() as { port: number }).port
+  const hub = spawnHub(t, { MCPHUB_DATA_DIR: testConfig(t).dataDir, DATABASE_URL: `postgres://mcphub@127.0.0.1:${port}/mcphub`, MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
+  await connection
+  const signalled = Date.now()
+  hub.child.kill('SIGTERM')
+  t.same(await hub.exit, { code: 0, signal: null })
+  const took = Date.now() - signalled
+  t.ok(took < 15_000, `exited ${took} ms after SIGTERM, without waiting for the database (nor the 20 s shutdown bound)`)
+  t.match(hub.stderr(), /SIGTERM: stopped while starting/)
+})
+
+t.test('after a hub is killed with SIGKILL, the next start ends every process its servers left', async (t) => {
+  const dataDir = testConfig(t).dataDir
+  const pidFile = (name: string) => join(dataDir, `${name}.pid`)
+  const settings = join(dataDir, 'mcp_settings.json')
+  const server = (mode: string, name = mode) => ({ command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: mode, FIXTURE_PID_FILE: pidFile(name) } })
   writeFileSync(settings, JSON.stringify({
     mcpServers: {
-      polite: { command: process.execPath, args: [fixture], env: { FIXTURE_MODE: 'normal' } },
-      stubborn: { command: process.execPath, args: [fixture], env: { FIXTURE_MODE: 'ignore-term' } }
+      polite: server('normal'),
+      stubborn: server('ignore-term'),
+      family: server('grandchild', 'family'),
+      escaper: server('setsid-grandchild', 'escaper')
     }
   }))
   const env = { MCPHUB_DATA_DIR: dataDir, MCPHUB_SETTINGS_FILE: settings, MCPHUB_ADMIN_PASSWORD: 'server-test-password' }
-  const groupsFile = join(dataDir, 'supervisor-groups.json')
-  const runningGroups = async (count: number) => {
-    for (let i = 0; i < 200; i++) {
-      try {
-        const groups = Object.values(JSON.parse(readFileSync(groupsFile, 'utf8')) as Record<string, number>)
-        if (groups.length === count) return groups
-      } catch {}
-      await new Promise((resolve) => setTimeout(resolve, 50))
+  /** Once the four servers run and their grandchildren are there: the pid of each. */
+  const running = async () => {
+    const grandchildren = { family: await pidIn(pidFile('family')), escaper: await pidIn(pidFile('escaper')) }
+    let groups: number[] = []
+    while (groups.length < 4) {
+      groups = Object.values(hubState(dataDir)?.groups ?? {})
+      await sleep(20)
     }
-    throw new Error('servers did not start')
-  }
-  const gone = async (pid: number) => {
-    for (let i = 0; i < 100 && processAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50))
-    return !processAlive(pid)
+    const modeOf = (pid: number) => /(?:^|\0)FIXTURE_MODE=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1]
+    const children = Object.fromEntries(groups.map((pid) => [modeOf(pid), pid]))
+    return { ...grandchildren, polite: children.normal!, stubborn: children['ignore-term']!, parent: children.grandchild!, all: groups }
   }
 
-  const first = await startServer(env)
-  t.teardown(() => first.child.kill('SIGKILL'))
-  const [politePid, stubbornPid] = await runningGroups(2)
+  const first = await startHub(t, env)
+  const { polite, stubborn, parent, family, escaper } = await running()
   first.child.kill('SIGKILL')
   await first.exit
-  t.ok(await gone(politePid!), 'a child that exits on stdin EOF is gone with its hub')
-  t.ok(processAlive(stubbornPid!), 'one that ignores EOF outlives the killed hub')
-  t.teardown(() => { try { process.kill(-stubbornPid!, 'SIGKILL') } catch {} })
+  t.ok(await gone(polite), 'a child that exits on stdin EOF is gone with its hub')
+  t.ok(await gone(parent), 'so is the grandchild\'s parent, the leader of its group')
+  t.ok(isRunning(stubborn), 'a child that ignores EOF outlives the killed hub')
+  t.ok(isRunning(family), 'a grandchild in the group outlives its leader')
+  t.ok(isRunning(escaper), 'a grandchild that left the group (setsid) outlives everything')
 
-  const second = await startServer(env)
-  t.teardown(() => second.child.kill('SIGKILL'))
-  t.ok(await gone(stubbornPid!), 'the next start reaps the left-over process group')
-  t.match(second.stdout(), /killed MCP server processes left over by a previous run/)
-  const restarted = await runningGroups(2)
+  for (const name of ['family', 'escaper']) writeFileSync(pidFile(name), '')
+  const second = await startHub(t, env)
+  t.match(second.stdout(), /"reaped":3,.*killed MCP server processes left over by a previous run/)
+  for (const [what, pid] of Object.entries({ stubborn, family, escaper })) t.ok(await gone(pid), `the ${what} left over is gone`)
+
+  const again = await running()
   second.child.kill('SIGTERM')
-  t.equal(await second.exit, 0)
-  for (const pid of restarted) t.ok(await gone(pid), 'children stop with the hub')
+  t.equal((await second.exit).code, 0)
+  for (const pid of [...again.all, again.family, again.escaper]) t.ok(await gone(pid), `${pid} stopped with the hub`)
+  t.same(hubProcesses(dataDir), [], 'a normal stop leaves nothing either, a setsid grandchild included')
 })

@@ -1,14 +1,14 @@
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { processAlive } from './helper.ts'
+import { isRunning, startProcess } from './helpers/processes.ts'
 import { childBaseEnv } from '../lib/config.ts'
 import { DEFAULT_POLICY, ManagedServer, type ServerSpec, type SupervisorPolicy } from '../supervisor/managed-server.ts'
 import { groupAlive } from '../supervisor/process-group.ts'
-import { Supervisor } from '../supervisor/supervisor.ts'
+import { HUB_ID_VARIABLE, Supervisor } from '../supervisor/supervisor.ts'
 
 const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 const FAST: SupervisorPolicy = { ...DEFAULT_POLICY, startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000, backoffBaseMs: 100, backoffJitter: 0 }
@@ -228,21 +228,87 @@ t.test('the child sees only the base environment and its own variables; secrets 
   t.notOk(messages(server).join('\n').includes(secret))
 })
 
-t.test('the supervisor reaps process groups a killed hub left behind', async (t) => {
+/** A process that runs until killed, in a group of its own, ended with the test. */
+function idle (t: Tap, env: Record<string, string>) {
+  return startProcess(t, process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { env })
+}
+
+/** A state file as a killed hub leaves it: its id and the groups of its children. */
+function leftState (t: Tap, groups: Record<string, number>, hub = randomUUID()): string {
   const dir = mkdtempSync(join(tmpdir(), 'mcphub-reap-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const serverId = randomUUID()
-  const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore', env: { MCPHUB_SERVER_ID: serverId } })
-  const stranger = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' })
-  t.teardown(() => { try { process.kill(-stranger.pid!, 'SIGKILL') } catch {} })
-  await new Promise((resolve) => setTimeout(resolve, 200))
   const stateFile = join(dir, 'groups.json')
-  writeFileSync(stateFile, JSON.stringify({ [serverId]: orphan.pid, other: stranger.pid }))
+  writeFileSync(stateFile, JSON.stringify({ hub, groups }))
+  return stateFile
+}
+
+t.test('the reaper kills a recorded group whose leader still runs; a group without our marker is left alone', async (t) => {
+  const serverId = randomUUID()
+  const orphan = idle(t, { MCPHUB_SERVER_ID: serverId })
+  const stranger = idle(t, {})
+  const stateFile = leftState(t, { [serverId]: orphan.pid, other: stranger.pid })
   const supervisor = new Supervisor({ policy: FAST, baseEnv: {}, stateFile })
-  t.equal(supervisor.reapLeftovers(), 1)
-  t.ok(await until(() => !processAlive(orphan.pid!), 2000), 'our orphan is killed')
-  t.ok(processAlive(stranger.pid!), 'a process without our marker is left alone')
-  t.same(JSON.parse(readFileSync(stateFile, 'utf8')), {})
+  t.same(await supervisor.reapLeftovers(), { reaped: 1, allGone: true })
+  t.match(await orphan.exit, { signal: 'SIGKILL' }, 'our orphan is killed')
+  t.ok(isRunning(stranger.pid), 'a process without our marker is left alone')
+  t.same(JSON.parse(readFileSync(stateFile, 'utf8')).groups, {}, 'the records are cleared')
+})
+
+t.test('the reaper kills every member of a recorded group whose leader has exited', async (t) => {
+  const serverId = randomUUID()
+  // The leader starts a grandchild in its group, says its pid and exits: the grandchild is reparented.
+  const leader = startProcess(t, process.execPath, ['-e', `
+    const grandchild = require('node:child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
+    process.stdout.write(grandchild.pid + '\\n', () => process.exit(0))
+  `], { env: { MCPHUB_SERVER_ID: serverId } })
+  const grandchild = Number((await leader.waitFor(/(\d+)\n/))[1])
+  t.equal((await leader.exit).code, 0)
+  t.ok(isRunning(grandchild), 'the grandchild outlives its leader')
+  const supervisor = new Supervisor({ policy: FAST, baseEnv: {}, stateFile: leftState(t, { [serverId]: leader.pid }) })
+  t.same(await supervisor.reapLeftovers(), { reaped: 1, allGone: true })
+  t.notOk(isRunning(grandchild), 'the grandchild is gone when the reaper returns')
+})
+
+t.test('the reaper kills the processes that left their group but carry the hub\'s id, only this hub\'s', async (t) => {
+  const hub = randomUUID()
+  const escaped = idle(t, { MCPHUB_SERVER_ID: randomUUID(), [HUB_ID_VARIABLE]: hub })
+  const otherHubs = idle(t, { MCPHUB_SERVER_ID: randomUUID(), [HUB_ID_VARIABLE]: randomUUID() })
+  const supervisor = new Supervisor({ policy: FAST, baseEnv: {}, stateFile: leftState(t, {}, hub) })
+  t.same(await supervisor.reapLeftovers(), { reaped: 1, allGone: true })
+  t.notOk(isRunning(escaped.pid), 'the escaped process is gone')
+  t.ok(isRunning(otherHubs.pid), 'another hub\'s child is left alone')
+})
+
+t.test('a grandchild that left the group (setsid) ends with its server: on stop, and when the child exits by itself', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mcphub-setsid-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const pidFile = join(dir, 'pid')
+  /** The grandchild's pid, once the fixture has written it (then the file is removed for the next one). */
+  const escapee = async () => {
+    let pid = 0
+    await until(() => {
+      try {
+        pid = Number(readFileSync(pidFile, 'utf8'))
+      } catch {}
+      return pid > 0
+    })
+    t.teardown(() => { if (isRunning(pid)) process.kill(pid, 'SIGKILL') })
+    rmSync(pidFile)
+    return pid
+  }
+  const supervisor = new Supervisor({ policy: FAST, baseEnv: childBaseEnv(process.env), stateFile: join(dir, 'groups.json') })
+  t.teardown(() => supervisor.stopAll(0))
+  const server = supervisor.upsert(spec('setsid-grandchild', {}, { FIXTURE_PID_FILE: pidFile }))
+  await server.start()
+  const first = await escapee()
+  t.ok(isRunning(first), 'it runs in a session of its own')
+  await server.stop()
+  t.ok(await until(() => !isRunning(first)), 'gone after stop')
+
+  await server.start()
+  const second = await escapee()
+  process.kill(server.status().pid!, 'SIGKILL')
+  t.ok(await until(() => !isRunning(second)), 'gone after its parent crashed')
 })
 
 t.test('stopAll stops every server and no start happens afterwards', async (t) => {
@@ -252,7 +318,7 @@ t.test('stopAll stops every server and no start happens afterwards', async (t) =
   const specs = Array.from({ length: 6 }, () => spec('normal'))
   await supervisor.startAll(specs)
   t.ok(supervisor.list().every((server) => server.state === 'running'))
-  t.same(Object.keys(JSON.parse(readFileSync(join(dir, 'groups.json'), 'utf8'))).sort(), specs.map((s) => s.id).sort(), 'running groups recorded')
+  t.same(Object.keys(JSON.parse(readFileSync(join(dir, 'groups.json'), 'utf8')).groups).sort(), specs.map((s) => s.id).sort(), 'running groups recorded')
   await supervisor.stopAll(1000)
   t.ok(supervisor.list().every((server) => server.state === 'stopped'))
   t.same(specs.flatMap((s) => processesOf(s.id)), [])
