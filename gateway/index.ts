@@ -10,7 +10,7 @@ import { toMcpReplyError } from './errors.ts'
 import { hostAndOrigin, rateBudget } from './guards.ts'
 import { mcpServer } from './mcp-server.ts'
 import { PausedCalls } from './paused-calls.ts'
-import { SessionStore } from './sessions.ts'
+import { SessionStore, type Session } from './sessions.ts'
 import { sseRoutes } from './sse.ts'
 import { streamableHttpRoutes } from './streamable-http.ts'
 import { ResourceSubscriptions } from './subscriptions.ts'
@@ -40,15 +40,34 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     subscriptions.dropSession(session.id)
     unwatchSession.get(session.id)?.()
     unwatchSession.delete(session.id)
+    sessionAccess.delete(session.id)
   })
   // Sessions end when their caller's credential goes away or they may no longer use the endpoint (access/live.ts).
   const unwatchSession = new Map<string, () => void>()
+  /** Each open session's endpoint scope, and its caller as they stand (for what the hub sends it unasked). */
+  const sessionAccess = new Map<string, { principal: Principal, scope: Scope }>()
   const mayUse = (scope: Scope) => async (current: Principal) => scope.kind === 'all' || await serversInScope(app.db, current, scope) !== undefined
-  const watchSession = (id: string, principal: Principal, scope: Scope, expires: boolean) => {
-    unwatchSession.set(id, app.watchStream({ principal, need: mayUse(scope), end: () => { sessions.close(id) }, expires }))
+  const openSession = (session: Session, principal: Principal, scope: Scope, expires: boolean) => {
+    const access = { principal, scope }
+    sessionAccess.set(session.id, access)
+    sessions.add(session)
+    // Checked again whenever stored records change: the session's caller is then as they stand (their role).
+    const need = async (current: Principal) => {
+      access.principal = current
+      return await mayUse(scope)(current)
+    }
+    unwatchSession.set(session.id, app.watchStream({ principal, need, end: () => { sessions.close(session.id) }, expires }))
   }
-  const subscriptions = new ResourceSubscriptions((sessionId, uri) => { sessions.get(sessionId)?.server.sendResourceUpdated({ uri }).catch(() => {}) })
-  const stopRelayingUpdates = app.supervisor.onResourceUpdated((server, uri) => { subscriptions.updated(server, uri) })
+  const subscriptions = new ResourceSubscriptions({
+    notify: (sessionId, uri) => { sessions.get(sessionId)?.server.sendResourceUpdated({ uri }).catch(() => {}) },
+    // What an admin disabled, or the caller may no longer read, is not heard of either.
+    allows: async (sessionId, serverId, uri) => {
+      const access = sessionAccess.get(sessionId)
+      return access !== undefined && (await viewOf(access.principal, access.scope))?.findResource(uri)?.id === serverId
+    }
+  })
+  const relayFailed = (error: unknown) => { app.log.warn({ err: error }, 'could not relay a resource update') }
+  const stopRelayingUpdates = app.supervisor.onResourceUpdated((server, uri) => { subscriptions.updated(server, uri).catch(relayFailed) })
   const paused = new PausedCalls()
   const newServer = () => mcpServer({ calls, subscriptions, paused })
   const stateless = createMcpHandler(newServer, {
@@ -64,7 +83,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   // Open sessions hear when what they may list changes; they list again to see how.
   const stopListening = app.supervisor.onCatalogChange((server) => {
     // Once the server counts as running (right after its catalog is in), it hears its subscriptions again.
-    setImmediate(() => { subscriptions.renew(server) })
+    setImmediate(() => { subscriptions.renew(server).catch(relayFailed) })
     for (const session of sessions.all()) {
       session.server.sendToolListChanged().catch(() => {})
       session.server.sendPromptListChanged().catch(() => {})
@@ -93,7 +112,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   if (options.rateLimit > 0) app.addHook('onRequest', rateBudget(app, options.rateLimit))
   app.addHook('onRequest', hostAndOrigin(options.allowedHosts))
 
-  const shared: Gateway = { sessions, newServer, stateless, viewOf, mayUse, watchSession }
+  const shared: Gateway = { sessions, newServer, stateless, viewOf, mayUse, openSession, scopeOfSession: (id) => sessionAccess.get(id)?.scope }
   /** The scope an endpoint's one path parameter names. */
   const named = (url: string, resolve: (db: typeof app.db, name: string) => Promise<Scope | undefined>): ScopeOf => async (request: FastifyRequest) => {
     const name = Object.values(request.params as Record<string, string>)[0] ?? ''

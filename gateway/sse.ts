@@ -2,7 +2,6 @@ import { PassThrough } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
 import { notFound } from '../lib/errors.ts'
-import type { Scope } from './catalog.ts'
 import type { Gateway, ScopeOf } from './context.ts'
 import { McpReplyError } from './errors.ts'
 import { MCP_BODY_LIMIT } from './guards.ts'
@@ -13,14 +12,12 @@ import { SseServerTransport } from './sse-transport.ts'
 /** The older HTTP+SSE transport: `GET /sse[/…]` opens the stream, `POST /messages?sessionId=` sends. */
 export function sseRoutes (app: FastifyInstance, gateway: Gateway, endpoints: Record<string, ScopeOf>): void {
   const { sessions } = gateway
-  /** The scope each open stream was opened on. */
-  const sseScopes = new Map<string, Scope>()
 
   app.post('/messages', { config: { access: 'user', rateLimit: false }, schema: { hide: true }, bodyLimit: MCP_BODY_LIMIT }, async (request, reply) => {
     const principal = request.principal!
     const id = (request.query as { sessionId?: string }).sessionId ?? ''
     const session = sessions.find(id, principal.userId, '/messages')
-    const scope = sseScopes.get(id)
+    const scope = gateway.scopeOfSession(id)
     if (session === undefined || scope === undefined || !(session.transport instanceof SseServerTransport)) throw notFound('MCP session')
     const view = await gateway.viewOf(principal, scope)
     if (view === undefined) throw notFound('MCP endpoint')
@@ -39,13 +36,8 @@ export function sseRoutes (app: FastifyInstance, gateway: Gateway, endpoints: Re
       const stream = new PassThrough()
       const transport = new SseServerTransport(id, stream, `/messages?sessionId=${id}`)
       const server = gateway.newServer()
-      sseScopes.set(id, scope)
-      sessions.add({ id, userId: principal.userId, path: '/messages', transport, server, lastSeen: Date.now() })
-      gateway.watchSession(id, principal, scope, true)
-      request.raw.on('close', () => {
-        sseScopes.delete(id)
-        sessions.close(id)
-      })
+      gateway.openSession({ id, userId: principal.userId, path: '/messages', transport, server, lastSeen: Date.now() }, principal, scope, true)
+      request.raw.on('close', () => { sessions.close(id) })
       await server.connect(transport)
       reply.raw.once('pipe', () => { reply.raw.flushHeaders() })
       return reply.header('cache-control', 'no-cache').type('text/event-stream').send(stream)

@@ -73,8 +73,7 @@ export function streamableHttpRoutes (app: FastifyInstance, gateway: Gateway, en
     if (opensSession && await isLegacyRequest(webRequest.clone(), request.body)) {
       const server = gateway.newServer()
       const transport = new StreamableHttpTransport(newSessionId())
-      sessions.add({ id: transport.sessionId, userId: principal.userId, path, transport, server, lastSeen: Date.now() })
-      gateway.watchSession(transport.sessionId, principal, scope, false)
+      gateway.openSession({ id: transport.sessionId, userId: principal.userId, path, transport, server, lastSeen: Date.now() }, principal, scope, false)
       await server.connect(transport)
       await transport.post(reply, request.body as JSONRPCMessage, { authInfo })
       return reply
