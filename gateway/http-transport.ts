@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import type { JSONRPCMessage, MessageExtraInfo, RequestId, Transport, TransportSendOptions } from '@modelcontextprotocol/server'
 import { isRequest, isResponse } from '../lib/jsonrpc.ts'
+import { McpReplyError, rpcError } from './errors.ts'
 
 const KEEP_ALIVE_MS = 25_000
 
@@ -11,11 +12,6 @@ interface OpenRequest {
   /** Set once the answer became an event stream. */
   stream?: ServerResponse
   done: () => void
-}
-
-/** A JSON-RPC error answer; `id` is null when the request could not be read. */
-export function rpcError (code: number, message: string, options: { id?: RequestId | null, data?: unknown } = {}) {
-  return { jsonrpc: '2.0' as const, id: options.id ?? null, error: { code, message, ...(options.data === undefined ? {} : { data: options.data }) } }
 }
 
 function event (message: JSONRPCMessage): string {
@@ -54,10 +50,7 @@ export class StreamableHttpTransport implements Transport {
       reply.code(202).header('mcp-session-id', this.sessionId).send()
       return
     }
-    if (this.#open.has(message.id)) {
-      reply.code(400).send(rpcError(-32600, `Request id ${String(message.id)} is already in use`, { id: message.id }))
-      return
-    }
+    if (this.#open.has(message.id)) throw new McpReplyError(400, -32600, `Request id ${String(message.id)} is already in use`, { id: message.id })
     await new Promise<void>((resolve) => {
       this.#open.set(message.id, { reply, done: resolve })
       // A client that goes away gets no answer; the request itself is not cancelled by that (MCP transport rules).

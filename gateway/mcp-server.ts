@@ -39,6 +39,11 @@ function asSent<T> (): StandardSchemaV1<unknown, T> {
 }
 const AS_SENT = { tool: asSent<CallToolResult>(), prompt: asSent<GetPromptResult>(), resource: asSent<ReadResourceResult>(), completion: asSent<CompleteResult>() }
 
+/** How a request's caller and view reach the MCP handlers: as the SDK's auth info (not a credential). */
+export function authInfoFor (scope: RequestScope) {
+  return { token: '', clientId: scope.principal.userId, scopes: [], extra: scope as unknown as Record<string, unknown> }
+}
+
 function scopeOf (ctx: ServerContext): RequestScope {
   const scope = ctx.http?.authInfo?.extra as RequestScope | undefined
   if (scope === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, 'No caller for this message')

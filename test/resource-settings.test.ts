@@ -40,3 +40,47 @@ for (const driver of DRIVERS) {
     t.match(JSON.stringify(await client.readResource({ uri: secret })), /Data for ID: secret/, 'enabled again, it is read again')
   })
 }
+
+for (const driver of DRIVERS) {
+  t.test(`${driver}: a subscription to a resource admins then disable hears no more of it and is not renewed`, async (t) => {
+    const app = await build(t, driver, { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const admin = await signIn(app)
+    const api = async (method: 'POST' | 'PUT', url: string, payload?: object) => {
+      const res = await app.inject({ method, url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
+      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
+      return res.body === '' ? undefined : res.json().data
+    }
+    const server = await api('POST', '/api/servers', { name: 'watched', command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string, key: string }
+    await api('POST', `/api/servers/${server.id}/start`)
+    const watched = 'test://watched-resource'
+    const other = 'test://template/other/data'
+
+    // The fixture tells a subscriber of a change at once, on every subscription it hears.
+    const client = new Client({ name: 'subscriber', version: '1.0.0' })
+    const updates: string[] = []
+    let heard = () => {}
+    client.setNotificationHandler('notifications/resources/updated', (notification) => {
+      updates.push(notification.params.uri)
+      heard()
+    })
+    const updatesReach = async (count: number) => {
+      while (updates.length < count) await new Promise<void>((resolve) => { heard = resolve })
+    }
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } }))
+    t.teardown(() => client.close())
+    await client.subscribeResource({ uri: watched })
+    await client.subscribeResource({ uri: other })
+    await updatesReach(2)
+
+    await api('PUT', `/api/servers/${server.id}/tools`, { kind: 'resource', name: watched, enabled: false })
+    await api('POST', `/api/servers/${server.id}/restart`)
+    // The server hears the subscriptions again in the order they were made: once `other` is heard, `watched` would have been.
+    await updatesReach(3)
+    t.same(updates.slice(2), [other], 'after the restart, only the subscription still allowed is renewed and heard')
+
+    await api('PUT', `/api/servers/${server.id}/tools`, { kind: 'resource', name: watched, enabled: true })
+    t.match(JSON.stringify(await client.readResource({ uri: watched })), /not subscribed/, 'the server was not subscribed to the disabled resource again')
+  })
+}

@@ -1,0 +1,43 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { isOwnOrigin } from '../lib/origin.ts'
+import { authorizationFailed, rateLimited } from '../lib/errors.ts'
+
+/** The largest MCP message a client may POST (tool arguments can carry whole files). */
+export const MCP_BODY_LIMIT = 4 * 1024 * 1024
+
+/** The MCP endpoints' own per-user budget of requests per minute, apart from the REST tiers. */
+export function rateBudget (app: FastifyInstance, perMinute: number) {
+  const limiter = app.createRateLimit({ max: perMinute, timeWindow: 60_000, allowList: () => false, keyGenerator: (request) => `mcp:${request.principal?.userId ?? request.ip}` })
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const outcome = await limiter(request)
+    if (!outcome.isAllowed && outcome.isExceeded) {
+      reply.header('retry-after', outcome.ttlInSeconds)
+      throw rateLimited('MCP rate limit exceeded')
+    }
+  }
+}
+
+function hostnameOf (host: string | undefined): string | undefined {
+  try {
+    return new URL(`http://${host ?? ''}`).hostname.toLowerCase()
+  } catch {
+    return undefined
+  }
+}
+
+/** DNS rebinding protection (MCP transport rules): unknown Host names (when a list is given) and foreign origins are refused. */
+export function hostAndOrigin (allowedHosts: string[] | undefined) {
+  const allowed = allowedHosts?.map((host) => host.toLowerCase())
+  return async (request: FastifyRequest) => {
+    if (allowed !== undefined && !allowed.includes(hostnameOf(request.headers.host) ?? '')) throw authorizationFailed('Host not allowed')
+    const origin = request.headers.origin
+    if (origin !== undefined && !isOwnOrigin(origin, request.protocol, request.headers.host)) throw authorizationFailed('Origin not allowed')
+  }
+}
+
+/** A DELETE (or GET) without a body is fine whatever content type it names (the Python SDK's DELETE says JSON). */
+export async function ignoreContentTypeWithoutBody (request: FastifyRequest): Promise<void> {
+  const length = request.headers['content-length']
+  const hasNoBody = request.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')
+  if (request.method !== 'POST' && hasNoBody) delete request.raw.headers['content-type']
+}
