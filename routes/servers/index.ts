@@ -8,6 +8,7 @@ import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
 import logRoutes, { LogFollowers } from './logs.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
+import { principalOf } from '../../plugins/access.ts'
 
 const on = (action: string) => ({ resource: 'server' as const, action, param: 'serverId' })
 
@@ -33,7 +34,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const query = request.query as ListQuery & { group?: string }
-    const page = await service.listServers(app.db, request.principal!, query, (id) => supervisor.get(id)?.state ?? 'stopped')
+    const page = await service.listServers(app.db, principalOf(request), query, (id) => supervisor.get(id)?.state ?? 'stopped')
     return ok({ items: page.rows.map(dto), pagination: page.pagination })
   })
 
@@ -48,7 +49,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const row = await service.createServer(app.db, box, request.body)
-    request.log.info({ serverId: row.id, by: request.principal!.userId }, 'server created')
+    request.log.info({ serverId: row.id, by: principalOf(request).userId }, 'server created')
     const managed = supervisor.upsert(service.specOf(box, row))
     if (row.enabled) managed.start().catch(() => {})
     reply.code(201)
@@ -71,7 +72,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const managed = supervisor.upsert(service.specOf(box, row))
       if (row.enabled) managed.start().catch(() => {})
     }
-    request.log.info({ created: created.length, by: request.principal!.userId }, 'servers imported')
+    request.log.info({ created: created.length, by: principalOf(request).userId }, 'servers imported')
     return ok({ created: created.map((row) => row.name), skipped })
   })
 
@@ -108,7 +109,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const current = await service.getServer(app.db, request.params.serverId)
-    const row = await service.updateServer(app.db, box, request.principal!, current, request.body)
+    const row = await service.updateServer(app.db, box, principalOf(request), current, request.body)
     supervisor.upsert(service.specOf(box, row))
     return ok(dto(row))
   })
@@ -127,7 +128,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     await supervisor.remove(row.id)
     followers.end(row.id)
     await service.deleteServer(app.db, row.id)
-    request.log.info({ serverId: row.id, by: request.principal!.userId }, 'server deleted')
+    request.log.info({ serverId: row.id, by: principalOf(request).userId }, 'server deleted')
     return reply.code(204).send()
   })
 

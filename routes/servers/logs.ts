@@ -6,6 +6,7 @@ import { SkippingWriter } from '../../lib/skipping-writer.ts'
 import { Envelope, errorResponses } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
+import { principalOf } from '../../plugins/access.ts'
 
 /** What a follow stream may hold for a reader that does not keep up. */
 const FOLLOW_BUFFER_BYTES = 1024 * 1024
@@ -82,7 +83,7 @@ const logRoutes: FastifyPluginAsyncTypebox<{ followers: LogFollowers }> = async 
       stream.end()
     }
     // Ends once the caller may no longer read the server, or their credential goes away.
-    const unwatch = app.watchStream({ principal: request.principal!, need: { resource: 'server', id: row.id, action: 'read' }, end })
+    const unwatch = app.watchStream({ principal: principalOf(request), need: { resource: 'server', id: row.id, action: 'read' }, end })
     followers.add(row.id, stream)
     request.raw.on('close', end)
     stream.on('close', end)
