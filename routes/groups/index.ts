@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ok } from '../../lib/envelope.ts'
-import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { listQuerySchema } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
@@ -20,7 +20,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       querystring: listQuerySchema(service.GROUP_LIST),
       response: { 200: PageEnvelope(schemas.Group, schemas.GROUP_EXAMPLE), ...errorResponses(422) }
     }
-  }, async (request) => ok(await service.listGroups(app.db, principalOf(request), request.query as ListQuery)))
+  }, async (request) => ok(await service.listGroups(app.db, principalOf(request), request.query)))
 
   app.post('', {
     config: { access: 'admin' },
@@ -90,7 +90,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    return ok(await service.listMembers(app.db, group, request.query as ListQuery))
+    return ok(await service.listMembers(app.db, group, request.query))
   })
 
   app.post('/:groupId/members', {
@@ -168,7 +168,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    return ok(await service.listAssignments(app.db, group, request.query as ListQuery))
+    return ok(await service.listAssignments(app.db, group, request.query))
   })
 
   app.post('/:groupId/servers', {

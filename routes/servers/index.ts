@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ok } from '../../lib/envelope.ts'
-import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { listQuerySchema } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, OPTIONAL_BODY, PageEnvelope } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
 import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
@@ -33,8 +33,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: PageEnvelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(422) }
     }
   }, async (request) => {
-    const query = request.query as ListQuery & { group?: string }
-    const page = await service.listServers(app.db, principalOf(request), query, (id) => supervisor.get(id)?.state ?? 'stopped')
+    const page = await service.listServers(app.db, principalOf(request), request.query, (id) => supervisor.get(id)?.state ?? 'stopped')
     return ok({ items: page.rows.map(dto), pagination: page.pagination })
   })
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ok } from '../../lib/envelope.ts'
-import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { listQuerySchema } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
@@ -16,7 +16,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       querystring: listQuerySchema(service.USER_LIST),
       response: { 200: PageEnvelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(422) }
     }
-  }, async (request) => ok(await service.listUsers(app.db, request.query as ListQuery)))
+  }, async (request) => ok(await service.listUsers(app.db, request.query)))
 
   app.post('', {
     config: { access: 'admin' },
