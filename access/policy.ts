@@ -57,6 +57,9 @@ export function isIdShaped (ref: string): boolean {
  * names never have that shape, so one reference can never match two groups.
  */
 export async function groupByRef (db: Database, ref: string): Promise<GroupRow | undefined> {
+  // The database stores no NUL: such a reference names no group (and would be a storage error).
+  // Access checks see path parameters before the schema does.
+  if (ref.includes('\u0000')) return undefined
   const [group] = await db.select().from(groups).where(isIdShaped(ref) ? eq(groups.id, ref) : eq(groups.name, ref))
   return group
 }

@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, gte, ilike, lt, or, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
-import { Type, type TProperties, type TSchema } from 'typebox'
+import { Type, type Static, type TObject, type TProperties, type TSchema, type TUnsafe } from 'typebox'
 import type { Database } from '../db/client.ts'
 import { DateOrDateTime } from './schemas.ts'
 
@@ -70,15 +70,19 @@ function statusSchema (spec: ListSpec): TSchema | undefined {
   return spec.status === undefined ? undefined : Type.String({ maxLength: 50, description: 'Only items with this status' })
 }
 
+/** A list endpoint's query-string schema, typed as what it admits: `ListQuery` and the endpoint's own parameters. */
+export type TListQuery<Extra extends TProperties> = TUnsafe<ListQuery & Static<TObject<Extra>>>
+
 /** The query-string schema of a list endpoint: the common parameters plus its own filters. */
-export function listQuerySchema (spec: ListSpec, extra: TProperties = {}) {
+export function listQuerySchema<Extra extends TProperties = Record<never, never>> (spec: ListSpec, extra?: Extra): TListQuery<Extra> {
   const filters: Record<string, TSchema> = {}
   for (const [name, column] of Object.entries(spec.filters)) {
     filters[`filter[${name}]`] = Type.Optional(filterSchema(column, `Only items whose ${name} equals this value`))
   }
   const status = statusSchema(spec)
   if (status !== undefined) filters['filter[status]'] = Type.Optional(status)
-  return Type.Object({
+  // The `filter[...]` fields come from the spec at run time: statically they are ListQuery's.
+  return Type.Unsafe(Type.Object({
     page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1, description: 'Page number, from 1' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: 'Items per page' })),
     sort: Type.Optional(Type.Enum(Object.keys(spec.sort), { description: 'Field to sort by' })),
@@ -89,7 +93,7 @@ export function listQuerySchema (spec: ListSpec, extra: TProperties = {}) {
     created_before: Type.Optional(DateOrDateTime('Items created before this instant (a date means its midnight UTC)')),
     ...filters,
     ...extra
-  }, { additionalProperties: false })
+  }, { additionalProperties: false }))
 }
 
 function likePattern (text: string): string {

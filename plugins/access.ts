@@ -53,6 +53,15 @@ export interface WatchedStream {
   expires?: boolean
 }
 
+/**
+ * The caller of a request, for routes whose rule is not `public` (the access check has already
+ * refused anonymous requests to them, so this throws only if a route is misconfigured).
+ */
+export function principalOf (request: FastifyRequest): Principal {
+  if (request.principal === null) throw authenticationFailed()
+  return request.principal
+}
+
 /** Routes served by the docs UI plugin, public by the contract. */
 const DOCS_PREFIX = '/docs'
 
@@ -101,8 +110,7 @@ export default fp(async (app) => {
   async function check (request: FastifyRequest): Promise<void> {
     const access = request.routeOptions.config.access
     if (access === undefined || access === 'public') return
-    const principal = request.principal
-    if (principal === null) throw authenticationFailed()
+    const principal = principalOf(request)
     if (principal.readOnly && !SAFE_METHODS.has(request.method)) throw authorizationFailed('This API key is read-only')
     if (access === 'user') return
     if (access === 'admin') {

@@ -75,6 +75,20 @@ for (const driver of DRIVERS) {
       t.same(names(missing), [])
     })
 
+    t.test('a group path with a NUL is a 404 for a member, checked before the database is asked', async (t) => {
+      const app = await build(t, driver)
+      const admin = await signIn(app)
+      const group = (await call(app, admin, 'POST', '/api/groups', { name: 'team' })).body.data
+      const user = await createUser(app, admin)
+      await call(app, admin, 'POST', `/api/groups/${group.id}/members`, { userId: user.userId })
+      t.equal((await call(app, user, 'GET', `/api/groups/${group.id}`)).status, 200, 'the member reads the group')
+      for (const ref of ['%00', 'team%00']) {
+        const res = await call(app, user, 'GET', `/api/groups/${ref}/members`)
+        t.equal(res.status, 404, ref)
+        t.match(res.body, { success: false, error: { code: 'RESOURCE_NOT_FOUND' } })
+      }
+    })
+
     t.test('a log follow stream ends when its caller loses access', async (t) => {
       const app = await build(t, driver)
       await app.listen({ port: 0, host: '127.0.0.1' })

@@ -7,8 +7,9 @@ import { ERROR_CODES, toHubError } from '../lib/errors.ts'
 import { build, createUser, DRIVERS, signIn, type SignedIn } from './helper.ts'
 
 // Every operation of the OpenAPI document, every parameter (path, query, each body property
-// down to nested ones), sent hostile values as an admin: no answer may be a 5xx, and every
-// refusal is in the contract's envelope.
+// down to nested ones), sent hostile values as an admin and as a plain user: no answer may be
+// a 5xx, every refusal is in the contract's envelope, and a plain user's values never get past
+// the access rule.
 
 const STORAGE_REFUSAL = toHubError({ code: '22021' }).message
 
@@ -122,67 +123,143 @@ async function fixtures (app: App, admin: SignedIn): Promise<Fixtures> {
   return { userId: user.userId, groupId: group.id, serverId: server.id, keyId: key.id }
 }
 
+interface Operations {
+  paths: Record<string, Record<string, Operation>>
+}
+
+/** Every request of the sweep for one operation: each parameter and body property in turn given each hostile value. */
+function hostileRequests (path: string, operation: Operation, ids: Fixtures): Array<[string, unknown]> {
+  const { operationId } = operation
+  const parameters = operation.parameters ?? []
+  const bodySchema = operation.requestBody?.content['application/json']?.schema
+  const body = bodySchema === undefined ? undefined : baseBody(operationId, ids)
+  const requests: Array<[string, unknown]> = []
+  const url = (query: string, hostilePath?: { name: string, value: string }) => pathFor(path, operationId, ids, hostilePath) + (query === '' ? '' : `?${query}`)
+
+  for (const parameter of parameters) {
+    for (const value of URL_VALUES) {
+      if (parameter.in === 'path') requests.push([url('', { name: parameter.name, value }), body])
+      if (parameter.in === 'query') requests.push([url(`${encodeURIComponent(parameter.name)}=${value}`), body])
+    }
+    if (parameter.in === 'query') for (const shape of QUERY_SHAPES(parameter.name)) requests.push([url(shape), body])
+  }
+  // Every operation, even one without parameters, gets unknown and filter-shaped query strings.
+  for (const shape of FILTER_SHAPES) requests.push([url(shape), body])
+  if (body !== undefined) {
+    for (const value of JSON_VALUES) requests.push([url(''), value])
+    for (const property of propertyPaths(bodySchema)) {
+      for (const value of JSON_VALUES) requests.push([url(''), withValue(body, property, value)])
+    }
+  }
+  return requests
+}
+
+interface Sweep {
+  /** Credentials for every request but logout. */
+  headers: Record<string, string>
+  /** A session of the same caller of its own, for logout (which ends it). */
+  session: () => Promise<Record<string, string>>
+  ids: Fixtures
+  /** A failure this caller's answer shows beyond a 5xx or a refusal outside the envelope, if any. */
+  judge?: (operation: Operation, status: number, body: { error?: { code?: string, message?: string } }) => string | undefined
+}
+
+/** Sends the hostile requests to every operation of the document; returns what went wrong and what was exercised. */
+async function sweep (app: App, { headers: callerHeaders, session, ids, judge }: Sweep) {
+  const document = app.swagger() as unknown as Operations
+  const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ path, method: method.toUpperCase(), operation })))
+  const failures: string[] = []
+  const exercised = new Set<string>()
+  let sent = 0
+
+  const send = async (operation: Operation, method: string, url: string, payload?: unknown) => {
+    const headers = operation.operationId === 'logout' ? await session() : callerHeaders
+    const res = await app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: JSON.stringify(payload), headers: { ...headers, 'content-type': 'application/json' } }) })
+    sent++
+    exercised.add(operation.operationId)
+    const what = `${method} ${url.slice(0, 200)}${payload === undefined ? '' : ' ' + JSON.stringify(payload).slice(0, 200)}`
+    if (res.statusCode >= 500) failures.push(`${res.statusCode} ${what}: ${res.body.slice(0, 300)}`)
+    else if (res.statusCode >= 400) {
+      const body = res.json()
+      if (body.success !== false || !ERROR_CODES.includes(body.error?.code)) failures.push(`not in the envelope: ${res.statusCode} ${what}: ${res.body.slice(0, 300)}`)
+      // The database's refusal is a safety net: the schema should have named the field first.
+      else if (body.error.message === STORAGE_REFUSAL) failures.push(`refused by the database, not the schema: ${what}`)
+    }
+    const judged = judge?.(operation, res.statusCode, res.statusCode === 204 || res.body === '' ? {} : res.json())
+    if (judged !== undefined) failures.push(`${judged}: ${res.statusCode} ${what}: ${res.body.slice(0, 300)}`)
+  }
+
+  // Deleting operations last, so the others find their fixtures.
+  operations.sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'))
+  for (const { path, method, operation } of operations) {
+    const requests = hostileRequests(path, operation, ids)
+    // A few at a time: the database answers while validation of the next runs.
+    for (let i = 0; i < requests.length; i += 16) {
+      await Promise.all(requests.slice(i, i + 16).map(([target, payload]) => send(operation, method, target, payload)))
+    }
+  }
+  return { failures, exercised, sent, operations }
+}
+
+/** A plain user, member of a group that may read one server; the other fixtures belong to someone else. */
+async function userFixtures (app: App, admin: SignedIn) {
+  const post = async (who: SignedIn, url: string, payload: object) => {
+    const res = await app.inject({ method: 'POST', url, headers: who.headers, payload })
+    if (res.statusCode !== 201) throw new Error(`${url}: ${res.statusCode} ${res.body}`)
+    return res.json().data as { id: string }
+  }
+  const user = await createUser(app, admin)
+  const other = await createUser(app, admin)
+  const group = await post(admin, '/api/groups', { name: 'readers', permissions: { servers: ['read'], tools: ['read'] } })
+  const server = await post(admin, '/api/servers', { name: 'readable', command: 'mcphub-hostile-no-such-program', enabled: false })
+  await post(admin, `/api/groups/${group.id}/members`, { userId: user.userId })
+  await post(admin, `/api/groups/${group.id}/servers`, { serverId: server.id, permissions: ['read'] })
+  const key = await post(user, '/api/auth/api-keys', { name: 'own-key' })
+  return { user, ids: { userId: other.userId, groupId: group.id, serverId: server.id, keyId: key.id } }
+}
+
 for (const driver of DRIVERS) {
   t.test(`${driver}: no hostile value in any parameter of any operation is answered 5xx`, async (t) => {
     const app = await build(t, driver)
     const admin = await signIn(app)
     const ids = await fixtures(app, admin)
-    const document = app.swagger() as unknown as { paths: Record<string, Record<string, Operation>> }
-    const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ path, method: method.toUpperCase(), operation })))
-    const failures: string[] = []
-    const exercised = new Set<string>()
-    let sent = 0
-
-    const send = async (operation: Operation, method: string, url: string, payload?: unknown) => {
-      // Logging out would end the admin's session: that operation gets a session of its own.
-      const headers = operation.operationId === 'logout' ? (await signIn(app)).headers : admin.headers
-      const res = await app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: JSON.stringify(payload), headers: { ...headers, 'content-type': 'application/json' } }) })
-      sent++
-      exercised.add(operation.operationId)
-      const what = `${method} ${url.slice(0, 200)}${payload === undefined ? '' : ' ' + JSON.stringify(payload).slice(0, 200)}`
-      if (res.statusCode >= 500) failures.push(`${res.statusCode} ${what}: ${res.body.slice(0, 300)}`)
-      else if (res.statusCode >= 400) {
-        const body = res.json()
-        if (body.success !== false || !ERROR_CODES.includes(body.error?.code)) failures.push(`not in the envelope: ${res.statusCode} ${what}: ${res.body.slice(0, 300)}`)
-        // The database's refusal is a safety net: the schema should have named the field first.
-        else if (body.error.message === STORAGE_REFUSAL) failures.push(`refused by the database, not the schema: ${what}`)
-      }
-    }
-
-    // Deleting operations last, so the others find their fixtures.
-    operations.sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'))
-    for (const { path, method, operation } of operations) {
-      const { operationId } = operation
-      const parameters = operation.parameters ?? []
-      const bodySchema = operation.requestBody?.content['application/json']?.schema
-      const body = bodySchema === undefined ? undefined : baseBody(operationId, ids)
-      const requests: Array<[string, unknown]> = []
-      const url = (query: string, hostilePath?: { name: string, value: string }) => pathFor(path, operationId, ids, hostilePath) + (query === '' ? '' : `?${query}`)
-
-      for (const parameter of parameters) {
-        for (const value of URL_VALUES) {
-          if (parameter.in === 'path') requests.push([url('', { name: parameter.name, value }), body])
-          if (parameter.in === 'query') requests.push([url(`${encodeURIComponent(parameter.name)}=${value}`), body])
-        }
-        if (parameter.in === 'query') for (const shape of QUERY_SHAPES(parameter.name)) requests.push([url(shape), body])
-      }
-      // Every operation, even one without parameters, gets unknown and filter-shaped query strings.
-      for (const shape of FILTER_SHAPES) requests.push([url(shape), body])
-      if (body !== undefined) {
-        for (const value of JSON_VALUES) requests.push([url(''), value])
-        for (const property of propertyPaths(bodySchema)) {
-          for (const value of JSON_VALUES) requests.push([url(''), withValue(body, property, value)])
-        }
-      }
-      // A few at a time: the database answers while validation of the next runs.
-      for (let i = 0; i < requests.length; i += 16) {
-        await Promise.all(requests.slice(i, i + 16).map(([target, payload]) => send(operation, method, target, payload)))
-      }
-    }
+    // Logging out would end the admin's session: that operation gets a session of its own.
+    const { failures, exercised, sent, operations } = await sweep(app, { headers: admin.headers, session: async () => (await signIn(app)).headers, ids })
 
     t.same(failures, [], `no 5xx, every refusal in the envelope (${sent} requests)`)
     t.equal(exercised.size, operations.length, 'every operation of the document was exercised')
     t.ok(operations.length > 40, `${operations.length} operations`)
+  })
+
+  t.test(`${driver}: as a plain user, hostile values are refused in the envelope and never pass the access rule`, async (t) => {
+    const app = await build(t, driver)
+    const admin = await signIn(app)
+    const { user, ids } = await userFixtures(app, admin)
+    // Each operation's access rule, from the router: the document's `{name}` is the router's `:name`.
+    const routes = new Map(app.routeTable.map((route) => [`${route.method} ${route.url}`, route.access]))
+    const rules = new Map(Object.entries((app.swagger() as unknown as Operations).paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, operation]) => [operation.operationId, routes.get(`${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`)])))
+    const judge = (operation: Operation, status: number, body: { error?: { code?: string, message?: string } }) => {
+      const rule = rules.get(operation.operationId)
+      if (rule === undefined) return 'no access rule found'
+      // A path the router cannot decode, or with an over-long parameter, matches no route and so no rule.
+      if (status === 400 && /(is not a valid url component|is exceeding the max param length)$/.test(body.error?.message ?? '')) return undefined
+      // The access check runs before the input is read: whatever the values, the rule answers first.
+      if (rule === 'admin' && (status !== 403 || body.error?.code !== 'AUTHORIZATION_FAILED')) return 'an admin operation not refused with 403'
+      if (typeof rule === 'object' && rule.action !== 'read' && status !== 403 && status !== 404) return `${rule.action} on a ${rule.resource} not refused with 403 or 404`
+      return undefined
+    }
+    const { failures, exercised, sent, operations } = await sweep(app, {
+      headers: user.headers,
+      session: async () => (await signIn(app, user.username, user.password)).headers,
+      ids,
+      judge
+    })
+
+    t.same(failures, [], `no 5xx, every refusal in the envelope, the access rule first (${sent} requests)`)
+    t.equal(exercised.size, operations.length, 'every operation of the document was exercised')
+    const readable = await app.inject({ method: 'GET', url: `/api/servers/${ids.serverId}`, headers: user.headers })
+    t.equal(readable.statusCode, 200, 'the user could read the server all along')
   })
 }
 

@@ -1,7 +1,7 @@
 import { request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PassThrough } from 'node:stream'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { SkippingWriter } from '../lib/skipping-writer.ts'
 import { build, DRIVERS, signIn } from './helper.ts'
 
@@ -86,5 +86,47 @@ for (const driver of DRIVERS) {
     await app.supervisor.get(id)!.stop({ graceful: false })
     t.match(JSON.parse(marker ?? '{}'), { level: 'warning', source: 'supervisor', message: /^\d+ lines skipped: this reader is too slow$/ })
     t.ok(receivedBytes < produced / 2, `${Math.round(receivedBytes / 1024 / 1024)} MiB delivered of ${Math.round(produced / 1024 / 1024)} MiB logged`)
+  })
+}
+
+/** Opens a follow stream over a real socket; `ended` settles when the hub ends the response. */
+async function follow (t: Test, port: number, id: string, headers: Record<string, string>) {
+  const response = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    const req = request({ port, host: '127.0.0.1', path: `/api/servers/${id}/logs?follow=true`, headers }, resolve)
+    req.on('error', reject)
+    t.teardown(() => req.destroy())
+    req.end()
+  })
+  t.equal(response.statusCode, 200, 'the stream is open')
+  const ended = new Promise<void>((resolve) => response.on('end', resolve))
+  response.resume()
+  return { ended }
+}
+
+for (const driver of DRIVERS) {
+  t.test(`${driver}: deleting a server ends its follow streams`, async (t) => {
+    const app = await build(t, driver)
+    const admin = await signIn(app)
+    const created = await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name: 'followed', command: 'true', enabled: false } })
+    const id = created.json().data.id as string
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = app.server.address() as AddressInfo
+    const { ended } = await follow(t, port, id, admin.headers)
+    const deleted = await app.inject({ method: 'DELETE', url: `/api/servers/${id}`, headers: admin.headers })
+    t.equal(deleted.statusCode, 204)
+    await ended
+    t.pass('the stream ended')
+  })
+
+  t.test(`${driver}: closing the hub ends open follow streams`, async (t) => {
+    const app = await build(t, driver)
+    const admin = await signIn(app)
+    const created = await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name: 'followed', command: 'true', enabled: false } })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = app.server.address() as AddressInfo
+    const { ended } = await follow(t, port, created.json().data.id as string, admin.headers)
+    await app.close()
+    await ended
+    t.pass('the stream ended')
   })
 }

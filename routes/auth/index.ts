@@ -11,6 +11,7 @@ import { getUser } from '../users/service.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle } from './throttle.ts'
+import { principalOf } from '../../plugins/access.ts'
 
 function apiKeyDto (row: ApiKeyRow) {
   return {
@@ -51,14 +52,15 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
 
   /** Runs an MFA code check; a wrong code counts like a failed sign-in, and is refused meanwhile. */
   async function guardMfaCode (request: FastifyRequest, reply: FastifyReply, check: () => Promise<void>): Promise<void> {
-    const account = request.principal!.username.toLowerCase()
+    const principal = principalOf(request)
+    const account = principal.username.toLowerCase()
     await refuseWhileBlocked(request, reply, account, 'Too many wrong MFA codes; try again later')
     try {
       await check()
     } catch (error) {
       if (error instanceof HubError && error.code !== 'RESOURCE_CONFLICT') {
         await countFailure(request, account)
-        request.log.info({ userId: request.principal!.userId }, 'wrong MFA code')
+        request.log.info({ userId: principal.userId }, 'wrong MFA code')
       }
       throw error
     }
@@ -127,7 +129,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...errorResponses(400) }
     }
   }, async (request, reply) => {
-    const { sessionId } = request.principal!
+    const { sessionId } = principalOf(request)
     if (sessionId === undefined) throw invalidRequest('API keys have no session; revoke the key instead')
     await service.revokeSession(ctx, sessionId)
     return reply.code(204).send()
@@ -142,7 +144,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.Verification, schemas.VERIFICATION_EXAMPLE) }
     }
   }, async (request) => {
-    const principal = request.principal!
+    const principal = principalOf(request)
     // A bearer token expires; an API key has its own expiry in the key list.
     const bearer = principal.sessionId === undefined ? undefined : request.headers.authorization?.slice('Bearer '.length)
     const exp = bearer === undefined ? undefined : app.jwt.decode<{ exp: number }>(bearer)?.exp
@@ -162,7 +164,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }) }
     }
   }, async (request) => {
-    const user = await getUser(ctx.db, request.principal!.userId)
+    const user = await getUser(ctx.db, principalOf(request).userId)
     return ok({ enabled: user.mfaSecret !== null, pending: user.mfaPendingSecret !== null })
   })
 
@@ -176,8 +178,9 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.MfaEnrolment, { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', otpauthUrl: 'otpauth://totp/MCPHub%3Aadmin?secret=...' }), ...errorResponses(403, 409) }
     }
   }, async (request) => {
-    service.requireSession(request.principal!, 'MFA enrolment')
-    const user = await getUser(ctx.db, request.principal!.userId)
+    const principal = principalOf(request)
+    service.requireSession(principal, 'MFA enrolment')
+    const user = await getUser(ctx.db, principal.userId)
     return ok(await service.startMfaEnrolment(ctx, user), 'Scan the secret, then confirm with a code')
   })
 
@@ -192,8 +195,9 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.MfaStatus, { enabled: true, pending: false }), ...errorResponses(403, 409, 422) }
     }
   }, async (request, reply) => {
-    service.requireSession(request.principal!, 'MFA enrolment')
-    const user = await getUser(ctx.db, request.principal!.userId)
+    const principal = principalOf(request)
+    service.requireSession(principal, 'MFA enrolment')
+    const user = await getUser(ctx.db, principal.userId)
     await guardMfaCode(request, reply, async () => await service.confirmMfaEnrolment(ctx, user, request.body.code))
     return ok({ enabled: true, pending: false }, 'MFA enabled')
   })
@@ -209,8 +213,9 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }), ...errorResponses(403, 409, 422) }
     }
   }, async (request, reply) => {
-    service.requireSession(request.principal!, 'Turning MFA off')
-    const user = await getUser(ctx.db, request.principal!.userId)
+    const principal = principalOf(request)
+    service.requireSession(principal, 'Turning MFA off')
+    const user = await getUser(ctx.db, principal.userId)
     await guardMfaCode(request, reply, async () => await service.disableMfa(ctx, user, request.body.code))
     return ok({ enabled: false, pending: false }, 'MFA disabled')
   })
@@ -226,9 +231,10 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...errorResponses(404, 422) }
     }
   }, async (request, reply) => {
-    service.requireSession(request.principal!, 'Resetting MFA')
+    const principal = principalOf(request)
+    service.requireSession(principal, 'Resetting MFA')
     await service.resetMfa(ctx, request.params.userId)
-    request.log.info({ userId: request.params.userId, by: request.principal!.userId }, 'MFA reset')
+    request.log.info({ userId: request.params.userId, by: principal.userId }, 'MFA reset')
     return reply.code(204).send()
   })
 
@@ -242,7 +248,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(Type.Array(schemas.ApiKey), [schemas.API_KEY_EXAMPLES.one]), ...errorResponses(422) }
     }
   }, async (request) => {
-    const principal = request.principal!
+    const principal = principalOf(request)
     const owner = isAdmin(principal) ? request.query.userId : principal.userId
     return ok((await service.listApiKeys(ctx, owner)).map(apiKeyDto))
   })
@@ -258,8 +264,9 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: Envelope(schemas.CreatedApiKey, schemas.API_KEY_EXAMPLES.created), ...errorResponses(403, 422) }
     }
   }, async (request, reply) => {
-    service.requireSession(request.principal!, 'Creating an API key')
-    const { row, key } = await service.createApiKey(ctx, request.principal!.userId, request.body)
+    const principal = principalOf(request)
+    service.requireSession(principal, 'Creating an API key')
+    const { row, key } = await service.createApiKey(ctx, principal.userId, request.body)
     reply.code(201)
     return ok({ ...apiKeyDto(row), key }, 'Store this key now: it is not shown again')
   })
@@ -274,7 +281,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...errorResponses(404, 422) }
     }
   }, async (request, reply) => {
-    await service.revokeApiKey(ctx, request.principal!, request.params.keyId)
+    await service.revokeApiKey(ctx, principalOf(request), request.params.keyId)
     return reply.code(204).send()
   })
 }

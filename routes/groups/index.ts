@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ok } from '../../lib/envelope.ts'
-import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { listQuerySchema } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
+import { principalOf } from '../../plugins/access.ts'
 
 const read = { resource: 'group', action: 'read', param: 'groupId' } as const
 const manage = { resource: 'group', action: 'manage', param: 'groupId' } as const
@@ -19,7 +20,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       querystring: listQuerySchema(service.GROUP_LIST),
       response: { 200: PageEnvelope(schemas.Group, schemas.GROUP_EXAMPLE), ...errorResponses(422) }
     }
-  }, async (request) => ok(await service.listGroups(app.db, request.principal!, request.query as ListQuery)))
+  }, async (request) => ok(await service.listGroups(app.db, principalOf(request), request.query)))
 
   app.post('', {
     config: { access: 'admin' },
@@ -89,7 +90,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    return ok(await service.listMembers(app.db, group, request.query as ListQuery))
+    return ok(await service.listMembers(app.db, group, request.query))
   })
 
   app.post('/:groupId/members', {
@@ -105,7 +106,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    const member = await service.addMember(app.db, group, request.body, request.principal!)
+    const member = await service.addMember(app.db, group, request.body, principalOf(request))
     reply.code(201)
     return ok(member, member.status === 'pending' ? 'Added; pending approval' : undefined)
   })
@@ -137,7 +138,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    return ok(await service.approveMember(app.db, group, request.params.userId, request.principal!))
+    return ok(await service.approveMember(app.db, group, request.params.userId, principalOf(request)))
   })
 
   app.delete('/:groupId/members/:userId', {
@@ -167,7 +168,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
-    return ok(await service.listAssignments(app.db, group, request.query as ListQuery))
+    return ok(await service.listAssignments(app.db, group, request.query))
   })
 
   app.post('/:groupId/servers', {

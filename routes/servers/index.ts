@@ -1,18 +1,16 @@
-import { PassThrough } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ok } from '../../lib/envelope.ts'
-import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
-import { SkippingWriter } from '../../lib/skipping-writer.ts'
+import { listQuerySchema } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, OPTIONAL_BODY, PageEnvelope } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
 import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
+import logRoutes, { LogFollowers } from './logs.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
+import { principalOf } from '../../plugins/access.ts'
 
 const on = (action: string) => ({ resource: 'server' as const, action, param: 'serverId' })
-/** What a follow stream may hold for a reader that does not keep up. */
-const FOLLOW_BUFFER_BYTES = 1024 * 1024
 
 const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const box = app.auth.secrets
@@ -21,20 +19,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const managed = supervisor.get(row.id)
     return service.toDto(row, managed?.status(), managed?.catalog.tools.length ?? 0)
   }
-  /** Follow streams still open, by server: ended when the server is deleted or the hub closes. */
-  const followers = new Map<string, Set<PassThrough>>()
-  const followersOf = (serverId: string) => {
-    let streams = followers.get(serverId)
-    if (streams === undefined) followers.set(serverId, streams = new Set())
-    return streams
-  }
-  const endFollowers = (serverId: string) => {
-    for (const stream of followers.get(serverId) ?? []) stream.end()
-    followers.delete(serverId)
-  }
-  app.addHook('preClose', async () => {
-    for (const serverId of [...followers.keys()]) endFollowers(serverId)
-  })
+  const followers = new LogFollowers()
 
   app.get('', {
     config: { access: 'user' },
@@ -48,8 +33,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: PageEnvelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(422) }
     }
   }, async (request) => {
-    const query = request.query as ListQuery & { group?: string }
-    const page = await service.listServers(app.db, request.principal!, query, (id) => supervisor.get(id)?.state ?? 'stopped')
+    const page = await service.listServers(app.db, principalOf(request), request.query, (id) => supervisor.get(id)?.state ?? 'stopped')
     return ok({ items: page.rows.map(dto), pagination: page.pagination })
   })
 
@@ -64,7 +48,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const row = await service.createServer(app.db, box, request.body)
-    request.log.info({ serverId: row.id, by: request.principal!.userId }, 'server created')
+    request.log.info({ serverId: row.id, by: principalOf(request).userId }, 'server created')
     const managed = supervisor.upsert(service.specOf(box, row))
     if (row.enabled) managed.start().catch(() => {})
     reply.code(201)
@@ -87,7 +71,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const managed = supervisor.upsert(service.specOf(box, row))
       if (row.enabled) managed.start().catch(() => {})
     }
-    request.log.info({ created: created.length, by: request.principal!.userId }, 'servers imported')
+    request.log.info({ created: created.length, by: principalOf(request).userId }, 'servers imported')
     return ok({ created: created.map((row) => row.name), skipped })
   })
 
@@ -124,7 +108,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const current = await service.getServer(app.db, request.params.serverId)
-    const row = await service.updateServer(app.db, box, request.principal!, current, request.body)
+    const row = await service.updateServer(app.db, box, principalOf(request), current, request.body)
     supervisor.upsert(service.specOf(box, row))
     return ok(dto(row))
   })
@@ -141,36 +125,66 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const row = await service.getServer(app.db, request.params.serverId)
     await supervisor.remove(row.id)
-    endFollowers(row.id)
+    followers.end(row.id)
     await service.deleteServer(app.db, row.id)
-    request.log.info({ serverId: row.id, by: request.principal!.userId }, 'server deleted')
+    request.log.info({ serverId: row.id, by: principalOf(request).userId }, 'server deleted')
     return reply.code(204).send()
   })
 
-  const lifecycle = (path: string, operationId: string, summary: string, act: (id: string, body: { graceful?: boolean, timeout?: number } | undefined) => Promise<void>) => {
-    app.post(`/:serverId/${path}`, {
-      config: { access: on('execute') },
-      // Fastify validates a missing body as null, which the optional stop body refuses (422).
-      ...(path === 'stop' ? { preValidation: async (request: { body: unknown }) => { request.body ??= {} } } : {}),
-      schema: {
-        operationId,
-        tags: ['servers'],
-        summary,
-        params: schemas.ServerParams,
-        ...(path === 'stop' ? { body: Type.Optional(schemas.StopBody), [OPTIONAL_BODY]: true } : {}),
-        response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
-      }
-    }, async (request) => {
-      const row = await service.getServer(app.db, request.params.serverId)
-      supervisor.upsert(service.specOf(box, row))
-      await act(row.id, request.body as { graceful?: boolean, timeout?: number } | undefined)
-      return ok(dto(row))
-    })
+  /** The stored server, handed to the supervisor as it is now: a lifecycle action runs its latest settings. */
+  const loaded = async (serverId: string) => {
+    const row = await service.getServer(app.db, serverId)
+    return { row, managed: supervisor.upsert(service.specOf(box, row)) }
   }
-  lifecycle('start', 'startServer', 'Start a server; answers once it runs or has failed', (id) => supervisor.get(id)!.start())
-  lifecycle('stop', 'stopServer', 'Stop a server: stdin closed, SIGTERM, then SIGKILL after `timeout` ms (`graceful: false`: at once)',
-    (id, body) => supervisor.get(id)!.stop({ graceful: body?.graceful ?? true, timeoutMs: body?.timeout ?? 10_000 }))
-  lifecycle('restart', 'restartServer', 'Restart a server', (id) => supervisor.get(id)!.restart())
+
+  app.post('/:serverId/start', {
+    config: { access: on('execute') },
+    schema: {
+      operationId: 'startServer',
+      tags: ['servers'],
+      summary: 'Start a server; answers once it runs or has failed',
+      params: schemas.ServerParams,
+      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
+    }
+  }, async (request) => {
+    const { row, managed } = await loaded(request.params.serverId)
+    await managed.start()
+    return ok(dto(row))
+  })
+
+  app.post('/:serverId/stop', {
+    config: { access: on('execute') },
+    // Fastify validates a missing body as null, which the optional stop body refuses (422).
+    preValidation: async (request) => { request.body ??= {} },
+    schema: {
+      operationId: 'stopServer',
+      tags: ['servers'],
+      summary: 'Stop a server: stdin closed, SIGTERM, then SIGKILL after `timeout` ms (`graceful: false`: at once)',
+      params: schemas.ServerParams,
+      body: Type.Optional(schemas.StopBody),
+      [OPTIONAL_BODY]: true,
+      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
+    }
+  }, async (request) => {
+    const { row, managed } = await loaded(request.params.serverId)
+    await managed.stop({ graceful: request.body?.graceful ?? true, timeoutMs: request.body?.timeout ?? 10_000 })
+    return ok(dto(row))
+  })
+
+  app.post('/:serverId/restart', {
+    config: { access: on('execute') },
+    schema: {
+      operationId: 'restartServer',
+      tags: ['servers'],
+      summary: 'Restart a server',
+      params: schemas.ServerParams,
+      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
+    }
+  }, async (request) => {
+    const { row, managed } = await loaded(request.params.serverId)
+    await managed.restart()
+    return ok(dto(row))
+  })
 
   const itemsOf = async (row: ServerRow) => {
     const catalog = supervisor.get(row.id)?.catalog ?? EMPTY_CATALOG
@@ -219,60 +233,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return ok(await itemsOf(row))
   })
 
-  app.get('/:serverId/logs', {
-    config: { access: on('read') },
-    schema: {
-      operationId: 'getServerLogs',
-      tags: ['servers'],
-      summary: 'A server\'s stderr, MCP log messages and lifecycle events',
-      description: 'With `follow=true` the response is NDJSON (`application/x-ndjson`): the matching recent lines, then each new line as it comes, until the client disconnects.',
-      params: schemas.ServerParams,
-      querystring: schemas.LogsQuery,
-      response: { 200: Envelope(Type.Array(schemas.LogLine), [schemas.LOG_EXAMPLE]), ...errorResponses(422) }
-    }
-  }, async (request, reply) => {
-    const row = await service.getServer(app.db, request.params.serverId)
-    if (request.query.follow !== true) {
-      await app.flushServerLogs()
-      return ok(await service.readLogs(app.db, row.id, request.query))
-    }
-
-    // A stored server the supervisor has not loaded yet (disabled ones are not, on start) can be followed too.
-    const managed = supervisor.get(row.id) ?? supervisor.upsert(service.specOf(box, row))
-    const levels = new Set(service.levelsFrom(request.query.level))
-    const stream = new PassThrough()
-    // A reader that does not keep up skips live lines (and is told how many) rather than fill memory.
-    const out = new SkippingWriter(stream, FOLLOW_BUFFER_BYTES, (count) => JSON.stringify({ time: new Date().toISOString(), level: 'warning', source: 'supervisor', message: `${count} lines skipped: this reader is too slow` }) + '\n')
-    // Live lines are held back (up to the same bound) until the stored ones are written: none is lost in between.
-    let held: string[] | undefined = []
-    let heldBytes = 0
-    const unsubscribe = managed.logs.subscribe((entry) => {
-      if (!levels.has(entry.level)) return
-      const line = JSON.stringify({ time: entry.time.toISOString(), level: entry.level, source: entry.source, message: entry.message }) + '\n'
-      if (held === undefined) out.write(line)
-      else if ((heldBytes += line.length) > FOLLOW_BUFFER_BYTES) out.skip()
-      else held.push(line)
-    })
-    const end = () => {
-      unsubscribe()
-      unwatch()
-      followersOf(row.id).delete(stream)
-      stream.end()
-    }
-    // Ends once the caller may no longer read the server, or their credential goes away.
-    const unwatch = app.watchStream({ principal: request.principal!, need: { resource: 'server', id: row.id, action: 'read' }, end })
-    followersOf(row.id).add(stream)
-    request.raw.on('close', end)
-    stream.on('close', end)
-    await app.flushServerLogs()
-    for (const line of await service.readLogs(app.db, row.id, request.query)) stream.write(JSON.stringify(line) + '\n')
-    for (const line of held) stream.write(line)
-    held = undefined
-    // Fastify sends a stream's headers with its first chunk: without this, a follow with no
-    // recent line to send would leave the client waiting for a response until the server logs.
-    reply.raw.once('pipe', () => { reply.raw.flushHeaders() })
-    return reply.type('application/x-ndjson').send(stream as never)
-  })
+  await app.register(logRoutes, { followers })
 }
 
 export default serverRoutes

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ok } from '../../lib/envelope.ts'
-import { listQuerySchema, type ListQuery } from '../../lib/list.ts'
+import { listQuerySchema } from '../../lib/list.ts'
 import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
+import { principalOf } from '../../plugins/access.ts'
 
 const users: FastifyPluginAsyncTypebox = async (app) => {
   app.get('', {
@@ -15,7 +16,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       querystring: listQuerySchema(service.USER_LIST),
       response: { 200: PageEnvelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(422) }
     }
-  }, async (request) => ok(await service.listUsers(app.db, request.query as ListQuery)))
+  }, async (request) => ok(await service.listUsers(app.db, request.query)))
 
   app.post('', {
     config: { access: 'admin' },
@@ -28,7 +29,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const user = await service.createUser(app.db, request.body)
-    request.log.info({ userId: user.id, by: request.principal!.userId }, 'user created')
+    request.log.info({ userId: user.id, by: principalOf(request).userId }, 'user created')
     reply.code(201)
     return ok(await service.userDto(app.db, user))
   })
@@ -56,7 +57,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(400, 409, 422) }
     }
   }, async (request) => {
-    const user = await service.updateUser(app.db, request.principal!, request.params.userId, request.body)
+    const user = await service.updateUser(app.db, principalOf(request), request.params.userId, request.body)
     return ok(await service.userDto(app.db, user))
   })
 
@@ -71,7 +72,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     await service.deleteUser(app.db, request.params.userId)
-    request.log.info({ userId: request.params.userId, by: request.principal!.userId }, 'user deleted')
+    request.log.info({ userId: request.params.userId, by: principalOf(request).userId }, 'user deleted')
     return reply.code(204).send()
   })
 }
