@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
 import { notFound } from '../lib/errors.ts'
+import { principalOf } from '../plugins/access.ts'
 import type { Gateway, ScopeOf } from './context.ts'
 import { McpReplyError } from './errors.ts'
 import { MCP_BODY_LIMIT } from './guards.ts'
@@ -14,7 +15,7 @@ export function sseRoutes (app: FastifyInstance, gateway: Gateway, endpoints: Re
   const { sessions } = gateway
 
   app.post('/messages', { config: { access: 'user', rateLimit: false }, schema: { hide: true }, bodyLimit: MCP_BODY_LIMIT }, async (request, reply) => {
-    const principal = request.principal!
+    const principal = principalOf(request)
     const id = (request.query as { sessionId?: string }).sessionId ?? ''
     const session = sessions.find(id, principal.userId, '/messages')
     const scope = gateway.scopeOfSession(id)
@@ -29,7 +30,7 @@ export function sseRoutes (app: FastifyInstance, gateway: Gateway, endpoints: Re
 
   for (const [url, scopeOf] of Object.entries(endpoints)) {
     app.get(url, { config: { access: 'user', rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
-      const principal = request.principal!
+      const principal = principalOf(request)
       const scope = await scopeOf(request)
       if (scope === undefined || await gateway.viewOf(principal, scope) === undefined) throw notFound('MCP endpoint')
       const id = newSessionId()
