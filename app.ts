@@ -90,7 +90,8 @@ export async function buildApp (options: AppOptions) {
   const app = Fastify({
     logger: loggerOptions(config, options.logStream),
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true,
+    // graceful-close answers 503 in the envelope instead.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ...receiveTimeouts(config.requestTimeoutMs),
     clientErrorHandler,

@@ -59,6 +59,10 @@ t.test('on close, a call in flight on a 2025 session gets its real result; new r
     body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/list' })
   })
   t.equal(meanwhile.status, 503, 'a new request while closing')
+  t.match(await meanwhile.json(), { jsonrpc: '2.0', error: { message: 'The hub is shutting down' } }, 'as a JSON-RPC error')
+  const rest = await fetch(`${base}/api/servers`, { headers: admin.headers })
+  t.equal(rest.status, 503, 'a new API request while closing')
+  t.match(await rest.json(), { success: false, error: { code: 'SERVER_ERROR', message: 'The hub is shutting down' } }, 'in the envelope')
   t.same((await call).content, [{ type: 'text', text: 'slept 1000' }], 'the call in flight finishes')
   await closed
 })
