@@ -12,6 +12,13 @@ export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  // libpq's names, read when DATABASE_URL is unset: a password needs no URL encoding there.
+  PGHOST: Type.Optional(Type.String({ minLength: 1 })),
+  PGPORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  PGUSER: Type.Optional(Type.String({ minLength: 1 })),
+  PGPASSWORD: Type.Optional(Type.String()),
+  // pg decodes the URL's path with decodeURI, which leaves these characters encoded.
+  PGDATABASE: Type.Optional(Type.String({ pattern: '^[^;/?:@&=+$,#]+$' })),
   MCPHUB_DATA_DIR: Type.String({ minLength: 1, default: './data' }),
   MCPHUB_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   MCPHUB_ADMIN_USERNAME: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', default: 'admin' }),
@@ -34,7 +41,7 @@ export type Env = Static<typeof EnvSchema>
 export interface Config {
   port: number
   host: string
-  /** PostgreSQL URL; undefined selects the embedded PGlite database in `dataDir`. */
+  /** PostgreSQL URL (DATABASE_URL, or built from PG*); undefined selects the embedded PGlite database in `dataDir`. */
   databaseUrl: string | undefined
   dataDir: string
   jwtSecret: string
@@ -135,6 +142,20 @@ function persistedJwtSecret (dataDir: string): string {
   return secret
 }
 
+/**
+ * The PostgreSQL URL of the PG* variables, each part percent-encoded so that any password
+ * (`@ : / #` included) survives; undefined without PGHOST. Unset parts keep pg's defaults.
+ */
+function postgresUrlOf (env: Env): string | undefined {
+  if (env.PGHOST === undefined) return undefined
+  const host = env.PGHOST.includes(':') ? `[${env.PGHOST}]` : encodeURIComponent(env.PGHOST)
+  const password = env.PGPASSWORD === undefined ? '' : `:${encodeURIComponent(env.PGPASSWORD)}`
+  const credentials = env.PGUSER === undefined && password === '' ? '' : `${encodeURIComponent(env.PGUSER ?? '')}${password}@`
+  const port = env.PGPORT === undefined ? '' : `:${env.PGPORT}`
+  const database = env.PGDATABASE === undefined ? '' : encodeURIComponent(env.PGDATABASE)
+  return `postgres://${credentials}${host}${port}/${database}`
+}
+
 /** Builds the hub's configuration from the environment (process.env unless given). */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   const parsed = parseEnv(env)
@@ -143,7 +164,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   return {
     port: parsed.PORT,
     host: parsed.HOST,
-    databaseUrl: parsed.DATABASE_URL,
+    databaseUrl: parsed.DATABASE_URL ?? postgresUrlOf(parsed),
     dataDir,
     jwtSecret: parsed.MCPHUB_JWT_SECRET ?? persistedJwtSecret(dataDir),
     adminUsername: parsed.MCPHUB_ADMIN_USERNAME,

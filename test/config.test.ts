@@ -1,8 +1,9 @@
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import pg from 'pg'
 import t from 'tap'
 import { ConfigError, isWideBind, loadConfig, parseEnv } from '../lib/config.ts'
-import { testConfig } from './helper.ts'
+import { DRIVERS, emptyPostgresDatabase, postgresAdmin, testConfig } from './helper.ts'
 
 function problemsOf (env: Record<string, string>): string[] {
   try {
@@ -94,3 +95,47 @@ t.test('binding beyond loopback is recognised (it logs a warning)', async (t) =>
   t.ok(isWideBind('0.0.0.0'))
   t.ok(isWideBind('::'))
 })
+
+/** What node-postgres makes of a connection string, without connecting. */
+function pgParts (url: string | undefined) {
+  const client = new pg.Client({ connectionString: url })
+  return { host: client.host, port: client.port, user: client.user, password: client.password, database: client.database }
+}
+
+const AWKWARD = 'p@ss:w/rd#?% &=+$,;[]é'
+
+t.test('PGHOST selects PostgreSQL; the PG* parts, any password included, reach pg intact', async (t) => {
+  const dataDir = testConfig(t).dataDir
+  const parts = { PGHOST: 'db', PGPORT: '5433', PGUSER: 'hub:user@x/y#z', PGPASSWORD: AWKWARD, PGDATABASE: 'hub db' }
+  t.same(pgParts(loadConfig({ MCPHUB_DATA_DIR: dataDir, ...parts }).databaseUrl),
+    { host: 'db', port: 5433, user: 'hub:user@x/y#z', password: AWKWARD, database: 'hub db' })
+  t.match(pgParts(loadConfig({ MCPHUB_DATA_DIR: dataDir, PGHOST: '/var/run/postgresql', PGDATABASE: 'hub' }).databaseUrl),
+    { host: '/var/run/postgresql', database: 'hub' }, 'a Unix socket directory')
+  t.match(pgParts(loadConfig({ MCPHUB_DATA_DIR: dataDir, PGHOST: '::1', PGPASSWORD: AWKWARD }).databaseUrl),
+    { host: '::1', password: AWKWARD }, 'an IPv6 address, a password without a user')
+  t.equal(loadConfig({ MCPHUB_DATA_DIR: dataDir, PGUSER: 'hub', PGPASSWORD: 'x' }).databaseUrl, undefined, 'no PGHOST: the embedded database')
+  t.equal(loadConfig({ MCPHUB_DATA_DIR: dataDir, ...parts, DATABASE_URL: 'postgres://u@h/d' }).databaseUrl, 'postgres://u@h/d', 'DATABASE_URL wins')
+  t.same(problemsOf({ PGPORT: 'x', PGDATABASE: 'a/b', PGPASSWORD: 'ignored', PGHOST: '' }).map((line) => line.replace(/:.*/, '')), ['PGPORT', 'PGDATABASE'])
+})
+
+if (DRIVERS.includes('pg')) {
+  t.test('a hub configured by PG* variables connects to PostgreSQL as a user with an awkward name', async (t) => {
+    const url = new URL(await emptyPostgresDatabase(t))
+    const role = `hub@${process.pid}:a/b#c`
+    await postgresAdmin(`create role "${role}" login password '${AWKWARD.replaceAll("'", "''")}'`)
+    t.teardown(() => postgresAdmin(`drop role if exists "${role}"`))
+    const config = loadConfig({
+      MCPHUB_DATA_DIR: testConfig(t).dataDir,
+      PGHOST: url.hostname,
+      PGPORT: url.port || '5432',
+      PGUSER: role,
+      PGPASSWORD: AWKWARD,
+      PGDATABASE: url.pathname.slice(1)
+    })
+    const client = new pg.Client({ connectionString: config.databaseUrl })
+    await client.connect()
+    t.teardown(() => client.end())
+    const { rows } = await client.query('select current_user as user, current_database() as database')
+    t.same(rows, [{ user: role, database: url.pathname.slice(1) }])
+  })
+}
