@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { EnvSchema } from '../lib/config.ts'
 import { DRIVERS, postgresUrl, testConfig } from './helper.ts'
 import { passwordRefusingPostgres } from './helpers/fake-postgres.ts'
@@ -28,7 +28,7 @@ function untouchedDataDir (t: Tap): string {
 }
 
 /** Asserts that the run failed with exactly one line on stderr, matching `pattern`. */
-async function failsWithOneLine (t: Tap, hub: Tracked, pattern: RegExp, code = 1): Promise<void> {
+async function failsWithOneLine (t: Test, hub: Tracked, pattern: RegExp, code = 1): Promise<void> {
   t.same(await hub.exit, { code, signal: null }, `exits ${code}`)
   const lines = hub.stderr().split('\n').filter(Boolean)
   t.equal(lines.length, 1, `one line on stderr: ${hub.stderr()}`)
