@@ -102,6 +102,20 @@ t.test('a port in use is said at once, before the database is opened', async (t)
   t.notMatch(hub.stdout(), /opening the embedded database/, 'nothing was started')
 })
 
+t.test('a port taken during the start: the hub closes, then says so in one line', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  const { port } = taken.address() as { port: number }
+  await new Promise((resolve) => taken.close(resolve))
+  const hub = runHub(t, [], { MCPHUB_DATA_DIR: testConfig(t).dataDir, PORT: String(port), LOG_FORMAT: 'json' })
+  // Free when it was checked; taken while the database is being migrated.
+  await hub.waitFor(/database open: checking its migrations/)
+  await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve))
+  t.teardown(() => taken.close())
+  await failsWithOneLine(t, hub, new RegExp(`^PORT ${port} is already in use on 127\\.0\\.0\\.1: stop the other process`))
+  t.notMatch(hub.stdout(), /Server listening/)
+})
+
 t.test('a normal start says what it does, in order, up to the servers it started', async (t) => {
   const dataDir = testConfig(t).dataDir
   const settings = join(dataDir, 'mcp_settings.json')
