@@ -128,7 +128,7 @@ t.test('a normal start says what it does, in order, up to the servers it started
     'database open: checking its migrations',
     /^database migrations applied: (\d+) of \1$/,
     'first admin created',
-    'starting 1 enabled MCP servers in the background',
+    'starting 1 enabled MCP server in the background',
     /^Server listening at http:\/\/127\.0\.0\.1:\d+$/,
     'MCP servers started: 1 of 1 running'
   ]
