@@ -1,6 +1,9 @@
 import { EnvSchema } from './config.ts'
 
-/** One line on each variable; the names and defaults come from EnvSchema, so they never drift. */
+/**
+ * One line on each variable, unless its schema has a `description`; the names and defaults come
+ * from EnvSchema, so the list never drifts.
+ */
 const DESCRIPTIONS: Partial<Record<string, string>> = {
   PORT: 'TCP port to listen on',
   HOST: 'address to listen on (beyond loopback: put the hub behind TLS)',
@@ -26,9 +29,8 @@ const DESCRIPTIONS: Partial<Record<string, string>> = {
 /** What `node server.ts --help` prints. */
 export function usage (): string {
   const variables = Object.entries(EnvSchema.properties).map(([name, schema]) => {
-    const fallback = (schema as { default?: unknown }).default
+    const { default: fallback, description = DESCRIPTIONS[name] } = schema as { default?: unknown, description?: string }
     const shown = fallback === undefined ? '(unset)' : `default ${String(fallback)}`
-    const description = DESCRIPTIONS[name]
     return `  ${name.padEnd(28)} ${shown}${description === undefined ? '' : `\n  ${''.padEnd(28)} ${description}`}`
   })
   return [
