@@ -1,6 +1,7 @@
 import type { ServerOptions } from 'node:http'
 import type { Writable } from 'node:stream'
 import Fastify, { type FastifyServerOptions } from 'fastify'
+import pinoPretty from 'pino-pretty'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { openDatabase, type DatabaseHandle } from './db/client.ts'
 import gateway from './gateway/index.ts'
@@ -61,13 +62,21 @@ export const REDACTED_PATHS = [
   'secret'
 ]
 
+/**
+ * Pino's options: JSON lines, or human-readable ones when `LOG_FORMAT=pretty` or, unset, when
+ * stdout is a terminal. Redaction happens before formatting, so both formats hide the same secrets.
+ */
 export function loggerOptions (config: Config, stream?: Writable): FastifyServerOptions['logger'] {
+  const pretty = config.logFormat === 'pretty' || (config.logFormat === undefined && stream === undefined && process.stdout.isTTY)
+  const destination = pretty
+    ? pinoPretty({ destination: stream ?? 1, sync: true, colorize: stream === undefined && process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+    : stream
   return {
     level: config.logLevel,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     // Database errors without their parameters and rows; URLs without credentials in the query.
     serializers: { err: serializeError, req: serializeRequest },
-    ...(stream === undefined ? {} : { stream })
+    ...(destination === undefined ? {} : { stream: destination })
   }
 }
 

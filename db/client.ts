@@ -7,6 +7,7 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { readMigrationFiles } from 'drizzle-orm/migrator'
 import pg from 'pg'
 import { withTimeout } from '../lib/timeout.ts'
 import * as schema from './schema.ts'
@@ -18,7 +19,7 @@ export interface DatabaseHandle {
   readonly driver: 'pg' | 'pglite'
   readonly db: Database
   /** Applies pending migrations under an advisory lock, so concurrent hubs never race. */
-  migrate(): Promise<void>
+  migrate(): Promise<MigrationResult>
   /** Resolves when the database answers, for the tables requests need, within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<void>
   close(): Promise<void>
@@ -28,12 +29,89 @@ interface Logger {
   warn(object: object, message: string): void
 }
 
+export interface MigrationResult {
+  /** Migrations this call applied (0: the schema was up to date). */
+  applied: number
+  /** Migrations the hub ships. */
+  total: number
+}
+
+/**
+ * The database named by DATABASE_URL cannot be used: the message is one line naming the setting,
+ * the cause and what to do, without the URL's password.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'DatabaseUnavailableError'
+  }
+}
+
+/** Where a PostgreSQL URL points, for messages: never its password. */
+export function describeTarget (url: string): { host: string, port: string, database: string, user: string } {
+  const parsed = new URL(url)
+  const user = decodeURIComponent(parsed.username) || 'postgres'
+  return {
+    host: parsed.hostname || 'localhost',
+    port: parsed.port || '5432',
+    database: decodeURIComponent(parsed.pathname.slice(1)) || user,
+    user
+  }
+}
+
+/** One line saying why connecting to the database of `url` failed, and what to do about it. */
+export function describeConnectionError (error: unknown, url: string): string {
+  const { host, port, database, user } = describeTarget(url)
+  const at = `${host}:${port}`
+  const { code, message } = error as { code?: unknown, message?: unknown }
+  const text = typeof message === 'string' ? message : String(error)
+  switch (code) {
+    case 'ECONNREFUSED':
+      return `DATABASE_URL: cannot connect to ${at} (connection refused): is PostgreSQL running there? Start it, or correct the host and port in DATABASE_URL`
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return `DATABASE_URL: unknown host "${host}": correct the host name in DATABASE_URL`
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `DATABASE_URL: cannot reach ${at} (${String(code)}): check the host, the port and the firewall`
+    case '3D000':
+      return `DATABASE_URL: database "${database}" does not exist on ${at}: create it (createdb -h ${host} -p ${port} -U ${user} ${database}) or correct the database name in DATABASE_URL`
+    case '28P01':
+      return `DATABASE_URL: password authentication failed for user "${user}" on ${at}: correct the user name and password in DATABASE_URL`
+    case '28000':
+      return `DATABASE_URL: ${at} refused user "${user}" (${text}): correct the user in DATABASE_URL, or allow it in PostgreSQL (pg_hba.conf)`
+  }
+  if (/timeout/i.test(text)) {
+    return `DATABASE_URL: no answer from ${at} within ${CONNECTION_TIMEOUT_MS / 1000} s: check the host, the port and the firewall`
+  }
+  return `DATABASE_URL: cannot use the database "${database}" on ${at}: ${text}`
+}
+
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url))
 /** Arbitrary constant shared by every MCPHub instance: "mcphub migrate". */
 const MIGRATION_LOCK_KEY = 0x6d637068
 /** How long one statement may run on PostgreSQL (waiting for a lock included) before it is cancelled. */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 const PING_TIMEOUT_MS = 2000
+const CONNECTION_TIMEOUT_MS = 5000
+/** drizzle's record of the migrations applied (the same for both drivers). */
+const APPLIED_MIGRATIONS_SQL = 'select count(*)::int as applied from drizzle.__drizzle_migrations'
+
+function shippedMigrations (): number {
+  return readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER }).length
+}
+
+/** How many migrations the database has recorded; 0 before the first (no table yet). */
+async function appliedMigrations (query: (text: string) => Promise<{ rows: unknown[] }>): Promise<number> {
+  try {
+    const { rows } = await query(APPLIED_MIGRATIONS_SQL)
+    return (rows[0] as { applied: number } | undefined)?.applied ?? 0
+  } catch {
+    return 0
+  }
+}
 
 /**
  * The readiness query: it opens every table a request reads (accounts, groups, servers), so a
@@ -51,7 +129,7 @@ export function openPostgres (url: string, log: Logger, options: PostgresOptions
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     // Server-side: a statement waiting on a locked table is cancelled (57014) and answered 503.
@@ -64,13 +142,18 @@ export function openPostgres (url: string, log: Logger, options: PostgresOptions
     driver: 'pg',
     db,
     async migrate () {
-      const client = await pool.connect()
+      // The first connection of the hub: a wrong DATABASE_URL shows here, said in one line.
+      const client = await pool.connect().catch((error: unknown) => {
+        throw new DatabaseUnavailableError(describeConnectionError(error, url), { cause: error })
+      })
       try {
         // Waiting for another hub's migrations, and the migrations themselves, may take longer than a request.
         await client.query('set statement_timeout = 0')
         await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
         try {
+          const before = await appliedMigrations((text) => client.query(text))
           await migratePg(drizzlePg(client, { schema }), { migrationsFolder: MIGRATIONS_FOLDER })
+          return { applied: await appliedMigrations((text) => client.query(text)) - before, total: shippedMigrations() }
         } finally {
           await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
         }
@@ -98,7 +181,9 @@ export function wrapPglite (client: PGlite): DatabaseHandle {
     async migrate () {
       await db.execute(sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`)
       try {
+        const before = await appliedMigrations((text) => client.query(text))
         await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER })
+        return { applied: await appliedMigrations((text) => client.query(text)) - before, total: shippedMigrations() }
       } finally {
         await db.execute(sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`)
       }
@@ -118,9 +203,15 @@ export async function openPglite (dataDir: string): Promise<DatabaseHandle> {
   return wrapPglite(await PGlite.create(join(dataDir, 'pglite')))
 }
 
-/** PostgreSQL when a URL is configured, the embedded database otherwise. */
-export async function openDatabase (options: { databaseUrl: string | undefined, dataDir: string, log: Logger, statementTimeoutMs?: number }): Promise<DatabaseHandle> {
-  return options.databaseUrl === undefined
-    ? await openPglite(options.dataDir)
-    : openPostgres(options.databaseUrl, options.log, { statementTimeoutMs: options.statementTimeoutMs })
+/** PostgreSQL when a URL is configured, the embedded database otherwise; says which on the log. */
+export async function openDatabase (options: { databaseUrl: string | undefined, dataDir: string, log: Logger & { info(object: object, message: string): void }, statementTimeoutMs?: number }): Promise<DatabaseHandle> {
+  const { databaseUrl, dataDir, log } = options
+  if (databaseUrl === undefined) {
+    const path = join(dataDir, 'pglite')
+    log.info({ path }, `opening the embedded database at ${path}`)
+    return await openPglite(dataDir)
+  }
+  const { host, port, database } = describeTarget(databaseUrl)
+  log.info({ host, port, database }, `connecting to PostgreSQL at ${host}:${port}, database ${database}`)
+  return openPostgres(databaseUrl, log, { statementTimeoutMs: options.statementTimeoutMs })
 }

@@ -24,6 +24,7 @@ export const EnvSchema = Type.Object({
   MCPHUB_ADMIN_USERNAME: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', default: 'admin' }),
   MCPHUB_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12, maxLength: MAX_PASSWORD_LENGTH })),
   LOG_LEVEL: Type.Optional(LogLevel),
+  LOG_FORMAT: Type.Optional(Type.Enum(['pretty', 'json'])),
   MCPHUB_RATE_LIMIT_ANON: Type.Integer({ minimum: 0, default: 100 }),
   MCPHUB_RATE_LIMIT_USER: Type.Integer({ minimum: 0, default: 1000 }),
   MCPHUB_RATE_LIMIT_ADMIN: Type.Integer({ minimum: 0, default: 5000 }),
@@ -49,6 +50,8 @@ export interface Config {
   /** Password for the first admin; undefined means one is generated and printed once. */
   adminPassword: string | undefined
   logLevel: Static<typeof LogLevel>
+  /** How log lines are written; undefined means human-readable on a terminal, JSON otherwise. */
+  logFormat?: 'pretty' | 'json' | undefined
   /** Requests per minute per tier; 0 turns that tier's limit off. */
   rateLimits: RateLimits
   /** Redis for rate-limit counters and sign-in throttling shared by several hubs; in memory when undefined. */
@@ -170,6 +173,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     adminUsername: parsed.MCPHUB_ADMIN_USERNAME,
     adminPassword: parsed.MCPHUB_ADMIN_PASSWORD,
     logLevel: parsed.LOG_LEVEL ?? 'info',
+    logFormat: parsed.LOG_FORMAT,
     rateLimits: { anonymous: parsed.MCPHUB_RATE_LIMIT_ANON, user: parsed.MCPHUB_RATE_LIMIT_USER, admin: parsed.MCPHUB_RATE_LIMIT_ADMIN, mcp: parsed.MCPHUB_RATE_LIMIT_MCP },
     redisUrl: parsed.REDIS_URL,
     redisKeyPrefix: parsed.MCPHUB_REDIS_PREFIX,

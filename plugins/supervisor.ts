@@ -75,7 +75,11 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
       app.log.info({ file: options.settingsFile, created: created.length, kept: skipped.length }, 'servers imported from the settings file')
     }
     const specs = (await enabledServers(app.db)).map((row) => specOf(app.auth.secrets, row))
-    supervisor.startAll(specs).catch((error: unknown) => app.log.error({ err: error }, 'starting servers failed'))
+    if (specs.length > 0) app.log.info({ servers: specs.length }, `starting ${specs.length} enabled MCP server${specs.length === 1 ? '' : 's'} in the background`)
+    supervisor.startAll(specs).then(() => {
+      const running = specs.filter((spec) => supervisor.get(spec.id)?.state === 'running').length
+      if (specs.length > 0) app.log.info({ running, servers: specs.length }, `MCP servers started: ${running} of ${specs.length} running`)
+    }, (error: unknown) => app.log.error({ err: error }, 'starting servers failed'))
   })
 
   // Children stop before the database closes (onClose hooks run in reverse order).

@@ -25,6 +25,7 @@ t.test('defaults', async (t) => {
   t.equal(config.adminUsername, 'admin')
   t.equal(config.adminPassword, undefined, 'no default password')
   t.equal(config.logLevel, 'info')
+  t.equal(config.logFormat, undefined, 'pretty on a terminal, JSON otherwise')
   t.same(config.rateLimits, { anonymous: 100, user: 1000, admin: 5000, mcp: 6000 })
   t.equal(config.redisUrl, undefined)
   t.same(config.allowedHosts, ['localhost', '127.0.0.1', '[::1]'], 'bound to loopback: only loopback names')
@@ -44,6 +45,7 @@ t.test('values are read and converted', async (t) => {
     MCPHUB_ADMIN_USERNAME: 'root',
     MCPHUB_ADMIN_PASSWORD: 'a-long-enough-password',
     LOG_LEVEL: 'debug',
+    LOG_FORMAT: 'json',
     UNRELATED: 'ignored'
   })
   t.equal(config.port, 8080)
@@ -52,6 +54,7 @@ t.test('values are read and converted', async (t) => {
   t.equal(config.adminUsername, 'root')
   t.equal(config.adminPassword, 'a-long-enough-password')
   t.equal(config.logLevel, 'debug')
+  t.equal(config.logFormat, 'json')
 })
 
 t.test('one clear error per bad value, secrets not echoed', async (t) => {
@@ -68,6 +71,7 @@ t.test('one clear error per bad value, secrets not echoed', async (t) => {
   t.notOk(problems.join('\n').includes('short-secret'))
   t.notOk(problems.join('\n').match(/"short"/))
   t.same(problemsOf({ PORT: 'abc' }), ['PORT: must be integer, got "abc"'])
+  t.same(problemsOf({ LOG_FORMAT: 'yaml' }), ['LOG_FORMAT: must be one of pretty, json, got "yaml"'])
 })
 
 t.test('a published example JWT secret is refused even though it is long', async (t) => {
