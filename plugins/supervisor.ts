@@ -51,7 +51,12 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     baseEnv: options.baseEnv,
     stateFile: join(options.dataDir, 'supervisor-groups.json'),
     onStatus: (server) => app.log.debug({ serverId: server.spec.id, state: server.state }, 'server state'),
-    onLog: (serverId, entry) => { logs.add({ serverId, entry }) }
+    onLog: (serverId, entry) => { logs.add({ serverId, entry }) },
+    onProblem: (server, level, message) => {
+      const fields = { serverId: server.spec.id, server: server.spec.name }
+      if (level === 'error') app.log.error(fields, `MCP server ${server.spec.name}: ${message}`)
+      else app.log.warn(fields, `MCP server ${server.spec.name}: ${message}`)
+    }
   })
   app.decorate('supervisor', supervisor)
   app.decorate('flushServerLogs', () => logs.flush())

@@ -8,7 +8,7 @@ import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
 import { listConditions, paginate, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
-import type { Catalog, ServerSpec, ServerStatus } from '../../supervisor/managed-server.ts'
+import { startTimeoutOf, type Catalog, type ServerSpec, type ServerStatus } from '../../supervisor/managed-server.ts'
 import { groupByRef, isAdmin, readableServerIds, serversInScope, type Principal } from '../../access/index.ts'
 import { MASK, SERVER_STATES } from './schemas.ts'
 
@@ -62,6 +62,8 @@ export interface ServerInput {
   description?: string | null
   tags?: string[]
   callTimeout?: number
+  /** null: back to the default for the command. */
+  startTimeout?: number | null
 }
 
 const PROCESS_FIELDS = ['command', 'args', 'env', 'cwd'] as const
@@ -109,7 +111,7 @@ function sealEnv (box: SecretBox, env: Record<string, string>, stored: Record<st
 export function specOf (box: SecretBox, row: ServerRow): ServerSpec {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(row.env)) env[key] = box.open(value)
-  return { id: row.id, name: row.name, command: row.command, args: row.args, env, cwd: row.cwd, enabled: row.enabled }
+  return { id: row.id, name: row.name, command: row.command, args: row.args, env, cwd: row.cwd, enabled: row.enabled, startTimeoutMs: row.startTimeoutMs }
 }
 
 const iso = (date: Date | null | undefined) => date?.toISOString() ?? null
@@ -128,6 +130,7 @@ export function toDto (row: ServerRow, status: ServerStatus | undefined, toolCou
     enabled: row.enabled,
     tags: row.tags,
     callTimeout: row.callTimeoutMs,
+    startTimeout: status?.startTimeoutMs ?? startTimeoutOf({ command: row.command, args: row.args, startTimeoutMs: row.startTimeoutMs }),
     status: state,
     pid: status?.pid ?? null,
     uptime: state === 'running' && status?.startedAt ? Date.now() - status.startedAt.getTime() : null,
@@ -192,7 +195,8 @@ export async function createServer (db: Database, box: SecretBox, input: ServerI
     enabled: input.enabled ?? true,
     description: input.description ?? null,
     tags: input.tags ?? [],
-    ...(input.callTimeout === undefined ? {} : { callTimeoutMs: input.callTimeout })
+    ...(input.callTimeout === undefined ? {} : { callTimeoutMs: input.callTimeout }),
+    startTimeoutMs: input.startTimeout ?? null
   }).returning()
   return row!
 }
@@ -213,6 +217,7 @@ export async function updateServer (db: Database, box: SecretBox, principal: Pri
     ...(input.description === undefined ? {} : { description: input.description }),
     ...(input.tags === undefined ? {} : { tags: input.tags }),
     ...(input.callTimeout === undefined ? {} : { callTimeoutMs: input.callTimeout }),
+    ...(input.startTimeout === undefined ? {} : { startTimeoutMs: input.startTimeout }),
     updatedAt: new Date()
   }).where(eq(servers.id, current.id)).returning()
   return row!
