@@ -127,12 +127,16 @@ export const LogLine = Type.Object({
 export const LOG_EXAMPLE = { time: '2026-01-01T12:00:00.000Z', level: 'info' as const, source: 'supervisor' as const, message: 'started pid 12345' }
 
 const ImportedServer = Type.Object({
-  command: Command,
+  command: Type.Optional(Command),
   args: Type.Optional(Args),
   env: Type.Optional(EnvMap),
   cwd: Type.Optional(Cwd),
-  disabled: Type.Optional(Type.Boolean()),
-  description: Type.Optional(Type.String({ maxLength: 2000 }))
+  disabled: Type.Optional(Type.Boolean({ description: '`true`, or `enabled: false`: imported without starting' })),
+  enabled: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  startTimeout: Type.Optional(StartTimeout),
+  url: Type.Optional(Type.String({ maxLength: 4096, description: 'A remote server: not run by the hub yet, so skipped and listed in `unsupported`' })),
+  type: Type.Optional(Type.String({ maxLength: 100, description: '`stdio` (or none) is imported; `sse`, `http`, `streamable-http`… are skipped' }))
 })
 
 export const McpServersDocument = Type.Object({
@@ -141,7 +145,8 @@ export const McpServersDocument = Type.Object({
 
 export const ImportResult = Type.Object({
   created: Type.Array(Type.String()),
-  skipped: Type.Array(Type.String({ description: 'Names that already exist' }))
+  skipped: Type.Array(Type.String({ description: 'Names that already exist' })),
+  unsupported: Type.Array(Type.Object({ name: Type.String(), reason: Type.String() }), { description: 'Entries the hub cannot run yet (remote servers): skipped' })
 })
 
 export const ServerParams = Type.Object({ serverId: Type.String({ format: 'uuid' }) })

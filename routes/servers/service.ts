@@ -271,30 +271,63 @@ export async function existingNames (db: Database, names: string[]): Promise<Set
 }
 
 export interface ImportedServer {
-  command: string
+  command?: string
   args?: string[]
   env?: Record<string, string>
   cwd?: string | null
   disabled?: boolean
+  enabled?: boolean
   description?: string
+  startTimeout?: number
+  url?: string
+  type?: string
 }
 
-/** Imports `{ mcpServers }`: all valid or nothing; names that exist already are kept as they are. */
+/** Why the hub cannot run an entry yet (a remote server), or undefined when it can. */
+function unsupportedReason (entry: ImportedServer): string | undefined {
+  if (entry.url !== undefined) return 'a remote server (url): the hub runs local (stdio) servers only for now'
+  if (entry.type !== undefined && entry.type !== 'stdio') return `type ${JSON.stringify(entry.type)}: the hub runs local (stdio) servers only for now`
+  return undefined
+}
+
+/**
+ * Imports `{ mcpServers }`: all valid or nothing; names that exist already are kept as they are,
+ * entries the hub cannot run yet (remote servers) are skipped and listed with the reason.
+ */
 export async function importServers (db: Database, box: SecretBox, document: Record<string, ImportedServer>) {
+  const unsupported: Array<{ name: string, reason: string }> = []
+  const runnable: Array<[string, ImportedServer & { command: string }]> = []
   for (const [name, entry] of Object.entries(document)) {
     // The schema's name bounds are not enforced on record keys either.
     if (name.length < 1 || name.length > 100) throw validationFailed(`mcpServers.${name}`, 'a server name must have 1 to 100 characters')
+    const reason = unsupportedReason(entry)
+    if (reason !== undefined) {
+      unsupported.push({ name, reason })
+      continue
+    }
+    const { command } = entry
+    if (command === undefined) throw validationFailed(`mcpServers.${name}.command`, 'is required (a remote server has a url instead)')
     validateProcessFields(entry, `mcpServers.${name}.`)
+    runnable.push([name, { ...entry, command }])
   }
-  const existing = await existingNames(db, Object.keys(document))
+  const existing = await existingNames(db, runnable.map(([name]) => name))
   const created: ServerRow[] = []
   await db.transaction(async (tx) => {
-    for (const [name, entry] of Object.entries(document)) {
+    for (const [name, entry] of runnable) {
       if (existing.has(name)) continue
-      created.push(await createServer(tx, box, { name, command: entry.command, args: entry.args ?? [], env: entry.env ?? {}, cwd: entry.cwd ?? null, enabled: entry.disabled !== true, description: entry.description ?? null }))
+      created.push(await createServer(tx, box, {
+        name,
+        command: entry.command,
+        args: entry.args ?? [],
+        env: entry.env ?? {},
+        cwd: entry.cwd ?? null,
+        enabled: entry.disabled !== true && entry.enabled !== false,
+        description: entry.description ?? null,
+        ...(entry.startTimeout === undefined ? {} : { startTimeout: entry.startTimeout })
+      }))
     }
   })
-  return { created, skipped: [...existing] }
+  return { created, skipped: [...existing], unsupported }
 }
 
 export async function exportServers (db: Database) {
@@ -306,7 +339,8 @@ export async function exportServers (db: Database) {
       env: Object.fromEntries(Object.keys(row.env).map((key) => [key, MASK])),
       ...(row.cwd === null ? {} : { cwd: row.cwd }),
       ...(row.enabled ? {} : { disabled: true }),
-      ...(row.description === null ? {} : { description: row.description })
+      ...(row.description === null ? {} : { description: row.description }),
+      ...(row.startTimeoutMs === null ? {} : { startTimeout: row.startTimeoutMs })
     }]))
   }
 }
