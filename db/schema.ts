@@ -137,6 +137,8 @@ export const servers = pgTable('servers', {
   tags: jsonb('tags').$type<string[]>().notNull().default([]),
   /** How long a call through the gateway may take before it is cancelled upstream. */
   callTimeoutMs: integer('call_timeout_ms').notNull().default(60_000),
+  /** How long a start may take; null: the default for its command (longer for package runners such as npx). */
+  startTimeoutMs: integer('start_timeout_ms'),
   createdAt: createdAt(),
   updatedAt: updatedAt()
 }, (table) => [uniqueIndex('servers_name_key').on(table.name), uniqueIndex('servers_key_key').on(table.key)])

@@ -34,6 +34,7 @@ export const EnvSchema = Type.Object({
   MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   MCPHUB_REQUEST_TIMEOUT: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   MCPHUB_DB_STATEMENT_TIMEOUT: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
+  MCPHUB_CHILD_ENV: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$' })),
   MCPHUB_ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]+(,[A-Za-z0-9.:\\[\\]-]+)*$' }))
 })
 
@@ -60,7 +61,7 @@ export interface Config {
   redisKeyPrefix: string
   /** A `{ "mcpServers": {...} }` file whose servers are imported at start (existing names kept). */
   settingsFile: string | undefined
-  /** What every MCP server process starts from: a few harmless variables of the hub's, nothing else. */
+  /** What every MCP server process starts from: a few harmless variables of the hub's and those of MCPHUB_CHILD_ENV, nothing else. */
   childBaseEnv: Record<string, string>
   /**
    * Host names the MCP endpoints answer to (DNS rebinding protection); undefined means any,
@@ -123,6 +124,11 @@ export function parseEnv (env: Record<string, string | undefined>): Env {
   for (const error of Value.Errors(EnvSchema, converted)) {
     if (!problems.has(error.instancePath)) problems.set(error.instancePath, describe(error, input))
   }
+  const passed = typeof input.MCPHUB_CHILD_ENV === 'string' ? input.MCPHUB_CHILD_ENV.split(',') : []
+  const refused = passed.filter(hubOwnVariable)
+  if (refused.length > 0) {
+    problems.set('/MCPHUB_CHILD_ENV', `MCPHUB_CHILD_ENV: ${refused.join(', ')} ${refused.length === 1 ? 'is' : 'are'} the hub's own configuration or secret and never passed to servers; give a server its secrets in its own env`)
+  }
   const secret = input.MCPHUB_JWT_SECRET
   if (typeof secret === 'string' && KNOWN_EXAMPLE_SECRETS.has(secret)) {
     problems.set('/MCPHUB_JWT_SECRET', 'MCPHUB_JWT_SECRET: is a published example value; generate one with `openssl rand -base64 48`')
@@ -178,7 +184,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     redisUrl: parsed.REDIS_URL,
     redisKeyPrefix: parsed.MCPHUB_REDIS_PREFIX,
     settingsFile: parsed.MCPHUB_SETTINGS_FILE,
-    childBaseEnv: childBaseEnv(env),
+    childBaseEnv: childBaseEnv(env, parsed.MCPHUB_CHILD_ENV?.split(',') ?? DEFAULT_CHILD_ENV),
     allowedHosts: parsed.MCPHUB_ALLOWED_HOSTS?.split(',') ?? (isWideBind(parsed.HOST) ? undefined : ['localhost', '127.0.0.1', '[::1]']),
     requestTimeoutMs: parsed.MCPHUB_REQUEST_TIMEOUT,
     statementTimeoutMs: parsed.MCPHUB_DB_STATEMENT_TIMEOUT
@@ -188,9 +194,27 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 /** The variables a child inherits from the hub: locale, paths, identity. Never secrets. */
 const CHILD_BASE_KEYS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME']
 
-export function childBaseEnv (env: Record<string, string | undefined>): Record<string, string> {
+/** What MCPHUB_CHILD_ENV passes when unset: what network access (npx, uvx) needs behind a proxy or a private CA. */
+export const DEFAULT_CHILD_ENV = [
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy',
+  'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR'
+]
+
+/**
+ * The hub's own configuration and secrets, never passed to a child whatever MCPHUB_CHILD_ENV
+ * says: DATABASE_URL, REDIS_URL, every MCPHUB_* and PG* variable, and any name that says it holds
+ * a secret (SECRET, PASSWORD, PASSWD, TOKEN, KEY, CREDENTIAL), whatever its case.
+ */
+export function hubOwnVariable (name: string): boolean {
+  const upper = name.toUpperCase()
+  return upper === 'DATABASE_URL' || upper === 'REDIS_URL' || upper.startsWith('MCPHUB_') || upper.startsWith('PG') ||
+    /SECRET|PASSWORD|PASSWD|TOKEN|KEY|CREDENTIAL/.test(upper)
+}
+
+/** The base keys, and the `passed` variables that are set (never the hub's own). */
+export function childBaseEnv (env: Record<string, string | undefined>, passed: string[] = DEFAULT_CHILD_ENV): Record<string, string> {
   const base: Record<string, string> = {}
-  for (const key of CHILD_BASE_KEYS) {
+  for (const key of [...CHILD_BASE_KEYS, ...passed.filter((name) => !hubOwnVariable(name))]) {
     const value = env[key]
     if (value !== undefined) base[key] = value
   }

@@ -51,7 +51,12 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     baseEnv: options.baseEnv,
     stateFile: join(options.dataDir, 'supervisor-groups.json'),
     onStatus: (server) => app.log.debug({ serverId: server.spec.id, state: server.state }, 'server state'),
-    onLog: (serverId, entry) => { logs.add({ serverId, entry }) }
+    onLog: (serverId, entry) => { logs.add({ serverId, entry }) },
+    onProblem: (server, level, message) => {
+      const fields = { serverId: server.spec.id, server: server.spec.name }
+      if (level === 'error') app.log.error(fields, `MCP server ${server.spec.name}: ${message}`)
+      else app.log.warn(fields, `MCP server ${server.spec.name}: ${message}`)
+    }
   })
   app.decorate('supervisor', supervisor)
   app.decorate('flushServerLogs', () => logs.flush())
@@ -71,8 +76,12 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
         const first = [...Value.Errors(McpServersDocument, document)][0]
         throw new Error(`MCPHUB_SETTINGS_FILE ${options.settingsFile}: ${first?.instancePath ?? ''} ${first?.message ?? 'is not a { "mcpServers": {...} } document'}`)
       }
-      const { created, skipped } = await importServers(app.db, app.auth.secrets, document.mcpServers)
-      app.log.info({ file: options.settingsFile, created: created.length, kept: skipped.length }, 'servers imported from the settings file')
+      const file = options.settingsFile
+      const { created, skipped, unsupported } = await importServers(app.db, app.auth.secrets, document.mcpServers).catch((error: unknown) => {
+        throw new Error(`MCPHUB_SETTINGS_FILE ${file}: ${(error as Error).message}`)
+      })
+      for (const { name, reason } of unsupported) app.log.warn({ file, server: name }, `MCPHUB_SETTINGS_FILE: skipped server "${name}": ${reason}`)
+      app.log.info({ file, created: created.length, kept: skipped.length, unsupported: unsupported.length }, 'servers imported from the settings file')
     }
     const specs = (await enabledServers(app.db)).map((row) => specOf(app.auth.secrets, row))
     if (specs.length > 0) app.log.info({ servers: specs.length }, `starting ${specs.length} enabled MCP server${specs.length === 1 ? '' : 's'} in the background`)

@@ -25,10 +25,15 @@ export interface ServerSpec {
   env: Record<string, string>
   cwd: string | null
   enabled: boolean
+  /** ms a start may take (spawn, MCP initialize, first listing); null: the policy's default for the command. */
+  startTimeoutMs?: number | null
 }
 
 export interface SupervisorPolicy {
+  /** The start timeout of a server that sets none. */
   startTimeoutMs: number
+  /** The same for a package runner (npx, uvx…), whose first start may download the package. */
+  packageRunnerStartTimeoutMs: number
   /** After closing stdin, how long to wait before SIGTERM. */
   stdinGraceMs: number
   /** Default wait between SIGTERM and SIGKILL. */
@@ -50,6 +55,7 @@ export interface SupervisorPolicy {
 
 export const DEFAULT_POLICY: SupervisorPolicy = {
   startTimeoutMs: 30_000,
+  packageRunnerStartTimeoutMs: 120_000,
   stdinGraceMs: 2000,
   stopTimeoutMs: 10_000,
   backoffBaseMs: 1000,
@@ -61,6 +67,21 @@ export const DEFAULT_POLICY: SupervisorPolicy = {
   maxMessageBytes: 16 * 1024 * 1024,
   log: { maxLines: 2000, maxBytes: 2 * 1024 * 1024, maxLineBytes: 16 * 1024 },
   maxLinesPerSecond: 1000
+}
+
+/** Programs that fetch a package before running it, and those that do so with a subcommand (`pnpm dlx`). */
+const PACKAGE_RUNNERS = new Set(['npx', 'pnpx', 'bunx', 'uvx', 'pipx'])
+const PACKAGE_RUNNER_SUBCOMMANDS: Record<string, string> = { pnpm: 'dlx', yarn: 'dlx', npm: 'exec', bun: 'x' }
+
+/** Whether a command downloads what it runs on first use (npx, uvx, pnpm dlx…). */
+export function isPackageRunner (command: string, args: string[]): boolean {
+  const program = (command.split(/[\\/]/).pop() ?? '').replace(/\.(cmd|exe)$/i, '')
+  return PACKAGE_RUNNERS.has(program) || (PACKAGE_RUNNER_SUBCOMMANDS[program] !== undefined && args[0] === PACKAGE_RUNNER_SUBCOMMANDS[program])
+}
+
+/** The start timeout a server gets: its own, or the default for its kind of command. */
+export function startTimeoutOf (spec: Pick<ServerSpec, 'command' | 'args' | 'startTimeoutMs'>, policy: Pick<SupervisorPolicy, 'startTimeoutMs' | 'packageRunnerStartTimeoutMs'> = DEFAULT_POLICY): number {
+  return spec.startTimeoutMs ?? (isPackageRunner(spec.command, spec.args) ? policy.packageRunnerStartTimeoutMs : policy.startTimeoutMs)
 }
 
 export interface Catalog {
@@ -82,6 +103,8 @@ export interface ServerStatus {
   droppedLogLines: number
   /** Lines on stdout that were not MCP messages (logged, never forwarded). */
   nonMcpStdoutLines: number
+  /** The start timeout in force (the server's own, or the default for its command). */
+  startTimeoutMs: number
 }
 
 export interface ManagedServerHooks {
@@ -93,6 +116,8 @@ export interface ManagedServerHooks {
   onResourceUpdated: (server: ManagedServer, uri: string) => void
   /** The process group of a new child, or null when it has gone (for leftover cleanup). */
   onProcessGroup: (serverId: string, pgid: number | null) => void
+  /** A failed start, a crash, a give-up, a stop that needed SIGKILL: for the hub's own log. */
+  onProblem?: (server: ManagedServer, level: 'warning' | 'error', message: string) => void
 }
 
 export const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [], resourceTemplates: [] }
@@ -108,6 +133,10 @@ function spawnFailure (error: unknown): string {
   const { code, message } = (error ?? {}) as { code?: unknown, message?: unknown }
   if (code === 'ERR_INVALID_ARG_VALUE' || String(message).includes('null bytes')) return 'a NUL character in the command, args, env or cwd'
   return typeof code === 'string' ? code : 'the process could not be spawned'
+}
+
+function exitDescription (exit: { code: number | null, signal: string | null }): string {
+  return exit.signal === null ? `exited with code ${exit.code}` : `killed by ${exit.signal}`
 }
 
 /** Every item of a paginated list (up to a sane number of pages). */
@@ -140,7 +169,9 @@ export class ManagedServer {
   #retryTimer: NodeJS.Timeout | undefined
   #failures: number[] = []
   #stopping = false
-  #status: Omit<ServerStatus, 'state' | 'pid'> = { startedAt: null, lastRestart: null, lastExit: null, restartCount: 0, nextRetryAt: null, lastError: null, droppedLogLines: 0, nonMcpStdoutLines: 0 }
+  /** When the current child was spawned: its uptime when it exits. */
+  #spawnedAt = 0
+  #status: Omit<ServerStatus, 'state' | 'pid' | 'startTimeoutMs'> = { startedAt: null, lastRestart: null, lastExit: null, restartCount: 0, nextRetryAt: null, lastError: null, droppedLogLines: 0, nonMcpStdoutLines: 0 }
   #rateWindow = { second: 0, lines: 0 }
   /** The values the running child was started with: still secrets after the spec changes. */
   #launchedEnv: Record<string, string> = {}
@@ -170,7 +201,7 @@ export class ManagedServer {
   }
 
   status (): ServerStatus {
-    return { state: this.#state, pid: this.#child?.pid ?? null, ...this.#status }
+    return { state: this.#state, pid: this.#child?.pid ?? null, ...this.#status, startTimeoutMs: startTimeoutOf(this.spec, this.#policy) }
   }
 
   /** Starts the server; a manual start also clears a crash loop's `error`. */
@@ -225,8 +256,14 @@ export class ManagedServer {
 
   #fail (message: string): void {
     this.#status.lastError = message
-    this.#event('error', message)
+    this.#problem('error', message)
     this.#setState('error')
+  }
+
+  /** A supervisor event that the hub's log shows too. */
+  #problem (level: 'warning' | 'error', message: string): void {
+    this.#event(level, message)
+    this.#hooks.onProblem?.(this, level, message)
   }
 
   /** A supervisor event in the server's log. */
@@ -269,7 +306,7 @@ export class ManagedServer {
   }
 
   /** Rejects when the start is abandoned (a stop or restart came) or takes longer than the start timeout. */
-  #bounded<T> (work: Promise<T>, signal: AbortSignal, message: string): Promise<T> {
+  #bounded<T> (work: Promise<T>, signal: AbortSignal, timeoutMs: number, message: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const finish = (settle: () => void) => {
         clearTimeout(timer)
@@ -277,7 +314,7 @@ export class ManagedServer {
         settle()
       }
       const abandoned = () => finish(() => reject(new Error('start abandoned')))
-      const timer = setTimeout(() => finish(() => reject(new Error(message))), this.#policy.startTimeoutMs)
+      const timer = setTimeout(() => finish(() => reject(new Error(message))), timeoutMs)
       if (signal.aborted) abandoned()
       signal.addEventListener('abort', abandoned, { once: true })
       work.then((value) => finish(() => resolve(value)), (error: unknown) => finish(() => reject(error)))
@@ -288,6 +325,7 @@ export class ManagedServer {
     this.#setState('starting')
     this.#status.lastError = null
     const spec = this.spec
+    const timeoutMs = startTimeoutOf(spec, this.#policy)
     this.#launchedEnv = spec.env
     let subprocess: ResultPromise<{ buffer: false, reject: false }>
     try {
@@ -317,7 +355,7 @@ export class ManagedServer {
         child.once('spawn', () => resolve(undefined))
         child.once('error', (error) => resolve(spawnFailure(error)))
         subprocess.then((result) => resolve(spawnFailure(result)), (error: unknown) => resolve(spawnFailure(error)))
-      }), signal, `the process did not spawn within ${this.#policy.startTimeoutMs} ms`)
+      }), signal, timeoutMs, `the process did not spawn within ${timeoutMs} ms`)
     } catch (error) {
       // Whenever it does spawn, it goes at once.
       child.once('spawn', () => { if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL') })
@@ -332,6 +370,7 @@ export class ManagedServer {
     const pid = child.pid!
     this.#child = child
     this.#stopping = false
+    this.#spawnedAt = Date.now()
     this.#hooks.onProcessGroup(spec.id, pid)
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -379,12 +418,16 @@ export class ManagedServer {
     }
     this.#client = client
     try {
-      await this.#bounded(client.connect(transport), signal, `no MCP initialize response within ${this.#policy.startTimeoutMs} ms`)
-      await this.#bounded(this.#refreshCatalog(client), signal, `no tools, prompts and resources listed within ${this.#policy.startTimeoutMs} ms`)
+      await this.#bounded(client.connect(transport), signal, timeoutMs, `no MCP initialize response within ${timeoutMs} ms`)
+      await this.#bounded(this.#refreshCatalog(client), signal, timeoutMs, `no tools, prompts and resources listed within ${timeoutMs} ms`)
     } catch (error) {
-      const reason = this.#status.lastError ?? (error instanceof Error ? error.message : String(error))
+      // The SDK's message may quote what the server answered: redacted like its output.
+      const reason = this.#status.lastError ?? this.#redactor().line(error instanceof Error ? error.message : String(error), this.#policy.log.maxLineBytes)
       await this.#terminate(false, 0)
-      if (!signal.aborted) this.#crashed(reason)
+      // An exit status other than our SIGKILL: the child ended by itself (its stdout may close before its exit is seen).
+      const exit = this.#status.lastExit
+      const exitedByItself = exit !== null && exit.at.getTime() >= this.#spawnedAt && exit.signal !== 'SIGKILL'
+      if (!signal.aborted) this.#crashed(exitedByItself ? `${exitDescription(exit)} during its start (${reason})` : reason, 'start')
       return
     }
     this.#status.startedAt = new Date()
@@ -409,7 +452,8 @@ export class ManagedServer {
     if (child !== this.#child) return
     const ranMs = this.#status.startedAt === null ? 0 : Date.now() - this.#status.startedAt.getTime()
     this.#status.lastExit = { code, signal, at: new Date() }
-    this.#event(code === 0 ? 'info' : 'warning', `exited with ${signal === null ? `code ${code}` : `signal ${signal}`} after ${(ranMs / 1000).toFixed(1)} s`)
+    const uptime = `after ${((Date.now() - this.#spawnedAt) / 1000).toFixed(1)} s`
+    this.#event(code === 0 || this.#stopping ? 'info' : 'warning', `${exitDescription(this.#status.lastExit)} ${uptime}`)
     // Whatever the child left behind in its group goes with it.
     if (child.pid !== undefined && groupAlive(child.pid)) signalGroup(child.pid, 'SIGKILL')
     this.#hooks.onProcessGroup(this.spec.id, null)
@@ -420,15 +464,19 @@ export class ManagedServer {
     this.#hooks.onCatalog(this)
     if (this.#stopping || this.#state !== 'running') return
     if (ranMs >= this.#policy.healthyAfterMs) this.#failures = []
-    this.#crashed(signal === null ? `exited with code ${code}` : `killed by ${signal}`)
+    this.#crashed(`${exitDescription(this.#status.lastExit)} ${uptime}`, 'crash')
   }
 
-  /** After a failed start or a crash: back off and retry, or give up. */
-  #crashed (reason: string): void {
+  /**
+   * After a failed start or a crash: back off and retry, or give up. A failed start (timeout,
+   * exit before initialize) always retries within the budget: someone asked the server to run.
+   * A crash of a running server does only when it is enabled ("restart after crashes").
+   */
+  #crashed (reason: string, kind: 'start' | 'crash'): void {
     this.#status.lastError = reason
     this.#status.startedAt = null
-    if (!this.spec.enabled) {
-      this.#fail(reason)
+    if (kind === 'crash' && !this.spec.enabled) {
+      this.#fail(`crashed (not enabled, so not restarted): ${reason}`)
       return
     }
     const now = Date.now()
@@ -441,7 +489,7 @@ export class ManagedServer {
     const base = Math.min(backoffMaxMs, backoffBaseMs * 2 ** (this.#failures.length - 1))
     const delay = Math.round(base * (1 + backoffJitter * (2 * Math.random() - 1)))
     this.#status.nextRetryAt = new Date(now + delay)
-    this.#event('warning', `restarting in ${delay} ms (failure ${this.#failures.length} of ${this.#policy.maxFailures}): ${reason}`)
+    this.#problem('warning', `${kind === 'start' ? 'start failed' : 'crashed'}, restarting in ${delay} ms (failure ${this.#failures.length} of ${this.#policy.maxFailures}): ${reason}`)
     this.#state = 'backoff'
     this.#hooks.onStatus(this)
     this.#retryTimer = setTimeout(() => {
@@ -474,7 +522,7 @@ export class ManagedServer {
       child.stdin?.end()
       if (!await waitExit(Math.min(this.#policy.stdinGraceMs, timeoutMs))) {
         signalGroup(pid, 'SIGTERM')
-        if (!await waitExit(timeoutMs)) this.#event('warning', `did not stop within ${timeoutMs} ms of SIGTERM; killing`)
+        if (!await waitExit(timeoutMs)) this.#problem('warning', `did not stop within ${timeoutMs} ms of SIGTERM; killing`)
       }
     }
     signalGroup(pid, 'SIGKILL')

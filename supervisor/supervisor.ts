@@ -12,6 +12,8 @@ export interface SupervisorOptions {
   onStatus?: (server: ManagedServer) => void
   onCatalog?: (server: ManagedServer) => void
   onLog?: (serverId: string, entry: LogEntry) => void
+  /** A failed start, a crash, a give-up, a stop that needed SIGKILL (for the hub's own log). */
+  onProblem?: (server: ManagedServer, level: 'warning' | 'error', message: string) => void
 }
 
 /** How many servers start at once when the hub starts. */
@@ -101,7 +103,8 @@ export class Supervisor {
       onResourceUpdated: (changed, uri) => {
         for (const listener of this.#resourceListeners) listener(changed, uri)
       },
-      onProcessGroup: (serverId, pgid) => this.#recordGroup(serverId, pgid)
+      onProcessGroup: (serverId, pgid) => this.#recordGroup(serverId, pgid),
+      onProblem: (changed, level, message) => this.#options.onProblem?.(changed, level, message)
     })
     server.logs.subscribe((entry) => this.#options.onLog?.(spec.id, entry))
     this.#servers.set(spec.id, server)

@@ -563,11 +563,40 @@ for (const driver of DRIVERS) {
       t.equal(await total('&search=by-a-user'), 0)
     })
 
+    t.test('import: "enabled": false is honoured like "disabled": true; remote entries are skipped and listed', async (t) => {
+      const entry = { command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' } }
+      const res = await call(app, admin, 'POST', '/api/servers/import', {
+        mcpServers: {
+          'off-a': { ...entry, enabled: false },
+          'off-b': { ...entry, disabled: true, enabled: true },
+          'remote-a': { url: 'https://mcp.example.com/mcp' },
+          'remote-b': { type: 'sse', url: 'https://mcp.example.com/sse' },
+          'slow-a': { ...entry, disabled: true, startTimeout: 90_000 }
+        }
+      })
+      t.equal(res.status, 200)
+      t.same(res.body.data.created, ['off-a', 'off-b', 'slow-a'])
+      t.same(res.body.data.unsupported, [
+        { name: 'remote-a', reason: 'a remote server (url): the hub runs local (stdio) servers only for now' },
+        { name: 'remote-b', reason: 'a remote server (url): the hub runs local (stdio) servers only for now' }
+      ])
+      const listed = (await call(app, admin, 'GET', '/api/servers?search=off-')).body.data.items as Array<{ name: string, enabled: boolean, status: string }>
+      t.same(listed.map((server) => [server.name, server.enabled, server.status]), [['off-a', false, 'stopped'], ['off-b', false, 'stopped']], 'imported, not started')
+      t.equal(await total('&search=remote-'), 0, 'nothing created for remote entries')
+      const exported = (await call(app, admin, 'GET', '/api/servers/export')).body.data.mcpServers
+      t.equal(exported['slow-a'].startTimeout, 90_000, 'a server\'s own start timeout is exported')
+      t.notOk('startTimeout' in exported['off-a'], 'the default is not')
+      for (const name of ['off-a', 'off-b', 'slow-a']) {
+        const id = (await call(app, admin, 'GET', `/api/servers?search=${name}`)).body.data.items[0].id as string
+        await call(app, admin, 'DELETE', `/api/servers/${id}`)
+      }
+    })
+
     t.test('import and export', async (t) => {
       const entry = { command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, disabled: true }
       const first = await call(app, admin, 'POST', '/api/servers/import', { mcpServers: { 'imp-a': entry, 'imp-b': { ...entry, description: 'second' } } })
       t.equal(first.status, 200)
-      t.same(first.body.data, { created: ['imp-a', 'imp-b'], skipped: [] })
+      t.same(first.body.data, { created: ['imp-a', 'imp-b'], skipped: [], unsupported: [] })
       const again = await call(app, admin, 'POST', '/api/servers/import', { mcpServers: { 'imp-a': entry, 'imp-b': entry } })
       t.same(again.body.data.created, [])
       t.same([...again.body.data.skipped].sort(), ['imp-a', 'imp-b'])
@@ -591,7 +620,7 @@ for (const driver of DRIVERS) {
       t.equal(await total('&search=imp-c'), 0)
 
       const live = await call(app, admin, 'POST', '/api/servers/import', { mcpServers: { 'imp-live': { command: process.execPath, args: [FIXTURE] } } })
-      t.same(live.body.data, { created: ['imp-live'], skipped: [] })
+      t.same(live.body.data, { created: ['imp-live'], skipped: [], unsupported: [] })
       const liveId = (await call(app, admin, 'GET', '/api/servers?search=imp-live')).body.data.items[0].id as string
       const running = await until('imp-live to run', async () => {
         const res = await call(app, admin, 'GET', `/api/servers/${liveId}`)

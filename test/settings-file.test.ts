@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { servers } from '../db/schema.ts'
-import { build, testConfig } from './helper.ts'
+import { build, captureLogs, testConfig } from './helper.ts'
 
 const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 
@@ -32,4 +32,24 @@ t.test('a settings file that is not an mcpServers document stops the start with 
   await t.rejects(build(t, 'pglite', { config: { settingsFile: file } }), /MCPHUB_SETTINGS_FILE .*bad\.json/)
   writeFileSync(file, JSON.stringify({ mcpServers: { evil: { command: 'node', env: { NODE_OPTIONS: '--require /tmp/x.js' } } } }))
   await t.rejects(build(t, 'pglite', { config: { settingsFile: file } }), /mcpServers\.evil\.env\.NODE_OPTIONS/)
+})
+
+t.test('MCPHUB_SETTINGS_FILE: "enabled": false is honoured; a remote entry is reported in one line and skipped, the hub starts', async (t) => {
+  const file = join(testConfig(t).dataDir, 'mcp_settings.json')
+  writeFileSync(file, JSON.stringify({
+    mcpServers: {
+      local: { command: process.execPath, args: [FIXTURE], enabled: false },
+      remote: { url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer remote-canary' } },
+      streaming: { type: 'streamable-http', url: 'https://mcp.example.com/stream' }
+    }
+  }))
+  const hubLog = captureLogs()
+  const app = await build(t, 'pglite', { config: { settingsFile: file, logLevel: 'info' }, logStream: hubLog.stream })
+  const rows = await app.db.select().from(servers)
+  t.same(rows.map((row) => [row.name, row.enabled]), [['local', false]], 'the local one is imported, not enabled')
+  const skipped = hubLog.lines.filter((line) => line.includes('skipped server'))
+  t.equal(skipped.length, 2, 'one line per skipped entry')
+  t.match(JSON.parse(skipped[0]!), { level: 40, server: 'remote', msg: 'MCPHUB_SETTINGS_FILE: skipped server "remote": a remote server (url): the hub runs local (stdio) servers only for now' })
+  t.match(JSON.parse(skipped[1]!), { level: 40, server: 'streaming' })
+  t.notOk(hubLog.lines.join('\n').includes('remote-canary'), 'what the entry holds is not logged')
 })

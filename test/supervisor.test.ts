@@ -110,7 +110,7 @@ t.test('the grandchild dies with the group: on stop, and when the child exits by
 t.test('crashes back off exponentially, then give up in error', async (t) => {
   const server = managed(t, spec('crash-after-init', { enabled: true }), { backoffBaseMs: 100, maxFailures: 4 })
   const restarts: number[] = []
-  server.logs.subscribe((entry) => { if (entry.message.startsWith('restarting in')) restarts.push(Number(/restarting in (\d+)/.exec(entry.message)![1])) })
+  server.logs.subscribe((entry) => { if (/restarting in \d+/.test(entry.message)) restarts.push(Number(/restarting in (\d+)/.exec(entry.message)![1])) })
   await server.start()
   t.ok(await until(() => server.state === 'error', 10_000), 'ends in error')
   t.same(restarts, [100, 200, 400], 'delays double: 100, 200, 400 ms (no jitter in this test)')
@@ -126,7 +126,7 @@ t.test('a run that lasted long enough clears earlier failures', async (t) => {
   // Each run lasts ~400 ms; counting runs of 50 ms as healthy (a wide margin on a busy machine), no failure ever accumulates.
   const server = managed(t, spec('crash-after-init', { enabled: true }, { FIXTURE_CRASH_MS: '400' }), { backoffBaseMs: 50, maxFailures: 2, healthyAfterMs: 50 })
   const delays: number[] = []
-  server.logs.subscribe((entry) => { if (entry.message.startsWith('restarting in')) delays.push(Number(/restarting in (\d+)/.exec(entry.message)![1])) })
+  server.logs.subscribe((entry) => { if (/restarting in \d+/.test(entry.message)) delays.push(Number(/restarting in (\d+)/.exec(entry.message)![1])) })
   await server.start()
   t.ok(await until(() => delays.length >= 4, 10_000), 'keeps restarting')
   t.same(delays.slice(0, 4), [50, 50, 50, 50], 'always the first delay: the count was reset')
@@ -137,7 +137,7 @@ t.test('a run that lasted long enough clears earlier failures', async (t) => {
 t.test('jitter keeps delays within ±20%', async (t) => {
   const server = managed(t, spec('crash-after-init', { enabled: true }), { backoffBaseMs: 200, backoffJitter: 0.2, maxFailures: 2 })
   let delay = 0
-  server.logs.subscribe((entry) => { if (entry.message.startsWith('restarting in')) delay = Number(/restarting in (\d+)/.exec(entry.message)![1]) })
+  server.logs.subscribe((entry) => { if (/restarting in \d+/.test(entry.message)) delay = Number(/restarting in (\d+)/.exec(entry.message)![1]) })
   await server.start()
   t.ok(await until(() => server.state === 'error', 5000))
   t.ok(delay >= 160 && delay <= 240, `first delay ${delay} ms`)
@@ -154,8 +154,8 @@ t.test('a program that cannot be started goes to error at once, without retries'
   t.notOk(messages(server).some((line) => line.includes('restarting')))
 })
 
-t.test('a server that never initializes fails its start after the timeout', async (t) => {
-  const server = managed(t, spec('no-init'), { startTimeoutMs: 500 })
+t.test('a server that never initializes fails its start after its own timeout', async (t) => {
+  const server = managed(t, spec('no-init', { startTimeoutMs: 500 }), { maxFailures: 1 })
   const started = Date.now()
   await server.start()
   t.equal(server.state, 'error')
@@ -185,7 +185,7 @@ t.test('a stderr flood leaves memory bounded and counts what it drops', async (t
 })
 
 t.test('a giant MCP message kills the child with a clear error', async (t) => {
-  const server = managed(t, spec('giant-line'), { maxMessageBytes: 1024 * 1024 })
+  const server = managed(t, spec('giant-line'), { maxMessageBytes: 1024 * 1024, maxFailures: 1 })
   await server.start()
   t.ok(await until(() => server.state === 'error', 5000))
   t.match(server.status().lastError, /exceeds the 1048576-byte limit/)
@@ -407,4 +407,52 @@ t.test('a start still queued when a stop comes does not run after it', async (t)
   t.ok(Date.now() - began < 3000, `answered in ${Date.now() - began} ms`)
   t.equal(server.state, 'stopped')
   t.same(processesOf(server.spec.id), [])
+})
+
+for (const enabled of [true, false]) {
+  t.test(`a failed start backs off and retries within the budget; a manual start in error gets a fresh one (enabled: ${enabled})`, async (t) => {
+    const server = managed(t, spec('no-init', { enabled, startTimeoutMs: 300 }), { backoffBaseMs: 50, maxFailures: 3 })
+    const failures: string[] = []
+    server.logs.subscribe((entry) => { if (entry.message.startsWith('start failed, restarting in')) failures.push(entry.message) })
+    await server.start()
+    t.equal(server.state, 'backoff', 'not straight to error')
+    t.ok(await until(() => server.state === 'error', 10_000), 'gives up once the budget is spent')
+    t.match(failures, [/\(failure 1 of 3\): no MCP initialize response within 300 ms$/, /\(failure 2 of 3\)/])
+    t.match(server.status().lastError, /^gave up after 3 failures in 10 min: no MCP initialize response within 300 ms/)
+
+    await server.start()
+    t.equal(server.state, 'backoff', 'started again from error: back off, not error')
+    t.ok(await until(() => server.state === 'error', 10_000))
+    t.equal(failures.length, 4, 'a fresh budget of 3: two more retries')
+    t.same(processesOf(server.spec.id), [], 'no child left')
+  })
+}
+
+t.test('a crash before the MCP initialize response is a failed start too, with the exit in the reason', async (t) => {
+  const server = managed(t, spec('exit'), { backoffBaseMs: 60_000 })
+  await server.start()
+  t.equal(server.state, 'backoff')
+  t.match(server.status().lastError, /^exited with code 3 during its start/)
+  t.ok(server.status().nextRetryAt)
+})
+
+t.test('a crash of a running server that is not enabled ends in error: enabled means restarted after crashes', async (t) => {
+  const server = managed(t, spec('crash-after-init', { enabled: false }))
+  await server.start()
+  t.equal(server.state, 'running')
+  t.ok(await until(() => server.state === 'error'))
+  t.match(server.status().lastError, /^crashed \(not enabled, so not restarted\): exited with code 1 after \d+\.\d s/)
+})
+
+t.test('the exit line reports how long the child ran, whether it ever answered or not', async (t) => {
+  const server = managed(t, spec('no-init', { startTimeoutMs: 1200 }), { maxFailures: 1 })
+  await server.start()
+  const exit = messages(server).find((line) => line.includes('killed by SIGKILL after'))
+  const seconds = Number(/after (\d+\.\d) s/.exec(exit ?? '')?.[1])
+  t.ok(seconds >= 1 && seconds < 5, `${exit}`)
+
+  const crashing = managed(t, spec('crash-after-init', { enabled: true }, { FIXTURE_CRASH_MS: '1000' }), { maxFailures: 1 })
+  await crashing.start()
+  t.ok(await until(() => crashing.state === 'error'))
+  t.match(crashing.status().lastError, /exited with code 1 after (1|2|3)\.\d s/, 'a run of about a second says so')
 })

@@ -61,18 +61,18 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'importServers',
       tags: ['servers'],
       summary: 'Import servers from a `{ "mcpServers": {...} }` document (Claude Desktop / mcp_settings.json)',
-      description: 'All entries are validated first; nothing is created unless all are valid. Existing names are skipped.',
+      description: 'All entries are validated first; nothing is created unless all are valid. Existing names are skipped (`skipped`); entries the hub cannot run yet (remote servers: a `url`, or a `type` other than `stdio`) are skipped and listed in `unsupported` with the reason. `"disabled": true` and `"enabled": false` both import a server without starting it.',
       body: schemas.McpServersDocument,
-      response: { 200: Envelope(schemas.ImportResult, { created: ['filesystem'], skipped: [] }), ...errorResponses(400, 422) }
+      response: { 200: Envelope(schemas.ImportResult, { created: ['filesystem'], skipped: [], unsupported: [{ name: 'remote', reason: 'a remote server (url): the hub runs local (stdio) servers only for now' }] }), ...errorResponses(400, 422) }
     }
   }, async (request) => {
-    const { created, skipped } = await service.importServers(app.db, box, request.body.mcpServers)
+    const { created, skipped, unsupported } = await service.importServers(app.db, box, request.body.mcpServers)
     for (const row of created) {
       const managed = supervisor.upsert(service.specOf(box, row))
       if (row.enabled) managed.start().catch(() => {})
     }
     request.log.info({ created: created.length, by: principalOf(request).userId }, 'servers imported')
-    return ok({ created: created.map((row) => row.name), skipped })
+    return ok({ created: created.map((row) => row.name), skipped, unsupported })
   })
 
   app.get('/export', {

@@ -14,6 +14,7 @@ const Args = Type.Array(Type.String({ maxLength: 8192 }), { maxItems: 200 })
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 20, uniqueItems: true })
 const Command = Type.String({ minLength: 1, maxLength: 4096, description: 'The program to run (no shell): arguments go in `args`' })
 const CallTimeout = Type.Integer({ minimum: 1000, maximum: 600_000, description: 'ms a tool call through the MCP endpoints may take before it is cancelled upstream (default 60000)' })
+const StartTimeout = Type.Integer({ minimum: 1000, maximum: 600_000, description: 'ms a start may take (spawn, MCP initialize, first listing) before it counts as failed (null on update: back to the default); default 120000 for package runners (npx, pnpx, bunx, uvx, pipx, pnpm/yarn dlx, npm exec, bun x), whose first start may download the package, 30000 otherwise' })
 const Key = Type.String({ pattern: SERVER_KEY_PATTERN, description: 'ASCII key: `/mcp/servers/{key}` and the `{key}__` prefix of its tools; derived from the name when not given' })
 const Cwd = Nullable(Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of an existing directory' }))
 
@@ -35,6 +36,7 @@ export const Server = Type.Object({
   enabled: Type.Boolean(),
   tags: Type.Array(Type.String()),
   callTimeout: Type.Integer(),
+  startTimeout: Type.Integer({ description: 'The start timeout in force, ms: the server\'s own or the default for its command' }),
   status: ServerState,
   pid: Nullable(Type.Integer()),
   uptime: Nullable(Type.Integer({ description: 'ms since the server became running' })),
@@ -60,6 +62,7 @@ export const SERVER_EXAMPLE = {
   enabled: true,
   tags: ['files'],
   callTimeout: 60_000,
+  startTimeout: 120_000,
   status: 'running' as const,
   pid: 12345,
   uptime: 3_600_000,
@@ -83,7 +86,8 @@ export const CreateServerBody = Type.Object({
   enabled: Type.Optional(Type.Boolean({ default: true, description: 'Start with the hub and restart after crashes' })),
   description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
   tags: Type.Optional(Tags),
-  callTimeout: Type.Optional(CallTimeout)
+  callTimeout: Type.Optional(CallTimeout),
+  startTimeout: Type.Optional(StartTimeout)
 }, { additionalProperties: false, examples: [{ name: 'filesystem', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'], env: { NODE_ENV: 'production' }, enabled: true, tags: ['files'] }] })
 
 export const UpdateServerBody = Type.Object({
@@ -96,7 +100,8 @@ export const UpdateServerBody = Type.Object({
   enabled: Type.Optional(Type.Boolean()),
   description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
   tags: Type.Optional(Tags),
-  callTimeout: Type.Optional(CallTimeout)
+  callTimeout: Type.Optional(CallTimeout),
+  startTimeout: Type.Optional(Nullable(StartTimeout))
 }, { additionalProperties: false, examples: [{ description: 'Shared files', tags: ['files', 'prod'] }] })
 
 export const StopBody = Type.Object({
@@ -122,12 +127,16 @@ export const LogLine = Type.Object({
 export const LOG_EXAMPLE = { time: '2026-01-01T12:00:00.000Z', level: 'info' as const, source: 'supervisor' as const, message: 'started pid 12345' }
 
 const ImportedServer = Type.Object({
-  command: Command,
+  command: Type.Optional(Command),
   args: Type.Optional(Args),
   env: Type.Optional(EnvMap),
   cwd: Type.Optional(Cwd),
-  disabled: Type.Optional(Type.Boolean()),
-  description: Type.Optional(Type.String({ maxLength: 2000 }))
+  disabled: Type.Optional(Type.Boolean({ description: '`true`, or `enabled: false`: imported without starting' })),
+  enabled: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  startTimeout: Type.Optional(StartTimeout),
+  url: Type.Optional(Type.String({ maxLength: 4096, description: 'A remote server: not run by the hub yet, so skipped and listed in `unsupported`' })),
+  type: Type.Optional(Type.String({ maxLength: 100, description: '`stdio` (or none) is imported; `sse`, `http`, `streamable-http`… are skipped' }))
 })
 
 export const McpServersDocument = Type.Object({
@@ -136,7 +145,8 @@ export const McpServersDocument = Type.Object({
 
 export const ImportResult = Type.Object({
   created: Type.Array(Type.String()),
-  skipped: Type.Array(Type.String({ description: 'Names that already exist' }))
+  skipped: Type.Array(Type.String({ description: 'Names that already exist' })),
+  unsupported: Type.Array(Type.Object({ name: Type.String(), reason: Type.String() }), { description: 'Entries the hub cannot run yet (remote servers): skipped' })
 })
 
 export const ServerParams = Type.Object({ serverId: Type.String({ format: 'uuid' }) })

@@ -8,7 +8,7 @@ import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
 import { listConditions, paginate, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
-import type { Catalog, ServerSpec, ServerStatus } from '../../supervisor/managed-server.ts'
+import { startTimeoutOf, type Catalog, type ServerSpec, type ServerStatus } from '../../supervisor/managed-server.ts'
 import { groupByRef, isAdmin, readableServerIds, serversInScope, type Principal } from '../../access/index.ts'
 import { MASK, SERVER_STATES } from './schemas.ts'
 
@@ -62,6 +62,8 @@ export interface ServerInput {
   description?: string | null
   tags?: string[]
   callTimeout?: number
+  /** null: back to the default for the command. */
+  startTimeout?: number | null
 }
 
 const PROCESS_FIELDS = ['command', 'args', 'env', 'cwd'] as const
@@ -109,7 +111,7 @@ function sealEnv (box: SecretBox, env: Record<string, string>, stored: Record<st
 export function specOf (box: SecretBox, row: ServerRow): ServerSpec {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(row.env)) env[key] = box.open(value)
-  return { id: row.id, name: row.name, command: row.command, args: row.args, env, cwd: row.cwd, enabled: row.enabled }
+  return { id: row.id, name: row.name, command: row.command, args: row.args, env, cwd: row.cwd, enabled: row.enabled, startTimeoutMs: row.startTimeoutMs }
 }
 
 const iso = (date: Date | null | undefined) => date?.toISOString() ?? null
@@ -128,6 +130,7 @@ export function toDto (row: ServerRow, status: ServerStatus | undefined, toolCou
     enabled: row.enabled,
     tags: row.tags,
     callTimeout: row.callTimeoutMs,
+    startTimeout: status?.startTimeoutMs ?? startTimeoutOf({ command: row.command, args: row.args, startTimeoutMs: row.startTimeoutMs }),
     status: state,
     pid: status?.pid ?? null,
     uptime: state === 'running' && status?.startedAt ? Date.now() - status.startedAt.getTime() : null,
@@ -192,7 +195,8 @@ export async function createServer (db: Database, box: SecretBox, input: ServerI
     enabled: input.enabled ?? true,
     description: input.description ?? null,
     tags: input.tags ?? [],
-    ...(input.callTimeout === undefined ? {} : { callTimeoutMs: input.callTimeout })
+    ...(input.callTimeout === undefined ? {} : { callTimeoutMs: input.callTimeout }),
+    startTimeoutMs: input.startTimeout ?? null
   }).returning()
   return row!
 }
@@ -213,6 +217,7 @@ export async function updateServer (db: Database, box: SecretBox, principal: Pri
     ...(input.description === undefined ? {} : { description: input.description }),
     ...(input.tags === undefined ? {} : { tags: input.tags }),
     ...(input.callTimeout === undefined ? {} : { callTimeoutMs: input.callTimeout }),
+    ...(input.startTimeout === undefined ? {} : { startTimeoutMs: input.startTimeout }),
     updatedAt: new Date()
   }).where(eq(servers.id, current.id)).returning()
   return row!
@@ -266,30 +271,63 @@ export async function existingNames (db: Database, names: string[]): Promise<Set
 }
 
 export interface ImportedServer {
-  command: string
+  command?: string
   args?: string[]
   env?: Record<string, string>
   cwd?: string | null
   disabled?: boolean
+  enabled?: boolean
   description?: string
+  startTimeout?: number
+  url?: string
+  type?: string
 }
 
-/** Imports `{ mcpServers }`: all valid or nothing; names that exist already are kept as they are. */
+/** Why the hub cannot run an entry yet (a remote server), or undefined when it can. */
+function unsupportedReason (entry: ImportedServer): string | undefined {
+  if (entry.url !== undefined) return 'a remote server (url): the hub runs local (stdio) servers only for now'
+  if (entry.type !== undefined && entry.type !== 'stdio') return `type ${JSON.stringify(entry.type)}: the hub runs local (stdio) servers only for now`
+  return undefined
+}
+
+/**
+ * Imports `{ mcpServers }`: all valid or nothing; names that exist already are kept as they are,
+ * entries the hub cannot run yet (remote servers) are skipped and listed with the reason.
+ */
 export async function importServers (db: Database, box: SecretBox, document: Record<string, ImportedServer>) {
+  const unsupported: Array<{ name: string, reason: string }> = []
+  const runnable: Array<[string, ImportedServer & { command: string }]> = []
   for (const [name, entry] of Object.entries(document)) {
     // The schema's name bounds are not enforced on record keys either.
     if (name.length < 1 || name.length > 100) throw validationFailed(`mcpServers.${name}`, 'a server name must have 1 to 100 characters')
+    const reason = unsupportedReason(entry)
+    if (reason !== undefined) {
+      unsupported.push({ name, reason })
+      continue
+    }
+    const { command } = entry
+    if (command === undefined) throw validationFailed(`mcpServers.${name}.command`, 'is required (a remote server has a url instead)')
     validateProcessFields(entry, `mcpServers.${name}.`)
+    runnable.push([name, { ...entry, command }])
   }
-  const existing = await existingNames(db, Object.keys(document))
+  const existing = await existingNames(db, runnable.map(([name]) => name))
   const created: ServerRow[] = []
   await db.transaction(async (tx) => {
-    for (const [name, entry] of Object.entries(document)) {
+    for (const [name, entry] of runnable) {
       if (existing.has(name)) continue
-      created.push(await createServer(tx, box, { name, command: entry.command, args: entry.args ?? [], env: entry.env ?? {}, cwd: entry.cwd ?? null, enabled: entry.disabled !== true, description: entry.description ?? null }))
+      created.push(await createServer(tx, box, {
+        name,
+        command: entry.command,
+        args: entry.args ?? [],
+        env: entry.env ?? {},
+        cwd: entry.cwd ?? null,
+        enabled: entry.disabled !== true && entry.enabled !== false,
+        description: entry.description ?? null,
+        ...(entry.startTimeout === undefined ? {} : { startTimeout: entry.startTimeout })
+      }))
     }
   })
-  return { created, skipped: [...existing] }
+  return { created, skipped: [...existing], unsupported }
 }
 
 export async function exportServers (db: Database) {
@@ -301,7 +339,8 @@ export async function exportServers (db: Database) {
       env: Object.fromEntries(Object.keys(row.env).map((key) => [key, MASK])),
       ...(row.cwd === null ? {} : { cwd: row.cwd }),
       ...(row.enabled ? {} : { disabled: true }),
-      ...(row.description === null ? {} : { description: row.description })
+      ...(row.description === null ? {} : { description: row.description }),
+      ...(row.startTimeoutMs === null ? {} : { startTimeout: row.startTimeoutMs })
     }]))
   }
 }
