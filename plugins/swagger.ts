@@ -41,6 +41,8 @@ export default fp(async (app) => {
       }
       return openapiObject
     },
+    // Schemas registered with an `$id` (lib/schemas.ts, routes/*/schemas.ts) become components
+    // under that name, so that generated clients get `Server`, `CreateServer`, `ServerPage`...
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
     }

@@ -97,3 +97,61 @@ t.test('Swagger UI is served at /docs', async (t) => {
   t.match(res.headers['content-type'], /text\/html/)
   t.match(res.body, /swagger/i)
 })
+
+interface Schema {
+  $ref?: string
+  type?: string | string[]
+  properties?: Record<string, unknown>
+}
+
+interface Described {
+  description?: string
+  content?: Record<string, { schema?: Schema }>
+}
+
+interface FullDocument {
+  paths: Record<string, Record<string, { operationId: string, requestBody?: Described, responses: Record<string, Described> }>>
+  components: { schemas: Record<string, Schema> }
+}
+
+const committedDocument = () => JSON.parse(readFileSync(DOCUMENT_PATH, 'utf8')) as FullDocument
+
+function operationsOf (document: FullDocument) {
+  return Object.values(document.paths).flatMap((methods) => Object.values(methods))
+}
+
+/** The domain objects, bodies and envelopes a generated client names. */
+const NAMED = [
+  'Server', 'CreateServer', 'UpdateServer', 'StopServer', 'ServerItems', 'UpdateServerItem', 'LogLine', 'McpServers', 'ImportResult',
+  'User', 'CreateUser', 'UpdateUser',
+  'Group', 'CreateGroup', 'UpdateGroup', 'Member', 'AddMember', 'UpdateMember', 'Assignment', 'AssignServer', 'UpdateAssignment',
+  'Login', 'Refresh', 'TokenPair', 'SessionUser', 'Verification', 'MfaStatus', 'MfaEnrolment', 'MfaCode', 'ApiKey', 'CreateApiKey', 'CreatedApiKey',
+  'Health', 'Readiness', 'ErrorEnvelope', 'Pagination',
+  'ServerEnvelope', 'ServerPage', 'UserEnvelope', 'UserPage', 'GroupEnvelope', 'GroupPage', 'MemberEnvelope', 'MemberPage',
+  'AssignmentEnvelope', 'AssignmentPage', 'TokenPairEnvelope', 'ApiKeyListEnvelope', 'CreatedApiKeyEnvelope', 'LogLinesEnvelope'
+]
+
+t.test('every domain object, body and envelope is a named component, referenced by $ref', async (t) => {
+  const document = committedDocument()
+  const names = Object.keys(document.components.schemas)
+  t.same(NAMED.filter((name) => !names.includes(name)), [], 'each is a component')
+  t.same(names.filter((name) => name.startsWith('def-')), [], 'no component has a generated name')
+
+  // No request body and no success response is an inline schema: each is a $ref to a component.
+  const inline: string[] = []
+  for (const operation of operationsOf(document)) {
+    const described = [
+      ['body', operation.requestBody] as const,
+      ...Object.entries(operation.responses).filter(([status]) => status.startsWith('2')).map(([status, response]) => [status, response] as const)
+    ]
+    for (const [where, part] of described) {
+      for (const [type, media] of Object.entries(part?.content ?? {})) {
+        if (media.schema?.$ref === undefined) inline.push(`${operation.operationId} ${where} ${type}`)
+      }
+    }
+  }
+  t.same(inline, [], 'no inline body or success schema')
+
+  const refs = [...JSON.stringify(document).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((match) => match[1]!)
+  t.same(refs.filter((name) => !names.includes(name)), [], 'every $ref names a component')
+})
