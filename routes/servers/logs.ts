@@ -50,7 +50,16 @@ const logRoutes: FastifyPluginAsyncTypebox<{ followers: LogFollowers }> = async 
       description: 'With `follow=true` the response is NDJSON (`application/x-ndjson`): the matching recent lines, then each new line as it comes, until the client disconnects.',
       params: schemas.ServerParams,
       querystring: schemas.LogsQuery,
-      response: { 200: Ref(schemas.LogLinesEnvelope, 'The matching stored lines'), ...errorResponses(422) }
+      response: {
+        200: {
+          description: 'The matching stored lines; with `follow=true`, an NDJSON stream of them and then of each new line',
+          content: {
+            'application/json': { schema: Ref(schemas.LogLinesEnvelope) },
+            'application/x-ndjson': { schema: Ref(schemas.LogLine) }
+          }
+        },
+        ...errorResponses(422)
+      }
     }
   }, async (request, reply) => {
     const row = await service.getServer(app.db, request.params.serverId)
