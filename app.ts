@@ -15,7 +15,7 @@ import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts
 import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
 import swagger from './plugins/swagger.ts'
-import validation from './plugins/validation.ts'
+import { buildValidator } from './plugins/validation.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import redis from './plugins/redis.ts'
 import supervisor from './plugins/supervisor.ts'
@@ -104,11 +104,11 @@ export async function buildApp (options: AppOptions) {
     forceCloseConnections: 'idle',
     ...receiveTimeouts(config.requestTimeoutMs),
     clientErrorHandler,
-    frameworkErrors
+    frameworkErrors,
+    schemaController: { compilersFactory: { buildValidator } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(gracefulClose)
-  await app.register(validation)
   await app.register(access)
   await app.register(swagger)
   const database = options.database ?? await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: app.log, statementTimeoutMs: config.statementTimeoutMs })

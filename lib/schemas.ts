@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from 'typebox'
+import { Type, type Static, type TSchema, type TUnsafe } from 'typebox'
 import { ERROR_CODES } from './errors.ts'
 
 /** A nullable field as `type: [T, 'null']`, so that coercion never turns `0` into `null`. */
@@ -32,14 +32,25 @@ export const ErrorEnvelope = Type.Object({
   }]
 })
 
-/** The success envelope around a route's data. */
-export function Envelope<T extends TSchema> (data: T, example?: Static<T>) {
+/**
+ * A reference to a named schema (one with an `$id`, registered with `app.addSchema`), typed as
+ * that schema: the document shows it as `#/components/schemas/<$id>`, so generated clients get
+ * a named type. `description` describes the response or body that uses it.
+ */
+export function Ref<T extends TSchema> (schema: T, description?: string): TUnsafe<Static<T>> {
+  const id = (schema as { $id?: unknown }).$id
+  if (typeof id !== 'string') throw new Error('Ref() needs a schema with an $id')
+  return Type.Unsafe<Static<T>>(description === undefined ? { $ref: id } : { $ref: id, description })
+}
+
+/** The success envelope around a route's data, named `name` (e.g. `ServerEnvelope`). */
+export function Envelope<T extends TSchema> (name: string, data: T, example?: Static<T>) {
   return Type.Object({
     success: Type.Literal(true),
     data,
     message: Type.Optional(Type.String()),
     timestamp: Timestamp
-  }, example === undefined ? {} : { examples: [{ success: true, data: example, timestamp: '2026-01-01T12:00:00.000Z' }] })
+  }, { $id: name, ...(example === undefined ? {} : { examples: [{ success: true, data: example, timestamp: '2026-01-01T12:00:00.000Z' }] }) })
 }
 
 export const Pagination = Type.Object({
@@ -51,19 +62,14 @@ export const Pagination = Type.Object({
   hasPrev: Type.Boolean()
 }, { $id: 'Pagination' })
 
-/** A page of items: `{ items, pagination }`. */
-export function Page<T extends TSchema> (item: T) {
-  return Type.Object({ items: Type.Array(item), pagination: Type.Ref('Pagination') as unknown as typeof Pagination })
-}
-
-/** The success envelope around a page of items, with a one-item example. */
-export function PageEnvelope<T extends TSchema> (item: T, example: Static<T>) {
+/** The success envelope around a page of items (`{ items, pagination }`), named `name` (e.g. `ServerPage`), with a one-item example. */
+export function PageEnvelope<T extends TSchema> (name: string, item: T, example: Static<T>) {
   const page = { items: [example], pagination: { page: 1, limit: 20, total: 1, pages: 1, hasNext: false, hasPrev: false } }
-  return Envelope(Page(item), page as never)
+  return Envelope(name, Type.Object({ items: Type.Array(item), pagination: Ref(Pagination) }), page as never)
 }
 
-/** A 204 response: no body at all. */
-export const NoContent = Type.Unsafe<undefined>({ description: 'No content' })
+/** A 204 response: no body at all (`type: 'null'` keeps a content entry out of the document). */
+export const NoContent = Type.Unsafe<undefined>({ type: 'null', description: 'No content' })
 
 export const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed request (bad JSON, wrong content type)',
@@ -72,7 +78,7 @@ export const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: 'Unknown resource, or one the caller may not see',
   409: 'Conflicts with an existing resource or its state',
   422: 'A field breaks the schema or a rule',
-  429: 'Rate limit exceeded',
+  429: 'Rate limit exceeded: the caller\'s requests per minute, or an address\'s invalid credentials',
   500: 'Unexpected error (no internals in the body)',
   503: 'Not ready'
 }
@@ -81,7 +87,7 @@ export const ERROR_DESCRIPTIONS: Record<number, string> = {
 export function errorResponses (...statuses: number[]) {
   const responses: Record<number, TSchema> = {}
   for (const status of [...statuses, 500]) {
-    responses[status] = Type.Ref('ErrorEnvelope', { description: ERROR_DESCRIPTIONS[status] ?? 'Error' })
+    responses[status] = Ref(ErrorEnvelope, ERROR_DESCRIPTIONS[status] ?? 'Error')
   }
   return responses
 }

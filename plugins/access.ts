@@ -98,13 +98,12 @@ export default fp(async (app) => {
     if (access === undefined) throw new Error(`Route ${String(route.method)} ${route.url} declares no access rule (config.access)`)
     if (route.schema === undefined || route.schema.hide === true) return
     const schema = route.schema as { security?: unknown, response?: Record<number, unknown> }
-    if (access === 'public') {
-      schema.security = []
-      return
-    }
-    schema.security = AUTHENTICATED
-    const statuses = access === 'user' ? [401] : access === 'admin' ? [401, 403] : [401, 403, 404]
-    schema.response = { ...errorResponses(...statuses), ...schema.response }
+    schema.security = access === 'public' ? [] : AUTHENTICATED
+    const statuses = access === 'public' ? [] : access === 'user' ? [401] : access === 'admin' ? [401, 403] : [401, 403, 404]
+    // 429 on every route: the per-caller budget (plugins/rate-limit.ts, unless the route sets
+    // `rateLimit: false`) and the per-address budget of invalid credentials (plugins/auth.ts),
+    // which is spent before any route is chosen.
+    schema.response = { ...errorResponses(...statuses, 429), ...schema.response }
   })
 
   async function check (request: FastifyRequest): Promise<void> {

@@ -17,8 +17,11 @@ export default fp(async (app) => {
       info: {
         title: 'MCPHub API',
         version: packageJson.version,
-        description: 'Manage MCP servers, users, groups and permissions. Every response uses the `{ success, data | error, timestamp }` envelope.'
+        description: 'Manage MCP servers, users, groups and permissions. Every response uses the `{ success, data | error, timestamp }` envelope.',
+        license: { name: packageJson.license, identifier: packageJson.license }
       },
+      // Relative: the document is served by the hub it describes, wherever that is.
+      servers: [{ url: '/', description: 'This hub' }],
       components: { securitySchemes: SECURITY_SCHEMES },
       tags: [
         { name: 'auth', description: 'Sign-in, tokens, MFA and API keys' },
@@ -41,6 +44,8 @@ export default fp(async (app) => {
       }
       return openapiObject
     },
+    // Schemas registered with an `$id` (lib/schemas.ts, routes/*/schemas.ts) become components
+    // under that name, so that generated clients get `Server`, `CreateServer`, `ServerPage`...
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
     }

@@ -1,6 +1,6 @@
 import { Ajv, type AnySchema, type ErrorObject, type FormatDefinition, type Options, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import fp from 'fastify-plugin'
+import type { FastifySchemaCompiler, FastifyServerOptions } from 'fastify'
 
 interface FormatsPlugin {
   (ajv: Ajv): Ajv
@@ -79,11 +79,23 @@ function refusingUnstorable (validate: ValidateFunction): ValidateFunction {
  * Request validation: bodies are strict JSON (unknown keys are errors, no type coercion);
  * query strings, params and headers arrive as text, so they are coerced. No string anywhere
  * may hold a NUL character or a lone surrogate, and dates must be storable.
+ *
+ * Given to Fastify as its validator factory (`schemaController.compilersFactory`), not set with
+ * `setValidatorCompiler`: Fastify builds a validator for each plugin context that adds shared
+ * schemas (`app.addSchema`, referenced by `$ref` from routes), and would otherwise build its
+ * default one there instead of this.
  */
-export default fp(async (app) => {
+function buildRequestValidator (sharedSchemas: Record<string, unknown>): FastifySchemaCompiler<unknown> {
   const strict = compiler({ coerceTypes: false })
   const coercing = compiler({ coerceTypes: 'array' })
-  app.setValidatorCompiler(({ schema, httpPart }) => {
-    return refusingUnstorable((httpPart === 'body' ? strict : coercing).compile(schema as AnySchema))
-  })
-}, { name: 'validation' })
+  for (const schema of Object.values(sharedSchemas)) {
+    strict.addSchema(schema as AnySchema)
+    coercing.addSchema(schema as AnySchema)
+  }
+  return ({ schema, httpPart }) => refusingUnstorable((httpPart === 'body' ? strict : coercing).compile(schema as AnySchema))
+}
+
+type ValidatorFactory = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>
+// Fastify declares the factory with @fastify/ajv-compiler's type, whose compile function takes a
+// bare schema; Fastify calls it with the route schema definition (`{ schema, httpPart, ... }`).
+export const buildValidator = buildRequestValidator as unknown as ValidatorFactory

@@ -42,12 +42,20 @@ interface Operation {
   requestBody?: { content: Record<string, { schema: Schema }> }
 }
 
+/** The document's named schemas, which bodies reference by `$ref`. */
+type Components = Record<string, Schema>
+
+/** A schema, or the named one its `$ref` points to. */
+function resolved (schema: Schema | undefined, components: Components): Schema | undefined {
+  return schema?.$ref === undefined ? schema : components[schema.$ref.split('/').pop()!]
+}
+
 /** The property paths of a body schema, nested objects included (two levels). */
-function propertyPaths (schema: Schema | undefined, prefix: string[] = []): string[][] {
+function propertyPaths (schema: Schema | undefined, components: Components, prefix: string[] = []): string[][] {
   const paths: string[][] = []
-  for (const [name, property] of Object.entries(schema?.properties ?? {})) {
+  for (const [name, property] of Object.entries(resolved(schema, components)?.properties ?? {})) {
     paths.push([...prefix, name])
-    if (prefix.length === 0) paths.push(...propertyPaths(property, [name]))
+    if (prefix.length === 0) paths.push(...propertyPaths(property, components, [name]))
   }
   return paths
 }
@@ -125,10 +133,11 @@ async function fixtures (app: App, admin: SignedIn): Promise<Fixtures> {
 
 interface Operations {
   paths: Record<string, Record<string, Operation>>
+  components: { schemas: Components }
 }
 
 /** Every request of the sweep for one operation: each parameter and body property in turn given each hostile value. */
-function hostileRequests (path: string, operation: Operation, ids: Fixtures): Array<[string, unknown]> {
+function hostileRequests (path: string, operation: Operation, ids: Fixtures, components: Components): Array<[string, unknown]> {
   const { operationId } = operation
   const parameters = operation.parameters ?? []
   const bodySchema = operation.requestBody?.content['application/json']?.schema
@@ -147,7 +156,7 @@ function hostileRequests (path: string, operation: Operation, ids: Fixtures): Ar
   for (const shape of FILTER_SHAPES) requests.push([url(shape), body])
   if (body !== undefined) {
     for (const value of JSON_VALUES) requests.push([url(''), value])
-    for (const property of propertyPaths(bodySchema)) {
+    for (const property of propertyPaths(bodySchema, components)) {
       for (const value of JSON_VALUES) requests.push([url(''), withValue(body, property, value)])
     }
   }
@@ -192,7 +201,7 @@ async function sweep (app: App, { headers: callerHeaders, session, ids, judge }:
   // Deleting operations last, so the others find their fixtures.
   operations.sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'))
   for (const { path, method, operation } of operations) {
-    const requests = hostileRequests(path, operation, ids)
+    const requests = hostileRequests(path, operation, ids, document.components.schemas)
     // A few at a time: the database answers while validation of the next runs.
     for (let i = 0; i < requests.length; i += 16) {
       await Promise.all(requests.slice(i, i + 16).map(([target, payload]) => send(operation, method, target, payload)))

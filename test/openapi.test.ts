@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { DOCUMENT_PATH, generateDocument } from '../openapi/generate.ts'
+import packageJson from '../package.json' with { type: 'json' }
 import { build } from './helper.ts'
+import { startProcess } from './helpers/processes.ts'
 
 /** Routes that answer without credentials. Everything else must declare a security requirement. */
 const PUBLIC_ROUTES = new Set([
@@ -96,4 +98,97 @@ t.test('Swagger UI is served at /docs', async (t) => {
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /text\/html/)
   t.match(res.body, /swagger/i)
+})
+
+interface Schema {
+  $ref?: string
+  type?: string | string[]
+  properties?: Record<string, unknown>
+}
+
+interface Described {
+  description?: string
+  content?: Record<string, { schema?: Schema }>
+}
+
+interface FullDocument {
+  info: { license?: { name?: string, identifier?: string } }
+  servers?: Array<{ url: string }>
+  paths: Record<string, Record<string, { operationId: string, requestBody?: Described, responses: Record<string, Described> }>>
+  components: { schemas: Record<string, Schema> }
+}
+
+const committedDocument = () => JSON.parse(readFileSync(DOCUMENT_PATH, 'utf8')) as FullDocument
+
+function operationsOf (document: FullDocument) {
+  return Object.values(document.paths).flatMap((methods) => Object.values(methods))
+}
+
+/** The domain objects, bodies and envelopes a generated client names. */
+const NAMED = [
+  'Server', 'CreateServer', 'UpdateServer', 'StopServer', 'ServerItems', 'UpdateServerItem', 'LogLine', 'McpServers', 'ImportResult',
+  'User', 'CreateUser', 'UpdateUser',
+  'Group', 'CreateGroup', 'UpdateGroup', 'Member', 'AddMember', 'UpdateMember', 'Assignment', 'AssignServer', 'UpdateAssignment',
+  'Login', 'Refresh', 'TokenPair', 'SessionUser', 'Verification', 'MfaStatus', 'MfaEnrolment', 'MfaCode', 'ApiKey', 'CreateApiKey', 'CreatedApiKey',
+  'Health', 'Readiness', 'ErrorEnvelope', 'Pagination',
+  'ServerEnvelope', 'ServerPage', 'UserEnvelope', 'UserPage', 'GroupEnvelope', 'GroupPage', 'MemberEnvelope', 'MemberPage',
+  'AssignmentEnvelope', 'AssignmentPage', 'TokenPairEnvelope', 'ApiKeyListEnvelope', 'CreatedApiKeyEnvelope', 'LogLinesEnvelope'
+]
+
+t.test('every domain object, body and envelope is a named component, referenced by $ref', async (t) => {
+  const document = committedDocument()
+  const names = Object.keys(document.components.schemas)
+  t.same(NAMED.filter((name) => !names.includes(name)), [], 'each is a component')
+  t.same(names.filter((name) => name.startsWith('def-')), [], 'no component has a generated name')
+
+  // No request body and no success response is an inline schema: each is a $ref to a component.
+  const inline: string[] = []
+  for (const operation of operationsOf(document)) {
+    const described = [
+      ['body', operation.requestBody] as const,
+      ...Object.entries(operation.responses).filter(([status]) => status.startsWith('2')).map(([status, response]) => [status, response] as const)
+    ]
+    for (const [where, part] of described) {
+      for (const [type, media] of Object.entries(part?.content ?? {})) {
+        if (media.schema?.$ref === undefined) inline.push(`${operation.operationId} ${where} ${type}`)
+      }
+    }
+  }
+  t.same(inline, [], 'no inline body or success schema')
+
+  const refs = [...JSON.stringify(document).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((match) => match[1]!)
+  t.same(refs.filter((name) => !names.includes(name)), [], 'every $ref names a component')
+})
+
+t.test('every response is described, 429 is declared wherever the rate limits apply, the log stream is NDJSON', async (t) => {
+  const document = committedDocument()
+  const undescribed: string[] = []
+  const without429: string[] = []
+  for (const operation of operationsOf(document)) {
+    for (const [status, response] of Object.entries(operation.responses)) {
+      if (response.description === undefined || response.description === '' || response.description === 'Default Response') undescribed.push(`${operation.operationId} ${status}`)
+    }
+    if (operation.responses['429'] === undefined) without429.push(operation.operationId)
+  }
+  t.same(undescribed, [], 'every response has a real description')
+  t.same(without429, [], 'every operation can answer 429 (per-caller budget or invalid credentials)')
+
+  const logs = document.paths['/api/servers/{serverId}/logs']?.get?.responses['200']?.content
+  t.equal(logs?.['application/x-ndjson']?.schema?.$ref, '#/components/schemas/LogLine', 'follow=true streams LogLine NDJSON')
+  t.equal(logs?.['application/json']?.schema?.$ref, '#/components/schemas/LogLinesEnvelope')
+
+  t.same(document.servers, [{ url: '/', description: 'This hub' }], 'the hub that serves the document')
+  t.equal(document.info.license?.identifier, packageJson.license, 'the package\'s license')
+})
+
+t.test('Redocly lint passes on the committed document, with no error and no warning', async (t) => {
+  const cli = new URL('../node_modules/@redocly/cli/bin/cli.js', import.meta.url).pathname
+  // Offline and quiet: no telemetry call, no update check.
+  const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' }
+  const lint = startProcess(t, process.execPath, [cli, 'lint', DOCUMENT_PATH.pathname, '--format', 'stylish'], { env })
+  const { code } = await lint.exit
+  const output = lint.stdout() + lint.stderr()
+  t.equal(code, 0, output)
+  t.match(output, /Your API description is valid/)
+  t.notMatch(output, /\b(warning|error)s?\b/i, 'no problem reported')
 })

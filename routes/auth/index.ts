@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
 import type { ApiKeyRow, UserRow } from '../../db/schema.ts'
 import { ok } from '../../lib/envelope.ts'
 import { authenticationFailed, HubError, invalidRequest } from '../../lib/errors.ts'
-import { Envelope, errorResponses, NoContent } from '../../lib/schemas.ts'
+import { errorResponses, NoContent, Ref } from '../../lib/schemas.ts'
 import { isAdmin, permissionsOf } from '../../access/index.ts'
 import { addressKey } from '../../plugins/rate-limit.ts'
 import { getUser } from '../users/service.ts'
@@ -31,6 +30,7 @@ const SESSION_ONLY = 'Needs a signed-in session (a bearer token from login): API
 const CODE_GUESSES = 'Wrong codes count like failed sign-ins: after repeated failures further attempts get 401 with Retry-After for a growing delay.'
 
 const auth: FastifyPluginAsyncTypebox = async (app) => {
+  for (const schema of schemas.SCHEMAS) app.addSchema(schema)
   const ctx = app.auth
   // Password and MFA code guesses, per account and per address; in Redis when configured, so every hub sees them.
   const accounts = new LoginThrottle({ policy: ACCOUNT_POLICY, now: ctx.now, redis: app.sharedRedis, name: 'account' })
@@ -80,8 +80,8 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Sign in with username, password and (if enrolled) a TOTP code',
       description: 'Wrong usernames and passwords get the same 401. Repeated failures delay further attempts on the account and from the address, with growing delays.',
-      body: schemas.LoginBody,
-      response: { 200: Envelope(schemas.TokenPair, schemas.TOKEN_PAIR_EXAMPLE), ...errorResponses(401, 422, 429) }
+      body: Ref(schemas.LoginBody),
+      response: { 200: Ref(schemas.TokenPairEnvelope, 'Signed in: an access token and a refresh token'), ...errorResponses(401, 422, 429) }
     }
   }, async (request, reply) => {
     const { username, password, mfaCode } = request.body
@@ -112,8 +112,8 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Exchange a refresh token for a new token pair',
       description: 'The presented refresh token is spent. Presenting a spent one again revokes the whole session.',
-      body: schemas.RefreshBody,
-      response: { 200: Envelope(schemas.TokenPair, schemas.TOKEN_PAIR_EXAMPLE), ...errorResponses(401, 422, 429) }
+      body: Ref(schemas.RefreshBody),
+      response: { 200: Ref(schemas.TokenPairEnvelope, 'A new token pair (the refresh token sent is spent)'), ...errorResponses(401, 422, 429) }
     }
   }, async (request) => {
     const { user, sessionId, refreshToken } = await service.rotateRefreshToken(ctx, request.body.refreshToken)
@@ -141,7 +141,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'verifyToken',
       tags: ['auth'],
       summary: 'Who the credentials belong to, and until when they are valid',
-      response: { 200: Envelope(schemas.Verification, schemas.VERIFICATION_EXAMPLE) }
+      response: { 200: Ref(schemas.VerificationEnvelope, 'The caller and how they signed in') }
     }
   }, async (request) => {
     const principal = principalOf(request)
@@ -161,7 +161,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'getMfaStatus',
       tags: ['auth'],
       summary: 'Whether MFA is enabled for the caller',
-      response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }) }
+      response: { 200: Ref(schemas.MfaStatusEnvelope, 'The caller\'s MFA status') }
     }
   }, async (request) => {
     const user = await getUser(ctx.db, principalOf(request).userId)
@@ -175,7 +175,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Start MFA enrolment: a new TOTP secret, active once confirmed with a code',
       description: SESSION_ONLY,
-      response: { 200: Envelope(schemas.MfaEnrolment, { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', otpauthUrl: 'otpauth://totp/MCPHub%3Aadmin?secret=...' }), ...errorResponses(403, 409) }
+      response: { 200: Ref(schemas.MfaEnrolmentEnvelope, 'The new TOTP secret, shown once'), ...errorResponses(403, 409) }
     }
   }, async (request) => {
     const principal = principalOf(request)
@@ -191,8 +191,8 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Confirm MFA enrolment with a first code',
       description: `${SESSION_ONLY} ${CODE_GUESSES}`,
-      body: schemas.MfaCodeBody,
-      response: { 200: Envelope(schemas.MfaStatus, { enabled: true, pending: false }), ...errorResponses(403, 409, 422) }
+      body: Ref(schemas.MfaCodeBody),
+      response: { 200: Ref(schemas.MfaStatusEnvelope, 'MFA is now enabled'), ...errorResponses(403, 409, 422) }
     }
   }, async (request, reply) => {
     const principal = principalOf(request)
@@ -209,8 +209,8 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Turn MFA off (needs a current code)',
       description: `${SESSION_ONLY} ${CODE_GUESSES}`,
-      body: schemas.MfaCodeBody,
-      response: { 200: Envelope(schemas.MfaStatus, { enabled: false, pending: false }), ...errorResponses(403, 409, 422) }
+      body: Ref(schemas.MfaCodeBody),
+      response: { 200: Ref(schemas.MfaStatusEnvelope, 'MFA is now disabled'), ...errorResponses(403, 409, 422) }
     }
   }, async (request, reply) => {
     const principal = principalOf(request)
@@ -245,7 +245,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'List API keys: the caller\'s own, or (admins) everyone\'s',
       querystring: schemas.ApiKeyListQuery,
-      response: { 200: Envelope(Type.Array(schemas.ApiKey), [schemas.API_KEY_EXAMPLES.one]), ...errorResponses(422) }
+      response: { 200: Ref(schemas.ApiKeyListEnvelope, 'The API keys (never the keys themselves)'), ...errorResponses(422) }
     }
   }, async (request) => {
     const principal = principalOf(request)
@@ -260,8 +260,8 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Create an API key for the caller; the key is shown only in this response',
       description: `${SESSION_ONLY} \`expiresAt\`, when given, must be in the future.`,
-      body: schemas.CreateApiKeyBody,
-      response: { 201: Envelope(schemas.CreatedApiKey, schemas.API_KEY_EXAMPLES.created), ...errorResponses(403, 422) }
+      body: Ref(schemas.CreateApiKeyBody),
+      response: { 201: Ref(schemas.CreatedApiKeyEnvelope, 'The new API key, with the whole key this once'), ...errorResponses(403, 422) }
     }
   }, async (request, reply) => {
     const principal = principalOf(request)

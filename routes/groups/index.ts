@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema } from '../../lib/list.ts'
-import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
+import { errorResponses, NoContent, Ref } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { principalOf } from '../../plugins/access.ts'
@@ -11,6 +11,7 @@ const manage = { resource: 'group', action: 'manage', param: 'groupId' } as cons
 const write = { resource: 'group', action: 'write', param: 'groupId' } as const
 
 const groups: FastifyPluginAsyncTypebox = async (app) => {
+  for (const schema of schemas.SCHEMAS) app.addSchema(schema)
   app.get('', {
     config: { access: 'user' },
     schema: {
@@ -18,7 +19,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['groups'],
       summary: 'List groups (admins: all; users: the groups they are active members of)',
       querystring: listQuerySchema(service.GROUP_LIST),
-      response: { 200: PageEnvelope(schemas.Group, schemas.GROUP_EXAMPLE), ...errorResponses(422) }
+      response: { 200: Ref(schemas.GroupPage, 'A page of groups'), ...errorResponses(422) }
     }
   }, async (request) => ok(await service.listGroups(app.db, principalOf(request), request.query)))
 
@@ -28,8 +29,8 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'createGroup',
       tags: ['groups'],
       summary: 'Create a group',
-      body: schemas.CreateGroupBody,
-      response: { 201: Envelope(schemas.Group, schemas.GROUP_EXAMPLE), ...errorResponses(400, 409, 422) }
+      body: Ref(schemas.CreateGroupBody),
+      response: { 201: Ref(schemas.GroupEnvelope, 'The new group'), ...errorResponses(400, 409, 422) }
     }
   }, async (request, reply) => {
     const group = await service.createGroup(app.db, request.body)
@@ -44,7 +45,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['groups'],
       summary: 'Get a group by id or name',
       params: schemas.GroupParams,
-      response: { 200: Envelope(schemas.Group, schemas.GROUP_EXAMPLE) }
+      response: { 200: Ref(schemas.GroupEnvelope, 'The group') }
     }
   }, async (request) => ok(await service.toDto(app.db, await service.findGroup(app.db, request.params.groupId))))
 
@@ -56,8 +57,8 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Update a group: names, parent, permissions, settings (admins)',
       description: 'A parent that would make a cycle, or nest deeper than 8 levels, is refused with 422.',
       params: schemas.GroupParams,
-      body: schemas.UpdateGroupBody,
-      response: { 200: Envelope(schemas.Group, schemas.GROUP_EXAMPLE), ...errorResponses(400, 409, 422) }
+      body: Ref(schemas.UpdateGroupBody),
+      response: { 200: Ref(schemas.GroupEnvelope, 'The updated group'), ...errorResponses(400, 409, 422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
@@ -86,7 +87,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List a group\'s members',
       params: schemas.GroupParams,
       querystring: listQuerySchema(service.MEMBER_LIST),
-      response: { 200: PageEnvelope(schemas.Member, schemas.MEMBER_EXAMPLE), ...errorResponses(422) }
+      response: { 200: Ref(schemas.MemberPage, 'A page of the group\'s members'), ...errorResponses(422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
@@ -101,8 +102,8 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Add a user to a group (admins and the group\'s admins)',
       description: 'Past `settings.maxMembers` → 409. With `settings.requireApproval`, members added by a group admin who is not a hub admin are `pending` until approved.',
       params: schemas.GroupParams,
-      body: schemas.AddMemberBody,
-      response: { 201: Envelope(schemas.Member, schemas.MEMBER_EXAMPLE), ...errorResponses(400, 409, 422) }
+      body: Ref(schemas.AddMemberBody),
+      response: { 201: Ref(schemas.MemberEnvelope, 'The new member (pending when the group requires approval)'), ...errorResponses(400, 409, 422) }
     }
   }, async (request, reply) => {
     const group = await service.findGroup(app.db, request.params.groupId)
@@ -118,8 +119,8 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['groups'],
       summary: 'Change a member\'s role in the group',
       params: schemas.MemberParams,
-      body: schemas.UpdateMemberBody,
-      response: { 200: Envelope(schemas.Member, schemas.MEMBER_EXAMPLE), ...errorResponses(400, 422) }
+      body: Ref(schemas.UpdateMemberBody),
+      response: { 200: Ref(schemas.MemberEnvelope, 'The member with the new role'), ...errorResponses(400, 422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
@@ -134,7 +135,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Approve a pending member',
       description: 'By a group admin other than the one who added the member (403 otherwise), or by a hub admin.',
       params: schemas.MemberParams,
-      response: { 200: Envelope(schemas.Member, { ...schemas.MEMBER_EXAMPLE, status: 'active' as const }), ...errorResponses(422) }
+      response: { 200: Ref(schemas.MemberEnvelope, 'The member, now active'), ...errorResponses(422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
@@ -164,7 +165,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List the servers assigned to a group',
       params: schemas.GroupParams,
       querystring: listQuerySchema(service.ASSIGNMENT_LIST),
-      response: { 200: PageEnvelope(schemas.Assignment, schemas.ASSIGNMENT_EXAMPLE), ...errorResponses(422) }
+      response: { 200: Ref(schemas.AssignmentPage, 'A page of the group\'s server assignments'), ...errorResponses(422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)
@@ -178,8 +179,8 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['groups'],
       summary: 'Assign a server to a group with permissions (admins)',
       params: schemas.GroupParams,
-      body: schemas.AssignServerBody,
-      response: { 201: Envelope(schemas.Assignment, schemas.ASSIGNMENT_EXAMPLE), ...errorResponses(400, 409, 422) }
+      body: Ref(schemas.AssignServerBody),
+      response: { 201: Ref(schemas.AssignmentEnvelope, 'The new assignment'), ...errorResponses(400, 409, 422) }
     }
   }, async (request, reply) => {
     const group = await service.findGroup(app.db, request.params.groupId)
@@ -194,8 +195,8 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['groups'],
       summary: 'Change the permissions of a server assignment (admins)',
       params: schemas.AssignmentParams,
-      body: schemas.UpdateAssignmentBody,
-      response: { 200: Envelope(schemas.Assignment, schemas.ASSIGNMENT_EXAMPLE), ...errorResponses(400, 422) }
+      body: Ref(schemas.UpdateAssignmentBody),
+      response: { 200: Ref(schemas.AssignmentEnvelope, 'The assignment with its new permissions'), ...errorResponses(400, 422) }
     }
   }, async (request) => {
     const group = await service.findGroup(app.db, request.params.groupId)

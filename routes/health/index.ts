@@ -1,27 +1,29 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { notReady } from '../../lib/errors.ts'
-import { errorResponses } from '../../lib/schemas.ts'
+import { errorResponses, Ref } from '../../lib/schemas.ts'
 
 const Health = Type.Object({
   status: Type.Literal('ok'),
   uptime: Type.Number({ description: 'Seconds since the process started' })
-}, { examples: [{ status: 'ok', uptime: 42.5 }] })
+}, { $id: 'Health', examples: [{ status: 'ok', uptime: 42.5 }] })
 
 const Ready = Type.Object({
   status: Type.Literal('ready'),
   database: Type.Enum(['pg', 'pglite'])
-}, { examples: [{ status: 'ready', database: 'pg' }] })
+}, { $id: 'Readiness', examples: [{ status: 'ready', database: 'pg' }] })
 
 /** Probes for orchestrators: bare JSON (no envelope), no authentication, no rate limit. */
 const health: FastifyPluginAsyncTypebox = async (app) => {
+  app.addSchema(Health)
+  app.addSchema(Ready)
   app.get('/healthz', {
     config: { access: 'public', rateLimit: false },
     schema: {
       operationId: 'getHealth',
       tags: ['operations'],
       summary: 'Liveness: the process is up',
-      response: { 200: Health, ...errorResponses() }
+      response: { 200: Ref(Health, 'The process is up'), ...errorResponses() }
     }
   }, async () => ({ status: 'ok' as const, uptime: process.uptime() }))
 
@@ -32,7 +34,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['operations'],
       summary: 'Readiness: the database answers',
       description: 'Answers 503 while the database is unreachable and recovers by itself when it returns.',
-      response: { 200: Ready, ...errorResponses(503) }
+      response: { 200: Ref(Ready, 'The database answers'), ...errorResponses(503) }
     }
   }, async (request) => {
     try {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema } from '../../lib/list.ts'
-import { Envelope, errorResponses, NoContent, OPTIONAL_BODY, PageEnvelope } from '../../lib/schemas.ts'
+import { errorResponses, NoContent, OPTIONAL_BODY, Ref } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
 import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
 import logRoutes, { LogFollowers } from './logs.ts'
@@ -20,6 +20,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return service.toDto(row, managed?.status(), managed?.catalog.tools.length ?? 0)
   }
   const followers = new LogFollowers()
+  for (const schema of schemas.SCHEMAS) app.addSchema(schema)
 
   app.get('', {
     config: { access: 'user' },
@@ -30,7 +31,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: listQuerySchema(service.SERVER_LIST, {
         group: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Group name or id' }))
       }),
-      response: { 200: PageEnvelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(422) }
+      response: { 200: Ref(schemas.ServerPage, 'A page of servers'), ...errorResponses(422) }
     }
   }, async (request) => {
     const page = await service.listServers(app.db, principalOf(request), request.query, (id) => supervisor.get(id)?.state ?? 'stopped')
@@ -43,8 +44,8 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'createServer',
       tags: ['servers'],
       summary: 'Register an MCP server (admins); enabled servers start at once',
-      body: schemas.CreateServerBody,
-      response: { 201: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 409, 422) }
+      body: Ref(schemas.CreateServerBody),
+      response: { 201: Ref(schemas.ServerEnvelope, 'The new server'), ...errorResponses(400, 409, 422) }
     }
   }, async (request, reply) => {
     const row = await service.createServer(app.db, box, request.body)
@@ -62,8 +63,8 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['servers'],
       summary: 'Import servers from a `{ "mcpServers": {...} }` document (Claude Desktop / mcp_settings.json)',
       description: 'All entries are validated first; nothing is created unless all are valid. Existing names are skipped (`skipped`); entries the hub cannot run yet (remote servers: a `url`, or a `type` other than `stdio`) are skipped and listed in `unsupported` with the reason. `"disabled": true` and `"enabled": false` both import a server without starting it.',
-      body: schemas.McpServersDocument,
-      response: { 200: Envelope(schemas.ImportResult, { created: ['filesystem'], skipped: [], unsupported: [{ name: 'remote', reason: 'a remote server (url): the hub runs local (stdio) servers only for now' }] }), ...errorResponses(400, 422) }
+      body: Ref(schemas.McpServersDocument),
+      response: { 200: Ref(schemas.ImportResultEnvelope, 'The names created, skipped and not supported'), ...errorResponses(400, 422) }
     }
   }, async (request) => {
     const { created, skipped, unsupported } = await service.importServers(app.db, box, request.body.mcpServers)
@@ -81,7 +82,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'exportServers',
       tags: ['servers'],
       summary: 'Export every server as `{ "mcpServers": {...} }` (env values masked)',
-      response: { 200: Envelope(schemas.McpServersDocument) }
+      response: { 200: Ref(schemas.McpServersEnvelope, 'Every server as an mcpServers document') }
     }
   }, async () => ok(await service.exportServers(app.db)))
 
@@ -92,7 +93,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['servers'],
       summary: 'Get a server with its live status',
       params: schemas.ServerParams,
-      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(422) }
+      response: { 200: Ref(schemas.ServerEnvelope, 'The server'), ...errorResponses(422) }
     }
   }, async (request) => ok(dto(await service.getServer(app.db, request.params.serverId))))
 
@@ -103,8 +104,8 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['servers'],
       summary: 'Update a server (command, args, env and cwd: admins only); a running server picks changes up on restart',
       params: schemas.ServerParams,
-      body: schemas.UpdateServerBody,
-      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 409, 422) }
+      body: Ref(schemas.UpdateServerBody),
+      response: { 200: Ref(schemas.ServerEnvelope, 'The updated server'), ...errorResponses(400, 409, 422) }
     }
   }, async (request) => {
     const current = await service.getServer(app.db, request.params.serverId)
@@ -144,7 +145,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['servers'],
       summary: 'Start a server; answers once it runs or has failed',
       params: schemas.ServerParams,
-      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
+      response: { 200: Ref(schemas.ServerEnvelope, 'The server after the start: running, or failed with lastError'), ...errorResponses(400, 422) }
     }
   }, async (request) => {
     const { row, managed } = await loaded(request.params.serverId)
@@ -161,9 +162,9 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['servers'],
       summary: 'Stop a server: stdin closed, SIGTERM, then SIGKILL after `timeout` ms (`graceful: false`: at once)',
       params: schemas.ServerParams,
-      body: Type.Optional(schemas.StopBody),
+      body: Type.Optional(Ref(schemas.StopBody)),
       [OPTIONAL_BODY]: true,
-      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
+      response: { 200: Ref(schemas.ServerEnvelope, 'The stopped server'), ...errorResponses(400, 422) }
     }
   }, async (request) => {
     const { row, managed } = await loaded(request.params.serverId)
@@ -178,7 +179,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['servers'],
       summary: 'Restart a server',
       params: schemas.ServerParams,
-      response: { 200: Envelope(schemas.Server, schemas.SERVER_EXAMPLE), ...errorResponses(400, 422) }
+      response: { 200: Ref(schemas.ServerEnvelope, 'The server after the restart'), ...errorResponses(400, 422) }
     }
   }, async (request) => {
     const { row, managed } = await loaded(request.params.serverId)
@@ -212,7 +213,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['servers'],
       summary: 'A server\'s tools, prompts and resources, with what admins disabled or redescribed',
       params: schemas.ServerParams,
-      response: { 200: Envelope(schemas.ServerItems, schemas.SERVER_ITEMS_EXAMPLE), ...errorResponses(422) }
+      response: { 200: Ref(schemas.ServerItemsEnvelope, 'The server\'s tools, prompts and resources'), ...errorResponses(422) }
     }
   }, async (request) => ok(await itemsOf(await service.getServer(app.db, request.params.serverId))))
 
@@ -224,8 +225,8 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Disable or enable one tool, prompt or resource, or override a tool\'s description',
       description: 'Disabled items are neither listed nor callable through the MCP endpoints. Settings apply to the next MCP request.',
       params: schemas.ServerParams,
-      body: schemas.ItemSettingBody,
-      response: { 200: Envelope(schemas.ServerItems, schemas.SERVER_ITEMS_EXAMPLE), ...errorResponses(400, 422) }
+      body: Ref(schemas.ItemSettingBody),
+      response: { 200: Ref(schemas.ServerItemsEnvelope, 'The server\'s tools, prompts and resources, with the change'), ...errorResponses(400, 422) }
     }
   }, async (request) => {
     const row = await service.getServer(app.db, request.params.serverId)

@@ -1,9 +1,8 @@
 import { PassThrough } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { ok } from '../../lib/envelope.ts'
 import { SkippingWriter } from '../../lib/skipping-writer.ts'
-import { Envelope, errorResponses } from '../../lib/schemas.ts'
+import { errorResponses, Ref } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { principalOf } from '../../plugins/access.ts'
@@ -51,7 +50,16 @@ const logRoutes: FastifyPluginAsyncTypebox<{ followers: LogFollowers }> = async 
       description: 'With `follow=true` the response is NDJSON (`application/x-ndjson`): the matching recent lines, then each new line as it comes, until the client disconnects.',
       params: schemas.ServerParams,
       querystring: schemas.LogsQuery,
-      response: { 200: Envelope(Type.Array(schemas.LogLine), [schemas.LOG_EXAMPLE]), ...errorResponses(422) }
+      response: {
+        200: {
+          description: 'The matching stored lines; with `follow=true`, an NDJSON stream of them and then of each new line',
+          content: {
+            'application/json': { schema: Ref(schemas.LogLinesEnvelope) },
+            'application/x-ndjson': { schema: Ref(schemas.LogLine) }
+          }
+        },
+        ...errorResponses(422)
+      }
     }
   }, async (request, reply) => {
     const row = await service.getServer(app.db, request.params.serverId)

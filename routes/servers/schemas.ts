@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { SERVER_KEY_PATTERN } from './key.ts'
-import { Id, Nullable, Timestamp } from '../../lib/schemas.ts'
+import { Envelope, Id, Nullable, PageEnvelope, Ref, Timestamp } from '../../lib/schemas.ts'
 
 export const MASK = '********'
 
@@ -48,7 +48,7 @@ export const Server = Type.Object({
   tools: Type.Integer({ description: 'Number of tools the running server offers' }),
   createdAt: Timestamp,
   updatedAt: Timestamp
-})
+}, { $id: 'Server' })
 
 export const SERVER_EXAMPLE = {
   id: '9a4e2b1c-7d6f-4e3a-8b2c-1d0e9f8a7b6c',
@@ -88,7 +88,7 @@ export const CreateServerBody = Type.Object({
   tags: Type.Optional(Tags),
   callTimeout: Type.Optional(CallTimeout),
   startTimeout: Type.Optional(StartTimeout)
-}, { additionalProperties: false, examples: [{ name: 'filesystem', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'], env: { NODE_ENV: 'production' }, enabled: true, tags: ['files'] }] })
+}, { $id: 'CreateServer', additionalProperties: false, examples: [{ name: 'filesystem', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'], env: { NODE_ENV: 'production' }, enabled: true, tags: ['files'] }] })
 
 export const UpdateServerBody = Type.Object({
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
@@ -102,12 +102,12 @@ export const UpdateServerBody = Type.Object({
   tags: Type.Optional(Tags),
   callTimeout: Type.Optional(CallTimeout),
   startTimeout: Type.Optional(Nullable(StartTimeout))
-}, { additionalProperties: false, examples: [{ description: 'Shared files', tags: ['files', 'prod'] }] })
+}, { $id: 'UpdateServer', additionalProperties: false, examples: [{ description: 'Shared files', tags: ['files', 'prod'] }] })
 
 export const StopBody = Type.Object({
   graceful: Type.Optional(Type.Boolean({ default: true, description: 'false: SIGKILL at once' })),
   timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 300_000, default: 10_000, description: 'ms between SIGTERM and SIGKILL' }))
-}, { additionalProperties: false, examples: [{ graceful: true, timeout: 30000 }] })
+}, { $id: 'StopServer', additionalProperties: false, examples: [{ graceful: true, timeout: 30000 }] })
 
 export const LogLevelParam = Type.Enum(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'])
 
@@ -123,7 +123,7 @@ export const LogLine = Type.Object({
   level: LogLevelParam,
   source: Type.Enum(['stderr', 'mcp', 'supervisor']),
   message: Type.String()
-})
+}, { $id: 'LogLine' })
 export const LOG_EXAMPLE = { time: '2026-01-01T12:00:00.000Z', level: 'info' as const, source: 'supervisor' as const, message: 'started pid 12345' }
 
 const ImportedServer = Type.Object({
@@ -141,13 +141,13 @@ const ImportedServer = Type.Object({
 
 export const McpServersDocument = Type.Object({
   mcpServers: Type.Record(Type.String({ minLength: 1, maxLength: 100 }), ImportedServer, { maxProperties: 500 })
-}, { examples: [{ mcpServers: { filesystem: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'] } } }] })
+}, { $id: 'McpServers', examples: [{ mcpServers: { filesystem: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'] } } }] })
 
 export const ImportResult = Type.Object({
   created: Type.Array(Type.String()),
   skipped: Type.Array(Type.String({ description: 'Names that already exist' })),
   unsupported: Type.Array(Type.Object({ name: Type.String(), reason: Type.String() }), { description: 'Entries the hub cannot run yet (remote servers): skipped' })
-})
+}, { $id: 'ImportResult' })
 
 export const ServerParams = Type.Object({ serverId: Type.String({ format: 'uuid' }) })
 
@@ -162,7 +162,7 @@ export const ServerItems = Type.Object({
   tools: Type.Array(Type.Object({ ...ItemState, description: Nullable(Type.String({ description: 'As clients see it' })), descriptionOverride: Nullable(Type.String()) })),
   prompts: Type.Array(Type.Object(ItemState)),
   resources: Type.Array(Type.Object({ ...ItemState, name: Type.String({ description: 'The resource URI' }) }))
-})
+}, { $id: 'ServerItems' })
 export const SERVER_ITEMS_EXAMPLE = {
   tools: [{ name: 'read_file', enabled: true, offered: true, description: 'Read a file under /data', descriptionOverride: 'Read a file under /data' }],
   prompts: [],
@@ -174,4 +174,17 @@ export const ItemSettingBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 2048, description: 'Tool or prompt name, or resource URI' }),
   enabled: Type.Optional(Type.Boolean()),
   description: Type.Optional(Nullable(Type.String({ maxLength: 4096, description: 'Tools only; null restores the server\'s own' })))
-}, { additionalProperties: false, examples: [{ kind: 'tool', name: 'delete_file', enabled: false }] })
+}, { $id: 'UpdateServerItem', additionalProperties: false, examples: [{ kind: 'tool', name: 'delete_file', enabled: false }] })
+
+export const ServerEnvelope = Envelope('ServerEnvelope', Ref(Server), SERVER_EXAMPLE)
+export const ServerPage = PageEnvelope('ServerPage', Ref(Server), SERVER_EXAMPLE)
+export const ImportResultEnvelope = Envelope('ImportResultEnvelope', Ref(ImportResult), { created: ['filesystem'], skipped: [], unsupported: [{ name: 'remote', reason: 'a remote server (url): the hub runs local (stdio) servers only for now' }] })
+export const McpServersEnvelope = Envelope('McpServersEnvelope', Ref(McpServersDocument), { mcpServers: { filesystem: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/data'], env: { NODE_ENV: MASK } } } })
+export const ServerItemsEnvelope = Envelope('ServerItemsEnvelope', Ref(ServerItems), SERVER_ITEMS_EXAMPLE)
+export const LogLinesEnvelope = Envelope('LogLinesEnvelope', Type.Array(Ref(LogLine)), [LOG_EXAMPLE])
+
+/** The named schemas of the servers API: registered by its routes, referenced by `$ref` (components in the document). */
+export const SCHEMAS = [
+  Server, CreateServerBody, UpdateServerBody, StopBody, LogLine, McpServersDocument, ImportResult, ServerItems, ItemSettingBody,
+  ServerEnvelope, ServerPage, ImportResultEnvelope, McpServersEnvelope, ServerItemsEnvelope, LogLinesEnvelope
+]

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ok } from '../../lib/envelope.ts'
 import { listQuerySchema } from '../../lib/list.ts'
-import { Envelope, errorResponses, NoContent, PageEnvelope } from '../../lib/schemas.ts'
+import { errorResponses, NoContent, Ref } from '../../lib/schemas.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { principalOf } from '../../plugins/access.ts'
 
 const users: FastifyPluginAsyncTypebox = async (app) => {
+  for (const schema of schemas.SCHEMAS) app.addSchema(schema)
   app.get('', {
     config: { access: 'admin' },
     schema: {
@@ -14,7 +15,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       summary: 'List users',
       querystring: listQuerySchema(service.USER_LIST),
-      response: { 200: PageEnvelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(422) }
+      response: { 200: Ref(schemas.UserPage, 'A page of users'), ...errorResponses(422) }
     }
   }, async (request) => ok(await service.listUsers(app.db, request.query)))
 
@@ -24,8 +25,8 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'createUser',
       tags: ['users'],
       summary: 'Create a user',
-      body: schemas.CreateUserBody,
-      response: { 201: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(400, 409, 422) }
+      body: Ref(schemas.CreateUserBody),
+      response: { 201: Ref(schemas.UserEnvelope, 'The new user'), ...errorResponses(400, 409, 422) }
     }
   }, async (request, reply) => {
     const user = await service.createUser(app.db, request.body)
@@ -41,7 +42,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       summary: 'Get a user (admins: anyone; users: themselves)',
       params: schemas.UserIdParams,
-      response: { 200: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(422) }
+      response: { 200: Ref(schemas.UserEnvelope, 'The user'), ...errorResponses(422) }
     }
   }, async (request) => ok(await service.userDto(app.db, await service.getUser(app.db, request.params.userId))))
 
@@ -53,8 +54,8 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Update a user (users: their own email, profile and password)',
       description: 'Changing a password needs a signed-in session (API keys get 403); changing one\'s own needs `currentPassword`. A new password ends every other session of the user and revokes their API keys unless `keepApiKeys` is true. The last admin cannot be demoted.',
       params: schemas.UserIdParams,
-      body: schemas.UpdateUserBody,
-      response: { 200: Envelope(schemas.User, schemas.USER_EXAMPLE), ...errorResponses(400, 409, 422) }
+      body: Ref(schemas.UpdateUserBody),
+      response: { 200: Ref(schemas.UserEnvelope, 'The updated user'), ...errorResponses(400, 409, 422) }
     }
   }, async (request) => {
     const user = await service.updateUser(app.db, principalOf(request), request.params.userId, request.body)

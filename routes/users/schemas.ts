@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { MAX_PASSWORD_LENGTH } from '../../lib/passwords.ts'
-import { Id, Nullable, Timestamp } from '../../lib/schemas.ts'
+import { Envelope, Id, Nullable, PageEnvelope, Ref, Timestamp } from '../../lib/schemas.ts'
 
 export const Role = Type.Enum(['admin', 'user'])
 export const Username = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Letters, digits, `.`, `_`, `-`; unique ignoring case' })
@@ -25,7 +25,7 @@ export const User = Type.Object({
   mfaEnabled: Type.Boolean(),
   createdAt: Timestamp,
   updatedAt: Timestamp
-})
+}, { $id: 'User' })
 
 export const USER_EXAMPLE = {
   id: '3f1c1c5e-6a0f-4f57-9d6a-0c7b8f6f2a10',
@@ -47,6 +47,7 @@ export const CreateUserBody = Type.Object({
   groups: Type.Optional(GroupNames),
   profile: Type.Optional(Profile)
 }, {
+  $id: 'CreateUser',
   additionalProperties: false,
   examples: [{ username: 'newuser', email: 'user@example.com', password: 'a-secure-password', role: 'user', groups: [], profile: { firstName: 'Zhang', lastName: 'San', department: 'Engineering' } }]
 })
@@ -60,6 +61,12 @@ export const UpdateUserBody = Type.Object({
   role: Type.Optional(Role),
   groups: Type.Optional(GroupNames),
   profile: Type.Optional(Profile)
-}, { additionalProperties: false, examples: [{ profile: { department: 'Platform' } }] })
+}, { $id: 'UpdateUser', additionalProperties: false, examples: [{ profile: { department: 'Platform' } }] })
 
 export const UserIdParams = Type.Object({ userId: Type.String({ format: 'uuid' }) })
+
+export const UserEnvelope = Envelope('UserEnvelope', Ref(User), USER_EXAMPLE)
+export const UserPage = PageEnvelope('UserPage', Ref(User), USER_EXAMPLE)
+
+/** The named schemas of the users API: registered by its routes, referenced by `$ref` (components in the document). */
+export const SCHEMAS = [User, CreateUserBody, UpdateUserBody, UserEnvelope, UserPage]
