@@ -1,6 +1,7 @@
 import t from 'tap'
-import { ConfigError, DEFAULT_CHILD_ENV, loadConfig, parseEnv } from '../lib/config.ts'
+import { DEFAULT_CHILD_ENV, loadConfig } from '../lib/config.ts'
 import { build, signIn, testConfig } from './helper.ts'
+import { problemsOf } from './helpers/config.ts'
 
 // MCPHUB_CHILD_ENV: which of the hub's variables its MCP servers get, on top of PATH, HOME and
 // the locale. By default the proxy and CA variables npx and uvx need; never the hub's own secrets.
@@ -18,16 +19,6 @@ const HUB_ENV = {
   DATABASE_URL: 'postgres://hub:db-password-canary@db:5432/hub',
   MCPHUB_JWT_SECRET: 'jwt-secret-canary-0123456789abcdef0123456789',
   UNRELATED_VARIABLE: 'not for children'
-}
-
-function problemsOf (env: Record<string, string>): string[] {
-  try {
-    parseEnv(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  return []
 }
 
 t.test('by default children get the proxy and CA variables that are set, and nothing else of the hub', async (t) => {

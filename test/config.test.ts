@@ -2,18 +2,9 @@ import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import t from 'tap'
-import { ConfigError, isWideBind, loadConfig, parseEnv } from '../lib/config.ts'
+import { isWideBind, loadConfig, parseEnv } from '../lib/config.ts'
 import { DRIVERS, emptyPostgresDatabase, postgresAdmin, testConfig } from './helper.ts'
-
-function problemsOf (env: Record<string, string>): string[] {
-  try {
-    parseEnv(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  return []
-}
+import { problemsOf } from './helpers/config.ts'
 
 t.test('defaults', async (t) => {
   const dataDir = testConfig(t).dataDir
