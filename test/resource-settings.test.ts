@@ -1,22 +1,28 @@
 import t from 'tap'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
-import { build, DRIVERS, signIn } from './helper.ts'
+import { build, DRIVERS, signIn, type Driver } from './helper.ts'
 
 const FIXTURE = new URL('./fixtures/conformance-server.ts', import.meta.url).pathname
 
+/** A listening hub running the conformance fixture as `name`, and an admin's API caller that throws on failure. */
+async function hubWithServer (t: Parameters<typeof build>[0], driver: Driver, name: string) {
+  const app = await build(t, driver, { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const admin = await signIn(app)
+  const api = async (method: 'POST' | 'PUT', url: string, payload?: object) => {
+    const res = await app.inject({ method, url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
+    if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
+    return res.body === '' ? undefined : res.json().data
+  }
+  const server = await api('POST', '/api/servers', { name, command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string, key: string }
+  await api('POST', `/api/servers/${server.id}/start`)
+  return { app, base, admin, api, server }
+}
+
 for (const driver of DRIVERS) {
   t.test(`${driver}: a resource admins disabled is never reached, not even through a matching template`, async (t) => {
-    const app = await build(t, driver, { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-    const admin = await signIn(app)
-    const api = async (method: 'POST' | 'PUT', url: string, payload?: object) => {
-      const res = await app.inject({ method, url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
-      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
-      return res.json().data
-    }
-    const server = await api('POST', '/api/servers', { name: 'templated', command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string, key: string }
-    await api('POST', `/api/servers/${server.id}/start`)
+    const { base, admin, api, server } = await hubWithServer(t, driver, 'templated')
     // The server's template is test://template/{id}/data; this URI is not listed, only matched.
     const secret = 'test://template/secret/data'
     await api('PUT', `/api/servers/${server.id}/tools`, { kind: 'resource', name: secret, enabled: false })
@@ -43,17 +49,7 @@ for (const driver of DRIVERS) {
 
 for (const driver of DRIVERS) {
   t.test(`${driver}: a subscription to a resource admins then disable hears no more of it and is not renewed`, async (t) => {
-    const app = await build(t, driver, { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-    const admin = await signIn(app)
-    const api = async (method: 'POST' | 'PUT', url: string, payload?: object) => {
-      const res = await app.inject({ method, url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
-      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
-      return res.body === '' ? undefined : res.json().data
-    }
-    const server = await api('POST', '/api/servers', { name: 'watched', command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string, key: string }
-    await api('POST', `/api/servers/${server.id}/start`)
+    const { base, admin, api, server } = await hubWithServer(t, driver, 'watched')
     const watched = 'test://watched-resource'
     const other = 'test://template/other/data'
 

@@ -44,6 +44,16 @@ const connect = async (t: Tap, transport: Transport) => {
 }
 const withAuth = (who: SignedIn) => (url: string | URL, init?: RequestInit) => fetch(url, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), ...who.headers } })
 
+/** Closes the hub while the client's slow call runs; the call must still get its real result. */
+async function closeDuringSlowCall (t: Tap & { same: (found: unknown, wanted: unknown) => void }, app: { close: () => Promise<void> }, slowCallStarted: () => Promise<void>, client: Client) {
+  const started = slowCallStarted()
+  const call = client.callTool({ name: 'slow', arguments: { ms: 1000 } }, { timeout: 10_000 })
+  await started
+  const closed = app.close()
+  t.same((await call).content, [{ type: 'text', text: 'slept 1000' }])
+  await closed
+}
+
 t.test('on close, a call in flight on a 2025 session gets its real result; new requests get 503', async (t) => {
   const { app, base, admin, server, closing, slowCallStarted } = await hubWithServer(t)
   const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } })
@@ -70,12 +80,7 @@ t.test('on close, a call in flight on a 2025 session gets its real result; new r
 t.test('on close, a call in flight on an HTTP+SSE session gets its real result', async (t) => {
   const { app, base, admin, server, slowCallStarted } = await hubWithServer(t)
   const client = await connect(t, new SSEClientTransport(new URL(`${base}/sse/${server.key}`), { fetch: withAuth(admin), eventSourceInit: { fetch: withAuth(admin) } }))
-  const started = slowCallStarted()
-  const call = client.callTool({ name: 'slow', arguments: { ms: 1000 } }, { timeout: 10_000 })
-  await started
-  const closed = app.close()
-  t.same((await call).content, [{ type: 'text', text: 'slept 1000' }])
-  await closed
+  await closeDuringSlowCall(t, app, slowCallStarted, client)
 })
 
 t.test('on close, a stateless (2026-07-28) call in flight gets its real result', async (t) => {
@@ -83,12 +88,7 @@ t.test('on close, a stateless (2026-07-28) call in flight gets its real result',
   const client = new Client({ name: 'modern', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } })
   await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } }))
   t.teardown(() => client.close())
-  const started = slowCallStarted()
-  const call = client.callTool({ name: 'slow', arguments: { ms: 1000 } }, { timeout: 10_000 })
-  await started
-  const closed = app.close()
-  t.same((await call).content, [{ type: 'text', text: 'slept 1000' }])
-  await closed
+  await closeDuringSlowCall(t, app, slowCallStarted, client)
 })
 
 t.test('close waits for session calls a bounded time: a longer call is ended with "Session closed"', async (t) => {
