@@ -11,6 +11,7 @@ import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
 import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
+import events from './plugins/events.ts'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
@@ -124,6 +125,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous })
   await app.register(rateLimit, { limits: config.rateLimits })
   await app.register(errors)
+  await app.register(events)
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
 
   await app.register(async (api) => {

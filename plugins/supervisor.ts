@@ -5,7 +5,7 @@ import { Value } from 'typebox/value'
 import { BatchWriter, driverMessage, permanentDatabaseError } from '../lib/batch-writer.ts'
 import { McpServersDocument } from '../routes/servers/schemas.ts'
 import type { LogEntry } from '../supervisor/log-buffer.ts'
-import { DEFAULT_POLICY, type SupervisorPolicy } from '../supervisor/managed-server.ts'
+import { DEFAULT_POLICY, type ManagedServer, type ServerState, type SupervisorPolicy } from '../supervisor/managed-server.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
 import { enabledServers, importServers, persistLogs, pruneLogs, specOf } from '../routes/servers/service.ts'
 
@@ -50,8 +50,15 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     policy: { ...DEFAULT_POLICY, ...options.policy },
     baseEnv: options.baseEnv,
     stateFile: join(options.dataDir, 'supervisor-groups.json'),
-    onStatus: (server) => app.log.debug({ serverId: server.spec.id, state: server.state }, 'server state'),
-    onLog: (serverId, entry) => { logs.add({ serverId, entry }) },
+    onStatus: (server) => {
+      app.log.debug({ serverId: server.spec.id, state: server.state }, 'server state')
+      publishStatus(server)
+    },
+    onLog: (serverId, entry) => {
+      logs.add({ serverId, entry })
+      const name = supervisor.get(serverId)?.spec.name ?? ''
+      app.events.publish('server-logs', { serverId, name, time: entry.time.toISOString(), level: entry.level, source: entry.source, message: entry.message })
+    },
     onProblem: (server, level, message) => {
       const fields = { serverId: server.spec.id, server: server.spec.name }
       if (level === 'error') app.log.error(fields, `MCP server ${server.spec.name}: ${message}`)
@@ -59,6 +66,29 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     }
   })
   app.decorate('supervisor', supervisor)
+
+  // What each server was before its change: `server-status` events say from where to where.
+  const lastStates = new Map<string, ServerState>()
+  function publishStatus (server: ManagedServer): void {
+    const { spec, state } = server
+    const from = lastStates.get(spec.id) ?? null
+    // A new retry time is news; the same state again is not.
+    if (from === state && state !== 'backoff') return
+    lastStates.set(spec.id, state)
+    const status = server.status()
+    const failed = state === 'backoff' || state === 'error'
+    app.events.publish('server-status', {
+      serverId: spec.id,
+      name: spec.name,
+      key: spec.key,
+      from,
+      to: state,
+      pid: status.pid,
+      reason: failed ? { exitCode: status.lastExit?.code ?? null, signal: status.lastExit?.signal ?? null, lastError: status.lastError } : null,
+      nextRetryAt: status.nextRetryAt?.toISOString() ?? null,
+      at: new Date().toISOString()
+    })
+  }
   app.decorate('flushServerLogs', () => logs.flush())
   const pruner = setInterval(() => {
     pruneLogs(app.db, KEEP_LINES_PER_SERVER, KEEP_LOGS_MS).catch((error: unknown) => app.log.warn({ err: { message: (error as Error).message } }, 'could not prune server logs'))
@@ -97,4 +127,4 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     await supervisor.stopAll(5000)
     await logs.close(CLOSE_FLUSH_MS)
   })
-}, { name: 'supervisor', dependencies: ['db', 'auth'] })
+}, { name: 'supervisor', dependencies: ['db', 'auth', 'events'] })

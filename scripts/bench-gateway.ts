@@ -143,7 +143,7 @@ function goals (): string[] {
 try {
   // 1. Directly over stdio, through the supervisor's own MCP client.
   const supervisor = new Supervisor({ policy: DEFAULT_POLICY, baseEnv: childBaseEnv(process.env), stateFile: join(dataDir, 'groups.json') })
-  const direct = supervisor.upsert({ id: randomUUID(), name: 'echo', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, cwd: null, enabled: false })
+  const direct = supervisor.upsert({ id: randomUUID(), name: 'echo', key: 'echo', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, cwd: null, enabled: false })
   await direct.start()
   for (const concurrency of [1, 16]) {
     report('stdio direct', concurrency, await measure(concurrency, SECONDS, async () => { await direct.client!.callTool({ name: 'echo', arguments: { text: 'hello' } }) }))

@@ -13,7 +13,7 @@ import { Supervisor } from '../supervisor/supervisor.ts'
 const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
 const dataDir = mkdtempSync(join(tmpdir(), 'mcphub-bench-'))
 const baseEnv = childBaseEnv(process.env)
-const spec = (mode: string): ServerSpec => ({ id: randomUUID(), name: `bench-${mode}`, command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: mode }, cwd: null, enabled: false })
+const spec = (mode: string): ServerSpec => ({ id: randomUUID(), name: `bench-${mode}`, key: `bench-${mode}`, command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: mode }, cwd: null, enabled: false })
 const report = (name: string, figures: Record<string, number | string>) => process.stdout.write(`${JSON.stringify({ scenario: name, ...figures })}\n`)
 
 async function startFifty (): Promise<void> {

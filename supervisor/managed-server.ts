@@ -13,12 +13,15 @@ import { ChildStdioTransport } from './stdio-transport.ts'
  * `backoff` and back to `starting`; a crash loop, or a program that cannot run, ends in `error`
  * until someone starts it again.
  */
-export type ServerState = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'error'
+export const SERVER_STATES = ['stopped', 'starting', 'running', 'stopping', 'backoff', 'error'] as const
+export type ServerState = typeof SERVER_STATES[number]
 
 /** What the supervisor runs: always built from a stored server record. */
 export interface ServerSpec {
   id: string
   name: string
+  /** The server's key (its `/mcp/servers/{key}` path and tool prefix). */
+  key: string
   command: string
   args: string[]
   /** The server's own variables, decrypted. */

@@ -13,7 +13,7 @@ import { HUB_ID_VARIABLE, Supervisor } from '../supervisor/supervisor.ts'
 const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 const FAST: SupervisorPolicy = { ...DEFAULT_POLICY, startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000, backoffBaseMs: 100, backoffJitter: 0 }
 function spec (mode: string, extra: Partial<ServerSpec> = {}, env: Record<string, string> = {}): ServerSpec {
-  return { id: randomUUID(), name: `fixture-${mode}`, command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: mode, ...env }, cwd: null, enabled: false, ...extra }
+  return { id: randomUUID(), name: `fixture-${mode}`, key: `fixture-${mode}`, command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: mode, ...env }, cwd: null, enabled: false, ...extra }
 }
 
 function managed (t: Tap, serverSpec: ServerSpec, policy: Partial<SupervisorPolicy> = {}): ManagedServer {

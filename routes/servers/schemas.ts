@@ -1,5 +1,6 @@
 import { Type } from 'typebox'
 import { SERVER_KEY_PATTERN } from './key.ts'
+import { SERVER_STATES } from '../../supervisor/managed-server.ts'
 import { Envelope, Id, Nullable, PageEnvelope, Ref, Timestamp } from '../../lib/schemas.ts'
 
 export const MASK = '********'
@@ -17,8 +18,6 @@ const CallTimeout = Type.Integer({ minimum: 1000, maximum: 600_000, description:
 const StartTimeout = Type.Integer({ minimum: 1000, maximum: 600_000, description: 'ms a start may take (spawn, MCP initialize, first listing) before it counts as failed (null on update: back to the default); default 120000 for package runners (npx, pnpx, bunx, uvx, pipx, pnpm/yarn dlx, npm exec, bun x), whose first start may download the package, 30000 otherwise' })
 const Key = Type.String({ pattern: SERVER_KEY_PATTERN, description: 'ASCII key: `/mcp/servers/{key}` and the `{key}__` prefix of its tools; derived from the name when not given' })
 const Cwd = Nullable(Type.String({ minLength: 1, maxLength: 4096, description: 'Absolute path of an existing directory' }))
-
-export const SERVER_STATES = ['stopped', 'starting', 'running', 'stopping', 'backoff', 'error'] as const
 
 export const ServerState = Type.Enum(SERVER_STATES, {
   description: '`running` = process up and MCP initialize done; `starting`/`stopping` in between; `backoff` = waiting to restart after a crash; `error` = gave up (see lastError) until started again'

@@ -8,9 +8,9 @@ import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
 import { listConditions, paginate, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
-import { startTimeoutOf, type Catalog, type ServerSpec, type ServerStatus } from '../../supervisor/managed-server.ts'
+import { SERVER_STATES, startTimeoutOf, type Catalog, type ServerSpec, type ServerStatus } from '../../supervisor/managed-server.ts'
 import { groupByRef, isAdmin, readableServerIds, serversInScope, type Principal } from '../../access/index.ts'
-import { MASK, SERVER_STATES } from './schemas.ts'
+import { MASK } from './schemas.ts'
 
 export const SERVER_LIST: ListSpec = {
   table: servers,
@@ -111,7 +111,7 @@ function sealEnv (box: SecretBox, env: Record<string, string>, stored: Record<st
 export function specOf (box: SecretBox, row: ServerRow): ServerSpec {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(row.env)) env[key] = box.open(value)
-  return { id: row.id, name: row.name, command: row.command, args: row.args, env, cwd: row.cwd, enabled: row.enabled, startTimeoutMs: row.startTimeoutMs }
+  return { id: row.id, name: row.name, key: row.key, command: row.command, args: row.args, env, cwd: row.cwd, enabled: row.enabled, startTimeoutMs: row.startTimeoutMs }
 }
 
 const iso = (date: Date | null | undefined) => date?.toISOString() ?? null
