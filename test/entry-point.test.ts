@@ -9,9 +9,6 @@ import { endHubChildren, startProcess, type Tracked } from './helpers/processes.
 
 type Tap = Parameters<typeof startProcess>[0]
 
-// Real hubs: on a loaded two-core machine one start alone can take 20 s.
-t.setTimeout(240_000)
-
 const ROOT = new URL('..', import.meta.url).pathname
 const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 const PASSWORD = 'canary-db-password'
