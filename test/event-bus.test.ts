@@ -5,7 +5,7 @@ const alert = (n: number) => ({ id: `a${n}`, fingerprint: `f${n}`, rule: 'server
 
 test('events are numbered per channel and reach the listeners of their channel only', async (t) => {
   const bus = new EventBus()
-  const seen: BusEvent[] = []
+  const seen: Array<BusEvent<'alerts'>> = []
   const stop = bus.listen('alerts', (event) => seen.push(event))
   bus.publish('alerts', alert(1))
   bus.publish('monitoring', { at: new Date(0).toISOString(), metrics: { uptime: 1 } })
