@@ -11,7 +11,7 @@ export type ActivityEntry = ChannelData['user-activity']
 export type ActivityObjectType = typeof ACTIVITY_OBJECT_TYPES[number]
 export type ActivityObject = NonNullable<ActivityEntry['target']>
 
-export const ACTIVITY_LIST: ListSpec = {
+const ACTIVITY_LIST: ListSpec = {
   table: activity,
   sort: { at: activity.at },
   filters: {},
@@ -88,6 +88,11 @@ export function visibleTo (principal: Principal, entry: ActivityEntry): boolean 
   return entry.actor?.userId === principal.userId || own(entry.target) || own(entry.related)
 }
 
+/** Whether an action matches an action filter: the action itself, or a prefix ending in a dot (`auth.`, `group.member.`). */
+export function actionMatches (filter: string, action: string): boolean {
+  return filter.endsWith('.') ? action.startsWith(filter) : action === filter
+}
+
 /** `visibleTo` as a WHERE clause. */
 function visibleScope (principal: Principal): SQL | undefined {
   if (isAdmin(principal)) return undefined
@@ -115,6 +120,7 @@ export async function listActivity (db: Database, principal: Principal, query: A
   const scope = [
     visibleScope(principal),
     userId === undefined ? undefined : eq(activity.actorId, userId),
+    // `actionMatches` in SQL (the schema admits no LIKE wildcard in a filter).
     action === undefined ? undefined : action.endsWith('.') ? like(activity.action, `${action}%`) : eq(activity.action, action),
     since === undefined ? undefined : gte(activity.at, since),
     until === undefined ? undefined : lt(activity.at, until)

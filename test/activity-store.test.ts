@@ -5,7 +5,7 @@ import type { InjectOptions } from 'light-my-request'
 import type { App } from '../app.ts'
 import { openPglite, openPostgres, type DatabaseHandle } from '../db/client.ts'
 import { activity } from '../db/schema.ts'
-import { insertActivity, type ActivityEntry } from '../events/activity.ts'
+import { actionMatches, insertActivity, type ActivityEntry } from '../events/activity.ts'
 import { parseEnv } from '../lib/config.ts'
 import { build, captureLogs, DRIVERS, emptyPostgresDatabase, signIn, testConfig, type BuildOptions, type Driver, type SignedIn } from './helper.ts'
 import { listActivity, syntheticEntries, trail } from './helpers/activity.ts'
@@ -89,6 +89,15 @@ for (const driver of DRIVERS) {
     t.equal(await f.app.activity.prune(), 1, 'two days later (the app\'s clock) it goes too')
   })
 }
+
+t.test('an action filter is the action itself, or a prefix ending in a dot (as the list and /ws use it)', async (t) => {
+  t.ok(actionMatches('server.update', 'server.update'))
+  t.notOk(actionMatches('server.update', 'server.update.more'))
+  t.notOk(actionMatches('group', 'group.member.add'))
+  t.ok(actionMatches('group.', 'group.member.add'))
+  t.ok(actionMatches('group.member.', 'group.member.add'))
+  t.notOk(actionMatches('group.server.', 'group.member.add'))
+})
 
 t.test('MCPHUB_ACTIVITY_RETENTION_DAYS: 90 days by default, at least one', async (t) => {
   t.equal(parseEnv({}).MCPHUB_ACTIVITY_RETENTION_DAYS, 90)
