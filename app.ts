@@ -9,6 +9,7 @@ import type { Config } from './lib/config.ts'
 import { serializeError, serializeRequest } from './lib/log-serializers.ts'
 import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
+import activity from './plugins/activity.ts'
 import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
 import events from './plugins/events.ts'
@@ -23,6 +24,7 @@ import supervisor from './plugins/supervisor.ts'
 import authRoutes from './routes/auth/index.ts'
 import groupRoutes from './routes/groups/index.ts'
 import health from './routes/health/index.ts'
+import monitoringRoutes from './routes/monitoring/index.ts'
 import serverRoutes from './routes/servers/index.ts'
 import userRoutes from './routes/users/index.ts'
 
@@ -126,6 +128,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(rateLimit, { limits: config.rateLimits })
   await app.register(errors)
   await app.register(events)
+  await app.register(activity, { retentionDays: config.activityRetentionDays, now })
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
 
   await app.register(async (api) => {
@@ -138,6 +141,7 @@ export async function buildApp (options: AppOptions) {
     await api.register(userRoutes, { prefix: '/api/users' })
     await api.register(groupRoutes, { prefix: '/api/groups' })
     await api.register(serverRoutes, { prefix: '/api/servers' })
+    await api.register(monitoringRoutes, { prefix: '/api/monitoring' })
   })
   await app.register(gateway, { rateLimit: config.rateLimits.mcp, allowedHosts: config.allowedHosts })
   return app

@@ -195,6 +195,45 @@ export const serverLogs = pgTable('server_logs', {
   message: text('message').notNull()
 }, (table) => [index('server_logs_server_time_idx').on(table.serverId, table.time)])
 
+/**
+ * The audit trail: who did what to which object, from where, and how it ended. An account of
+ * what happened: no foreign keys (the history outlives deleted users and objects), names kept
+ * as they were. Written in batches (plugins/activity.ts), pruned after the retention period.
+ */
+export const activity = pgTable('activity', {
+  id: uuid('id').primaryKey(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+  /** `<object>.<verb>`: `auth.login`, `server.update`, `group.member.add`… */
+  action: text('action').notNull(),
+  outcome: text('outcome', { enum: ['success', 'failure'] }).notNull(),
+  /** Why it failed: the error code, or what was detected (`bad-password`, `throttled`…). */
+  reason: text('reason'),
+  actorId: uuid('actor_id'),
+  /** The actor's username; for a failed sign-in, the name that was tried. */
+  actorName: text('actor_name'),
+  targetType: text('target_type'),
+  targetId: text('target_id'),
+  targetName: text('target_name'),
+  /** A second object involved: the member of a membership change, the server of an assignment. */
+  relatedType: text('related_type'),
+  relatedId: text('related_id'),
+  relatedName: text('related_name'),
+  /** The names of the fields sent (never their values). */
+  fields: jsonb('fields').$type<string[]>(),
+  ip: text('ip'),
+  userAgent: text('user_agent')
+}, (table) => [
+  index('activity_at_idx').on(table.at),
+  index('activity_actor_at_idx').on(table.actorId, table.at),
+  index('activity_action_at_idx').on(table.action, table.at),
+  // A user's own trail also holds what was done to their account.
+  index('activity_target_at_idx').on(table.targetId, table.at),
+  index('activity_related_at_idx').on(table.relatedId, table.at),
+  check('activity_outcome_check', sql`${table.outcome} in ('success', 'failure')`)
+])
+
+export type ActivityRow = typeof activity.$inferSelect
+
 /** Unique constraints and the API field each protects, for 409 details. */
 export const UNIQUE_FIELDS: Record<string, string> = {
   users_username_lower_key: 'username',

@@ -50,6 +50,9 @@ export const MonitoringEvent = Type.Object({
   })
 }, { $id: 'MonitoringEvent', description: 'A sample of the hub\'s own figures (`monitoring`), with the metrics the subscription asked for' })
 
+/** What an activity's target or related object can be. */
+export const ACTIVITY_OBJECT_TYPES = ['user', 'group', 'server', 'api-key'] as const
+
 export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const
 export const AlertSeverity = Type.Enum(ALERT_SEVERITIES)
 
@@ -64,14 +67,21 @@ export const AlertEvent = Type.Object({
   at: Timestamp
 }, { $id: 'AlertEvent', description: 'An alert fired or resolved (`alerts`)' })
 
+const ActivityObject = (description: string) => Nullable(Type.Object({
+  type: Type.Enum(ACTIVITY_OBJECT_TYPES),
+  id: Nullable(Id),
+  name: Nullable(Type.String({ description: 'Its name when the action began (kept after it is deleted or renamed); only on success' }))
+}, { description }))
+
 export const ActivityEvent = Type.Object({
   id: Id,
   action: Type.String({ description: 'What happened, `<object>.<verb>`: e.g. `auth.login`, `server.update`, `group.member.add`' }),
   outcome: Type.Enum(['success', 'failure']),
-  reason: Nullable(Type.String({ description: 'Why it failed (the error code, or what was detected)' })),
-  actor: Nullable(Type.Object({ userId: Nullable(Id), username: Type.String() }, { description: 'Who did it; for a failed sign-in, the name that was tried' })),
-  target: Nullable(Type.Object({ type: Type.String(), id: Nullable(Id), name: Nullable(Type.String()) })),
-  fields: Nullable(Type.Array(Type.String(), { description: 'The names of the fields changed (never their values)' })),
+  reason: Nullable(Type.String({ description: 'Why it failed: the error code, or for sign-ins what failed (`unknown-user`, `bad-password`, `mfa-required`, `mfa-invalid`, `throttled`)' })),
+  actor: Nullable(Type.Object({ userId: Nullable(Id), username: Type.String() }, { description: 'Who did it; for a failed sign-in, the name that was tried (userId null when no such user exists)' })),
+  target: ActivityObject('The object acted upon'),
+  related: ActivityObject('A second object involved: the member of a membership change, the server of an assignment'),
+  fields: Nullable(Type.Array(Type.String(), { description: 'The names of the body fields sent (never their values)' })),
   ip: Nullable(Type.String()),
   userAgent: Nullable(Type.String()),
   at: Timestamp

@@ -34,6 +34,7 @@ export const EnvSchema = Type.Object({
   MCPHUB_SETTINGS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   MCPHUB_REQUEST_TIMEOUT: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   MCPHUB_DB_STATEMENT_TIMEOUT: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
+  MCPHUB_ACTIVITY_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 90 }),
   MCPHUB_CHILD_ENV: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$' })),
   MCPHUB_ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]+(,[A-Za-z0-9.:\\[\\]-]+)*$' }))
 })
@@ -68,6 +69,8 @@ export interface Config {
    * which is only the default when the hub listens beyond loopback.
    */
   allowedHosts: string[] | undefined
+  /** Days the activity trail (the audit log) keeps its entries. */
+  activityRetentionDays: number
   /** ms a client has to send a request's headers and body (not the response: streams stay open). */
   requestTimeoutMs: number
   /** ms any one database statement may take (PostgreSQL) before it is cancelled and answered 503. */
@@ -186,6 +189,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     settingsFile: parsed.MCPHUB_SETTINGS_FILE,
     childBaseEnv: childBaseEnv(env, parsed.MCPHUB_CHILD_ENV?.split(',') ?? DEFAULT_CHILD_ENV),
     allowedHosts: parsed.MCPHUB_ALLOWED_HOSTS?.split(',') ?? (isWideBind(parsed.HOST) ? undefined : ['localhost', '127.0.0.1', '[::1]']),
+    activityRetentionDays: parsed.MCPHUB_ACTIVITY_RETENTION_DAYS,
     requestTimeoutMs: parsed.MCPHUB_REQUEST_TIMEOUT,
     statementTimeoutMs: parsed.MCPHUB_DB_STATEMENT_TIMEOUT
   }

@@ -55,6 +55,12 @@ export const MAX_LIMIT = 100
 /** Far past any real list; keeps the row offset a number PostgreSQL takes. */
 export const MAX_PAGE = 1_000_000
 
+/** The query parameters of every paged list: `page` and `limit`. */
+export const PAGING = {
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1, description: 'Page number, from 1' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: 'Items per page' }))
+}
+
 /** The schema of a `filter[...]` value: the column's own type, so a bad value is a 422, not a database error. */
 function filterSchema (column: PgColumn, description: string): TSchema {
   if (column.dataType === 'boolean') return Type.Boolean({ description })
@@ -83,8 +89,7 @@ export function listQuerySchema<Extra extends TProperties = Record<never, never>
   if (status !== undefined) filters['filter[status]'] = Type.Optional(status)
   // The `filter[...]` fields come from the spec at run time: statically they are ListQuery's.
   return Type.Unsafe(Type.Object({
-    page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1, description: 'Page number, from 1' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: 'Items per page' })),
+    ...PAGING,
     sort: Type.Optional(Type.Enum(Object.keys(spec.sort), { description: 'Field to sort by' })),
     order: Type.Optional(Type.Enum(['asc', 'desc'], { default: 'asc' })),
     search: Type.Optional(Type.String({ maxLength: 200, description: 'Case-insensitive text search' })),

@@ -26,6 +26,7 @@ export async function generateDocument (): Promise<string> {
     settingsFile: undefined,
     allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
     childBaseEnv: {},
+    activityRetentionDays: 90,
     requestTimeoutMs: 30_000,
     statementTimeoutMs: 5000
   }

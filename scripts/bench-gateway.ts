@@ -191,6 +191,7 @@ try {
     settingsFile: undefined,
     childBaseEnv: childBaseEnv(process.env),
     allowedHosts: undefined,
+    activityRetentionDays: 90,
     requestTimeoutMs: 30_000,
     statementTimeoutMs: 5000
   }

@@ -46,6 +46,7 @@ export function testConfig (t: Tap, overrides: Partial<Config> = {}): Config {
     settingsFile: undefined,
     allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
     childBaseEnv: childBaseEnv(process.env),
+    activityRetentionDays: 90,
     requestTimeoutMs: 30_000,
     statementTimeoutMs: 5000,
     ...overrides

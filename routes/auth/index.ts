@@ -66,6 +66,17 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     }
   }
 
+  /** A sign-in, for the trail: the account when there is one, else the name that was tried. */
+  const recordSignIn = (request: FastifyRequest, username: string, outcome: 'success' | 'failure', reason: string | null, user?: Pick<UserRow, 'id' | 'username'>) => {
+    app.activity.record(request, {
+      action: 'auth.login',
+      outcome,
+      reason,
+      actor: { userId: user?.id ?? null, username: user?.username ?? username },
+      target: user === undefined ? null : { type: 'user', id: user.id, name: user.username }
+    })
+  }
+
   const tokenPair = async (user: UserRow, sessionId: string, refreshToken: string) => ({
     token: app.issueAccessToken({ userId: user.id, role: user.role, sessionId }),
     refreshToken,
@@ -74,7 +85,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/login', {
-    config: { access: 'public' },
+    config: { access: 'public', activity: { action: 'auth.login', manual: true } },
     schema: {
       operationId: 'login',
       tags: ['auth'],
@@ -86,7 +97,12 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { username, password, mfaCode } = request.body
     const accountKey = username.toLowerCase()
-    await refuseWhileBlocked(request, reply, accountKey, 'Too many failed sign-in attempts; try again later')
+    try {
+      await refuseWhileBlocked(request, reply, accountKey, 'Too many failed sign-in attempts; try again later')
+    } catch (error) {
+      if (error instanceof HubError) recordSignIn(request, username, 'failure', 'throttled')
+      throw error
+    }
     let user
     try {
       user = await service.checkCredentials(ctx.db, username, password)
@@ -97,16 +113,18 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         await countFailure(request, accountKey)
         request.log.info({ username: accountKey }, 'sign-in failed')
       }
+      if (error instanceof service.CredentialsRefused) recordSignIn(request, username, 'failure', error.reason, error.user)
       throw error
     }
     await accounts.reset(accountKey)
     const { sessionId, refreshToken } = await service.openSession(ctx, user.id)
     request.log.info({ userId: user.id, sessionId }, 'signed in')
+    recordSignIn(request, username, 'success', null, user)
     return ok(await tokenPair(user, sessionId, refreshToken))
   })
 
   app.post('/refresh', {
-    config: { access: 'public' },
+    config: { access: 'public', activity: { action: 'auth.refresh', manual: true } },
     schema: {
       operationId: 'refreshToken',
       tags: ['auth'],
@@ -116,12 +134,27 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Ref(schemas.TokenPairEnvelope, 'A new token pair (the refresh token sent is spent)'), ...errorResponses(401, 422, 429) }
     }
   }, async (request) => {
-    const { user, sessionId, refreshToken } = await service.rotateRefreshToken(ctx, request.body.refreshToken)
-    return ok(await tokenPair(user, sessionId, refreshToken))
+    try {
+      const { user, sessionId, refreshToken } = await service.rotateRefreshToken(ctx, request.body.refreshToken)
+      return ok(await tokenPair(user, sessionId, refreshToken))
+    } catch (error) {
+      // Routine renewals are not recorded (every 15 minutes per session); refusals and reuse are.
+      if (error instanceof service.CredentialsRefused) {
+        const { reason, user } = error
+        app.activity.record(request, {
+          action: reason === 'reused' ? 'auth.refresh-reuse' : 'auth.refresh',
+          outcome: 'failure',
+          reason,
+          actor: user === undefined ? null : { userId: user.id, username: user.username },
+          target: user === undefined ? null : { type: 'user', id: user.id, name: user.username }
+        })
+      }
+      throw error
+    }
   })
 
   app.post('/logout', {
-    config: { access: 'user' },
+    config: { access: 'user', activity: { action: 'auth.logout', target: { type: 'user', self: true } } },
     schema: {
       operationId: 'logout',
       tags: ['auth'],
@@ -169,7 +202,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/mfa/enroll', {
-    config: { access: 'user' },
+    config: { access: 'user', activity: { action: 'auth.mfa.start', target: { type: 'user', self: true } } },
     schema: {
       operationId: 'startMfaEnrolment',
       tags: ['auth'],
@@ -185,7 +218,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/mfa/confirm', {
-    config: { access: 'user' },
+    config: { access: 'user', activity: { action: 'auth.mfa.enroll', target: { type: 'user', self: true } } },
     schema: {
       operationId: 'confirmMfaEnrolment',
       tags: ['auth'],
@@ -203,7 +236,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/mfa/disable', {
-    config: { access: 'user' },
+    config: { access: 'user', activity: { action: 'auth.mfa.disable', target: { type: 'user', self: true } } },
     schema: {
       operationId: 'disableMfa',
       tags: ['auth'],
@@ -221,7 +254,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/mfa/:userId', {
-    config: { access: 'admin' },
+    config: { access: 'admin', activity: { action: 'auth.mfa.reset', target: { type: 'user', param: 'userId' } } },
     schema: {
       operationId: 'resetMfa',
       tags: ['auth'],
@@ -254,7 +287,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/api-keys', {
-    config: { access: 'user' },
+    config: { access: 'user', activity: { action: 'auth.api-key.create', target: { type: 'api-key' } } },
     schema: {
       operationId: 'createApiKey',
       tags: ['auth'],
@@ -267,12 +300,13 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     const principal = principalOf(request)
     service.requireSession(principal, 'Creating an API key')
     const { row, key } = await service.createApiKey(ctx, principal.userId, request.body)
+    app.activity.target(request, { id: row.id, name: row.name })
     reply.code(201)
     return ok({ ...apiKeyDto(row), key }, 'Store this key now: it is not shown again')
   })
 
   app.delete('/api-keys/:keyId', {
-    config: { access: 'user' },
+    config: { access: 'user', activity: { action: 'auth.api-key.revoke', target: { type: 'api-key', param: 'keyId' } } },
     schema: {
       operationId: 'revokeApiKey',
       tags: ['auth'],

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
 import { apiKeys, refreshTokens, sessions, users, type ApiKeyRow, type UserRow } from '../../db/schema.ts'
 import { randomToken, safeEqual, sha256, type SecretBox } from '../../lib/crypto.ts'
-import { authenticationFailed, authorizationFailed, conflict, notFound, validationFailed } from '../../lib/errors.ts'
+import { authorizationFailed, conflict, HubError, notFound, validationFailed } from '../../lib/errors.ts'
 import { hashPassword, verifyPassword } from '../../lib/passwords.ts'
 import { generateTotpSecret, matchTotp, otpauthUri } from '../../lib/totp.ts'
 import { isAdmin, type Principal } from '../../access/index.ts'
@@ -15,6 +15,21 @@ export interface AuthContext {
   db: Database
   secrets: SecretBox
   now: () => number
+}
+
+/**
+ * A refused sign-in, MFA code or refresh token: the caller gets the same 401 whatever failed;
+ * `reason` and the account (when there is one) are for the activity trail only.
+ */
+export class CredentialsRefused extends HubError {
+  readonly reason: string
+  readonly user: Pick<UserRow, 'id' | 'username'> | undefined
+
+  constructor (message: string, reason: string, user?: Pick<UserRow, 'id' | 'username'>) {
+    super('AUTHENTICATION_FAILED', message)
+    this.reason = reason
+    this.user = user
+  }
 }
 
 let dummyHash: Promise<string> | undefined
@@ -40,21 +55,22 @@ export function requireSession (principal: Principal, action: string): void {
 export async function checkCredentials (db: Database, username: string, password: string): Promise<UserRow> {
   const [user] = await db.select().from(users).where(eq(sql`lower(${users.username})`, username.toLowerCase())).limit(1)
   const valid = await verifyPassword(user?.passwordHash ?? await dummyPasswordHash(), password)
-  if (user === undefined || !valid) throw authenticationFailed('Invalid username or password')
+  if (user === undefined) throw new CredentialsRefused('Invalid username or password', 'unknown-user')
+  if (!valid) throw new CredentialsRefused('Invalid username or password', 'bad-password', user)
   return user
 }
 
 /** Verifies a TOTP code for a user with MFA and records its step so it is never accepted again. */
 export async function checkMfaCode (ctx: AuthContext, user: UserRow, code: string | undefined): Promise<void> {
   if (user.mfaSecret === null) return
-  if (code === undefined) throw authenticationFailed('MFA code required')
+  if (code === undefined) throw new CredentialsRefused('MFA code required', 'mfa-required', user)
   const step = matchTotp(ctx.secrets.open(user.mfaSecret), code, ctx.now(), user.mfaLastStep)
-  if (step === undefined) throw authenticationFailed('Invalid MFA code')
+  if (step === undefined) throw new CredentialsRefused('Invalid MFA code', 'mfa-invalid', user)
   // Conditional update: of two concurrent logins with one code, only one wins.
   const claimed = await ctx.db.update(users).set({ mfaLastStep: step })
     .where(and(eq(users.id, user.id), or(isNull(users.mfaLastStep), sql`${users.mfaLastStep} < ${step}`)))
     .returning({ id: users.id })
-  if (claimed.length === 0) throw authenticationFailed('Invalid MFA code')
+  if (claimed.length === 0) throw new CredentialsRefused('Invalid MFA code', 'mfa-invalid', user)
 }
 
 /** Opens a session and returns its first refresh token (only its hash is stored). */
@@ -70,29 +86,32 @@ export async function openSession (ctx: AuthContext, userId: string): Promise<{ 
 
 /**
  * Spends a refresh token for a new one. A token presented after it was spent means it leaked:
- * the whole session is revoked (RFC 9700 reuse detection).
+ * the whole session is revoked (RFC 9700 reuse detection). Refusals say why (`unknown-token`,
+ * `session-ended`, `reused`) and whose session it was.
  */
 export async function rotateRefreshToken (ctx: AuthContext, token: string): Promise<{ user: UserRow, sessionId: string, refreshToken: string }> {
   const next = randomToken()
-  const outcome = await ctx.db.transaction(async (tx) => {
+  const outcome = await ctx.db.transaction(async (tx): Promise<{ refused: 'unknown-token' | 'session-ended' | 'reused', user?: UserRow } | { user: UserRow, sessionId: string }> => {
     const [row] = await tx.select({ token: refreshTokens, session: sessions, user: users })
       .from(refreshTokens)
       .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(eq(refreshTokens.tokenHash, sha256(token)))
       .for('update')
-    if (row === undefined) return undefined
+    if (row === undefined) return { refused: 'unknown-token' }
     if (row.token.spentAt !== null) {
       await tx.update(sessions).set({ revokedAt: new Date(ctx.now()) }).where(eq(sessions.id, row.session.id))
-      return 'reused' as const
+      return { refused: 'reused', user: row.user }
     }
-    if (row.session.revokedAt !== null || row.session.expiresAt.getTime() <= ctx.now()) return undefined
+    if (row.session.revokedAt !== null || row.session.expiresAt.getTime() <= ctx.now()) return { refused: 'session-ended', user: row.user }
     await tx.update(refreshTokens).set({ spentAt: new Date(ctx.now()) }).where(eq(refreshTokens.id, row.token.id))
     await tx.insert(refreshTokens).values({ sessionId: row.session.id, tokenHash: sha256(next) })
     return { user: row.user, sessionId: row.session.id }
   })
-  if (outcome === undefined) throw authenticationFailed('Invalid refresh token')
-  if (outcome === 'reused') throw authenticationFailed('Refresh token already used; the session has been revoked')
+  if ('refused' in outcome) {
+    const message = outcome.refused === 'reused' ? 'Refresh token already used; the session has been revoked' : 'Invalid refresh token'
+    throw new CredentialsRefused(message, outcome.refused, outcome.user)
+  }
   return { ...outcome, refreshToken: next }
 }
 

@@ -10,6 +10,11 @@ const read = { resource: 'group', action: 'read', param: 'groupId' } as const
 const manage = { resource: 'group', action: 'manage', param: 'groupId' } as const
 const write = { resource: 'group', action: 'write', param: 'groupId' } as const
 
+// What the activity trail records of each change: the group, and the member or server involved.
+const theGroup = { type: 'group', param: 'groupId' } as const
+const memberIn = (action: string, userId: { param: string } | { body: string }) => ({ action, target: theGroup, related: { type: 'user' as const, ...userId } })
+const serverIn = (action: string, serverId: { param: string } | { body: string }) => ({ action, target: theGroup, related: { type: 'server' as const, ...serverId } })
+
 const groups: FastifyPluginAsyncTypebox = async (app) => {
   for (const schema of schemas.SCHEMAS) app.addSchema(schema)
   app.get('', {
@@ -24,7 +29,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => ok(await service.listGroups(app.db, principalOf(request), request.query)))
 
   app.post('', {
-    config: { access: 'admin' },
+    config: { access: 'admin', activity: { action: 'group.create', target: { type: 'group' } } },
     schema: {
       operationId: 'createGroup',
       tags: ['groups'],
@@ -34,6 +39,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const group = await service.createGroup(app.db, request.body)
+    app.activity.target(request, { id: group.id, name: group.name })
     reply.code(201)
     return ok(await service.toDto(app.db, group))
   })
@@ -50,7 +56,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => ok(await service.toDto(app.db, await service.findGroup(app.db, request.params.groupId))))
 
   app.put('/:groupId', {
-    config: { access: write },
+    config: { access: write, activity: { action: 'group.update', target: theGroup } },
     schema: {
       operationId: 'updateGroup',
       tags: ['groups'],
@@ -66,7 +72,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/:groupId', {
-    config: { access: write },
+    config: { access: write, activity: { action: 'group.delete', target: theGroup } },
     schema: {
       operationId: 'deleteGroup',
       tags: ['groups'],
@@ -95,7 +101,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/:groupId/members', {
-    config: { access: manage },
+    config: { access: manage, activity: memberIn('group.member.add', { body: 'userId' }) },
     schema: {
       operationId: 'addGroupMember',
       tags: ['groups'],
@@ -113,7 +119,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.put('/:groupId/members/:userId', {
-    config: { access: manage },
+    config: { access: manage, activity: memberIn('group.member.update', { param: 'userId' }) },
     schema: {
       operationId: 'updateGroupMember',
       tags: ['groups'],
@@ -128,7 +134,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/:groupId/members/:userId/approve', {
-    config: { access: manage },
+    config: { access: manage, activity: memberIn('group.member.approve', { param: 'userId' }) },
     schema: {
       operationId: 'approveGroupMember',
       tags: ['groups'],
@@ -143,7 +149,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/:groupId/members/:userId', {
-    config: { access: manage },
+    config: { access: manage, activity: memberIn('group.member.remove', { param: 'userId' }) },
     schema: {
       operationId: 'removeGroupMember',
       tags: ['groups'],
@@ -173,7 +179,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/:groupId/servers', {
-    config: { access: write },
+    config: { access: write, activity: serverIn('group.server.assign', { body: 'serverId' }) },
     schema: {
       operationId: 'assignGroupServer',
       tags: ['groups'],
@@ -189,7 +195,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.put('/:groupId/servers/:serverId', {
-    config: { access: write },
+    config: { access: write, activity: serverIn('group.server.update', { param: 'serverId' }) },
     schema: {
       operationId: 'updateGroupServer',
       tags: ['groups'],
@@ -204,7 +210,7 @@ const groups: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/:groupId/servers/:serverId', {
-    config: { access: write },
+    config: { access: write, activity: serverIn('group.server.unassign', { param: 'serverId' }) },
     schema: {
       operationId: 'removeGroupServer',
       tags: ['groups'],

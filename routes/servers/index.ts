@@ -11,6 +11,8 @@ import * as service from './service.ts'
 import { principalOf } from '../../plugins/access.ts'
 
 const on = (action: string) => ({ resource: 'server' as const, action, param: 'serverId' })
+/** The activity an action on the server of the path records. */
+const audit = (action: string) => ({ action, target: { type: 'server' as const, param: 'serverId' } })
 
 const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const box = app.auth.secrets
@@ -39,7 +41,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('', {
-    config: { access: 'admin' },
+    config: { access: 'admin', activity: { action: 'server.create', target: { type: 'server' } } },
     schema: {
       operationId: 'createServer',
       tags: ['servers'],
@@ -49,6 +51,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const row = await service.createServer(app.db, box, request.body)
+    app.activity.target(request, { id: row.id, name: row.name })
     request.log.info({ serverId: row.id, by: principalOf(request).userId }, 'server created')
     const managed = supervisor.upsert(service.specOf(box, row))
     if (row.enabled) managed.start().catch(() => {})
@@ -57,7 +60,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/import', {
-    config: { access: 'admin' },
+    config: { access: 'admin', activity: { action: 'server.import', target: { type: 'server' } } },
     schema: {
       operationId: 'importServers',
       tags: ['servers'],
@@ -68,6 +71,8 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { created, skipped, unsupported } = await service.importServers(app.db, box, request.body.mcpServers)
+    // One entry per server created (one without a target when none was).
+    app.activity.target(request, ...created.map((row) => ({ id: row.id, name: row.name })))
     for (const row of created) {
       const managed = supervisor.upsert(service.specOf(box, row))
       if (row.enabled) managed.start().catch(() => {})
@@ -98,7 +103,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => ok(dto(await service.getServer(app.db, request.params.serverId))))
 
   app.put('/:serverId', {
-    config: { access: on('write') },
+    config: { access: on('write'), activity: audit('server.update') },
     schema: {
       operationId: 'updateServer',
       tags: ['servers'],
@@ -115,7 +120,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/:serverId', {
-    config: { access: on('write') },
+    config: { access: on('write'), activity: audit('server.delete') },
     schema: {
       operationId: 'deleteServer',
       tags: ['servers'],
@@ -139,7 +144,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   app.post('/:serverId/start', {
-    config: { access: on('execute') },
+    config: { access: on('execute'), activity: audit('server.start') },
     schema: {
       operationId: 'startServer',
       tags: ['servers'],
@@ -154,7 +159,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/:serverId/stop', {
-    config: { access: on('execute') },
+    config: { access: on('execute'), activity: audit('server.stop') },
     // Fastify validates a missing body as null, which the optional stop body refuses (422).
     preValidation: async (request) => { request.body ??= {} },
     schema: {
@@ -173,7 +178,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/:serverId/restart', {
-    config: { access: on('execute') },
+    config: { access: on('execute'), activity: audit('server.restart') },
     schema: {
       operationId: 'restartServer',
       tags: ['servers'],
@@ -218,7 +223,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => ok(await itemsOf(await service.getServer(app.db, request.params.serverId))))
 
   app.put('/:serverId/tools', {
-    config: { access: on('write') },
+    config: { access: on('write'), activity: audit('server.items.update') },
     schema: {
       operationId: 'updateServerTool',
       tags: ['servers'],

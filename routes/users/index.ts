@@ -6,6 +6,8 @@ import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { principalOf } from '../../plugins/access.ts'
 
+const hasField = (body: unknown, name: string) => typeof body === 'object' && body !== null && name in body
+
 const users: FastifyPluginAsyncTypebox = async (app) => {
   for (const schema of schemas.SCHEMAS) app.addSchema(schema)
   app.get('', {
@@ -20,7 +22,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => ok(await service.listUsers(app.db, request.query)))
 
   app.post('', {
-    config: { access: 'admin' },
+    config: { access: 'admin', activity: { action: 'user.create', target: { type: 'user' } } },
     schema: {
       operationId: 'createUser',
       tags: ['users'],
@@ -30,6 +32,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const user = await service.createUser(app.db, request.body)
+    app.activity.target(request, { id: user.id, name: user.username })
     request.log.info({ userId: user.id, by: principalOf(request).userId }, 'user created')
     reply.code(201)
     return ok(await service.userDto(app.db, user))
@@ -47,7 +50,11 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => ok(await service.userDto(app.db, await service.getUser(app.db, request.params.userId))))
 
   app.put('/:userId', {
-    config: { access: { resource: 'user', action: 'write', param: 'userId' } },
+    config: {
+      access: { resource: 'user', action: 'write', param: 'userId' },
+      // Setting a password is an account-security event of its own (its fields list all that changed).
+      activity: { action: (request) => hasField(request.body, 'password') ? 'auth.password.change' : 'user.update', target: { type: 'user', param: 'userId' } }
+    },
     schema: {
       operationId: 'updateUser',
       tags: ['users'],
@@ -63,7 +70,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/:userId', {
-    config: { access: 'admin' },
+    config: { access: 'admin', activity: { action: 'user.delete', target: { type: 'user', param: 'userId' } } },
     schema: {
       operationId: 'deleteUser',
       tags: ['users'],

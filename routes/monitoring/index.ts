@@ -1,0 +1,28 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { listActivity } from '../../events/activity.ts'
+import { ok } from '../../lib/envelope.ts'
+import { errorResponses, Ref } from '../../lib/schemas.ts'
+import { principalOf } from '../../plugins/access.ts'
+import * as schemas from './schemas.ts'
+
+const monitoring: FastifyPluginAsyncTypebox = async (app) => {
+  for (const schema of schemas.SCHEMAS) app.addSchema(schema)
+
+  app.get('/activity', {
+    config: { access: 'user' },
+    schema: {
+      operationId: 'listActivity',
+      tags: ['monitoring'],
+      summary: 'The activity trail (audit log), newest first: admins see everything, users their own',
+      description: 'Users see what they did and what was done to their account; `filter[userId]` with another user\'s id gets them 403.',
+      querystring: schemas.ActivityQuery,
+      response: { 200: Ref(schemas.ActivityPage, 'A page of activity entries'), ...errorResponses(403, 422) }
+    }
+  }, async (request) => {
+    // What was just done is listed too.
+    await app.activity.flush()
+    return ok(await listActivity(app.db, principalOf(request), request.query))
+  })
+}
+
+export default monitoring
