@@ -200,7 +200,7 @@ export class Connection {
       return
     }
     const { channel, since } = message
-    const subscription = this.#subscriptions.add({ channel, accepts, metrics: message.metrics, intervalMs: message.filters?.interval, startSeq: events.lastSeq(channel) })
+    const subscription = this.#subscriptions.add({ channel, accepts, metrics: message.metrics, intervalMs: message.filters?.interval, heardAfter: events.lastSeq(channel) })
     this.#host.join(channel, this)
     this.#send({ type: 'subscribed', channel, subscriptionId: subscription.id })
     if (since === undefined) return
@@ -210,9 +210,10 @@ export class Connection {
       return
     }
     for (const event of missed) {
-      if (this.#state !== 'open') return
+      if (this.closed) return
       if (visible(viewer, event)) this.#emit(event, this.#subscriptions.replay(subscription, event), () => eventFrame(event))
     }
+    subscription.heardAfter = since
   }
 
   #unsubscribe (id: string): void {
