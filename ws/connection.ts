@@ -182,8 +182,7 @@ export class Connection {
     this.#state = 'open'
     // What the socket may see is the principal's as it stands: its role, the servers it may read now.
     const refresh = async (current: Principal) => {
-      const nowReadable = await this.#host.readableServers(current)
-      if (this.#viewer !== undefined) this.#viewer = { principal: current, readable: nowReadable }
+      this.#viewer = { principal: current, readable: await this.#host.readableServers(current) }
     }
     this.#unwatch = this.#host.watch(principal, refresh, () => { this.close(CLOSE.unauthenticated, 'Credential revoked or expired') })
     this.#send({ type: 'authenticated', user: { id: principal.userId, username: principal.username, role: principal.role } })
