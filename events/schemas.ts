@@ -36,7 +36,7 @@ export const ServerLogEvent = Type.Object({
   message: Type.String()
 }, { $id: 'ServerLogEvent', description: 'One log line of a server (`server-logs`): its stderr, an MCP log message or a supervisor event' })
 
-export const MONITORING_METRICS = ['cpu', 'memory', 'heapUsed', 'uptime', 'eventLoopDelay'] as const
+export const MONITORING_METRICS = ['cpu', 'memory', 'heapUsed', 'uptime', 'eventLoopDelay', 'requests'] as const
 export const MonitoringMetric = Type.Enum(MONITORING_METRICS)
 
 export const MonitoringEvent = Type.Object({
@@ -46,7 +46,8 @@ export const MonitoringEvent = Type.Object({
     memory: Type.Optional(Type.Integer({ description: 'Resident set size of the hub process, bytes' })),
     heapUsed: Type.Optional(Type.Integer({ description: 'V8 heap in use, bytes' })),
     uptime: Type.Optional(Type.Integer({ description: 'Seconds since the hub started' })),
-    eventLoopDelay: Type.Optional(Type.Number({ description: 'Mean event-loop delay since the previous sample, ms' }))
+    eventLoopDelay: Type.Optional(Type.Number({ description: 'Mean event-loop delay since the previous sample, ms' })),
+    requests: Type.Optional(Type.Number({ description: 'HTTP requests received per minute (REST, MCP, /ws upgrades), over the time since the previous sample' }))
   })
 }, { $id: 'MonitoringEvent', description: 'A sample of the hub\'s own figures (`monitoring`), with the metrics the subscription asked for' })
 

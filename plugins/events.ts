@@ -20,7 +20,7 @@ const MINUTE = 60_000
 /**
  * Decorates the app with the event bus and registers the events' schemas (they appear in the
  * OpenAPI document's components). Until the monitoring issue brings its own producer, the
- * `monitoring` channel carries the hub's CPU, memory, uptime and event-loop delay every
+ * `monitoring` channel carries the hub's CPU, memory, uptime, event-loop delay and request rate every
  * `sampleMs`, only while someone listens.
  */
 export default fp<EventsOptions>(async (app, { sampleMs = 1000 }) => {
@@ -34,6 +34,9 @@ export default fp<EventsOptions>(async (app, { sampleMs = 1000 }) => {
   app.decorate('events', bus)
 
   const delay = monitorEventLoopDelay({ resolution: 20 })
+  // Counted on the HTTP server's own event: no hook on the request path.
+  let requests = 0
+  app.server.on('request', () => { requests++ })
   let lastCpu = process.cpuUsage()
   let lastAt = performance.now()
   const sampler = setInterval(() => {
@@ -56,6 +59,8 @@ export default fp<EventsOptions>(async (app, { sampleMs = 1000 }) => {
     const memory = process.memoryUsage()
     const meanDelayMs = Number.isNaN(delay.mean) ? 0 : delay.mean / 1e6
     delay.reset()
+    const perMinute = Math.round(requests * 60_000 / elapsedMs * 10) / 10
+    requests = 0
     return {
       at: new Date().toISOString(),
       metrics: {
@@ -63,7 +68,8 @@ export default fp<EventsOptions>(async (app, { sampleMs = 1000 }) => {
         memory: memory.rss,
         heapUsed: memory.heapUsed,
         uptime: Math.floor(process.uptime()),
-        eventLoopDelay: Math.round(meanDelayMs * 100) / 100
+        eventLoopDelay: Math.round(meanDelayMs * 100) / 100,
+        requests: perMinute
       }
     }
   }

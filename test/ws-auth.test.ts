@@ -13,6 +13,7 @@ const activity = (userId: string, action = 'server.update') => ({
   reason: null,
   actor: { userId, username: 'someone' },
   target: null,
+  related: null,
   fields: null,
   ip: null,
   userAgent: null,

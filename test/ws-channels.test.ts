@@ -30,7 +30,7 @@ function alert (serverId: string | null, severity: ChannelData['alerts']['severi
 }
 
 function activity (fields: Partial<ChannelData['user-activity']>): ChannelData['user-activity'] {
-  return { id: `ac-${Math.random()}`, action: 'server.update', outcome: 'success', reason: null, actor: null, target: null, fields: null, ip: null, userAgent: null, at: new Date().toISOString(), ...fields }
+  return { id: `ac-${Math.random()}`, action: 'server.update', outcome: 'success', reason: null, actor: null, target: null, fields: null, related: null, ip: null, userAgent: null, at: new Date().toISOString(), ...fields }
 }
 
 let pings = 0
@@ -173,16 +173,19 @@ t.test('monitoring: admins get samples with the metrics they asked for, at their
   const app = await build(t, 'pglite')
   const admin = await signIn(app)
   const client = await authedClient(t, await listen(app), { token: admin.token })
-  await subscribe(client, { channel: 'monitoring', metrics: ['cpu', 'memory'], filters: { interval: 2000 } })
+  // The reference's own example.
+  await subscribe(client, { channel: 'monitoring', metrics: ['cpu', 'memory', 'requests'], filters: { interval: 2000 } })
   const first = await client.waitFor(isEvent('monitoring'))
-  t.same(Object.keys((first.data as { metrics: object }).metrics).sort(), ['cpu', 'memory'], 'only the metrics asked for')
+  const metrics = (first.data as { metrics: Record<string, number> }).metrics
+  t.same(Object.keys(metrics).sort(), ['cpu', 'memory', 'requests'], 'only the metrics asked for')
+  t.ok(metrics.memory! > 0 && metrics.requests! >= 0, 'measured figures')
   const second = await client.waitFor(isEvent('monitoring'))
   const gap = Date.parse(second.timestamp as string) - Date.parse(first.timestamp as string)
   t.ok(gap >= 1800, `${gap} ms between samples`)
 
   await subscribe(client, { channel: 'monitoring' })
   const whole = await client.waitFor(isEvent('monitoring'))
-  t.same(Object.keys((whole.data as { metrics: object }).metrics).sort(), ['cpu', 'eventLoopDelay', 'heapUsed', 'memory', 'uptime'], 'a second subscription without `metrics`: every metric, once')
+  t.same(Object.keys((whole.data as { metrics: object }).metrics).sort(), ['cpu', 'eventLoopDelay', 'heapUsed', 'memory', 'requests', 'uptime'], 'a second subscription without `metrics`: every metric, once')
   const next = await client.waitFor((message) => message.type === 'event')
   t.not(next.seq, whole.seq, 'each sample sent once')
 })

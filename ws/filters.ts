@@ -1,5 +1,6 @@
 import type { Static } from 'typebox'
 import { isAdmin, type Principal } from '../access/index.ts'
+import { actionMatches, visibleTo } from '../events/activity.ts'
 import type { BusEvent } from '../events/bus.ts'
 import { ALERT_SEVERITIES, type Channel, type SubscriptionFilters, type WsSubscribe } from '../events/schemas.ts'
 import { authorizationFailed, HubError, validationFailed } from '../lib/errors.ts'
@@ -16,8 +17,8 @@ export interface Viewer {
 
 /**
  * Whether the viewer may see the event, by the REST API's rules: server events of servers it
- * may read; `monitoring` for admins; alerts of servers it may read (admins: all); activity it
- * did or that concerns its own user (admins: all).
+ * may read; `monitoring` for admins; alerts of servers it may read (admins: all); activity as
+ * `GET /api/monitoring/activity` shows it (events/activity.ts `visibleTo`).
  */
 export function visible ({ principal, readable }: Viewer, event: AnyEvent): boolean {
   switch (event.channel) {
@@ -28,11 +29,8 @@ export function visible ({ principal, readable }: Viewer, event: AnyEvent): bool
       return isAdmin(principal)
     case 'alerts':
       return readable === undefined || (event.data.serverId !== null && readable.has(event.data.serverId))
-    case 'user-activity': {
-      if (isAdmin(principal)) return true
-      const { actor, target } = event.data
-      return actor?.userId === principal.userId || (target?.type === 'user' && target.id === principal.userId)
-    }
+    case 'user-activity':
+      return visibleTo(principal, event.data)
   }
 }
 
@@ -86,7 +84,7 @@ export function subscriptionFilter (viewer: Viewer, { channel, filters = {}, met
   if (filters.severity !== undefined) checks.push(atLeast(ALERT_SEVERITIES, filters.severity, 'severity'))
   const { userId, action } = filters
   if (userId !== undefined) checks.push((data) => data.actor?.userId === userId)
-  if (action !== undefined) checks.push((data) => data.action === action)
+  if (action !== undefined) checks.push((data) => data.action !== undefined && actionMatches(action, data.action))
   return checks.length === 0 ? () => true : (data) => checks.every((check) => check(data as Filtered))
 }
 
