@@ -43,7 +43,7 @@ const LAG_CHECK_MS = 100
 /** Frames are text, also when given as a Buffer (an event serialized once for every socket). */
 const TEXT = { binary: false }
 /** The one channel whose events are dropped rather than queued for a slow socket. */
-const DROPPABLE: Channel = 'server-logs'
+export const DROPPABLE: Channel = 'server-logs'
 
 type State = 'waiting' | 'authenticating' | 'open' | 'closed'
 
@@ -89,6 +89,14 @@ export class Connection {
     const viewer = this.#viewer
     if (viewer === undefined || !visible(viewer, event)) return
     this.#emit(event, this.#subscriptions.select(event), shared)
+  }
+
+  /** A log line the socket would have had, dropped before it was sent (the hub fell behind): counted, and told. */
+  miss (event: AnyEvent): void {
+    const viewer = this.#viewer
+    if (viewer === undefined || !visible(viewer, event) || this.#subscriptions.select(event) === false) return
+    this.#dropped++
+    this.#watchLag()
   }
 
   /** Pings the peer; one that did not answer the previous ping is cut off. */
@@ -204,7 +212,7 @@ export class Connection {
       return
     }
     const { channel, since } = message
-    const subscription = this.#subscriptions.add({ channel, accepts, metrics: message.metrics, intervalMs: message.filters?.interval, heardAfter: events.lastSeq(channel) })
+    const subscription = this.#subscriptions.add({ channel, accepts, metrics: message.metrics, intervalMs: message.filters?.interval, heardAfter: events.lastSeq(channel), joinedAt: events.lastSeq(channel) })
     this.#host.join(channel, this)
     this.#send({ type: 'subscribed', channel, subscriptionId: subscription.id })
     if (since === undefined) return

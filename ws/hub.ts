@@ -4,7 +4,7 @@ import type { Principal } from '../access/index.ts'
 import type { EventBus } from '../events/bus.ts'
 import type { Channel } from '../events/schemas.ts'
 import type { Credentials } from '../plugins/auth.ts'
-import { CLOSE, Connection, type ConnectionHost } from './connection.ts'
+import { CLOSE, Connection, DROPPABLE, type ConnectionHost } from './connection.ts'
 import type { AnyEvent } from './filters.ts'
 import type { WsLimits } from './limits.ts'
 import { eventFrame } from './messages.ts'
@@ -34,6 +34,9 @@ export class SocketHub implements ConnectionHost {
   readonly #members = new Map<Channel, Set<Connection>>()
   readonly #stopListening = new Map<Channel, () => void>()
   readonly #heartbeat: NodeJS.Timeout
+  /** Log lines published and not yet fanned out, oldest first. */
+  #pendingLines: AnyEvent[] = []
+  #draining = false
 
   constructor (options: SocketHubOptions) {
     this.#options = options
@@ -56,6 +59,7 @@ export class SocketHub implements ConnectionHost {
   /** Closes every socket (1001) and stops pinging. */
   close (): void {
     clearInterval(this.#heartbeat)
+    this.#pendingLines = []
     for (const connection of this.#connections) connection.close(CLOSE.goingAway, 'Hub shutting down')
   }
 
@@ -111,8 +115,40 @@ export class SocketHub implements ConnectionHost {
     if (sockets.size === 0) this.#byUser.delete(userId)
   }
 
-  /** One event to every socket of its channel; serialized at most once, when the first socket sends it. */
+  /**
+   * Log lines can come faster than a thousand sockets can be sent them: they are fanned out in
+   * turns that leave the event loop to other work in between (requests, other channels), and
+   * those beyond a bounded backlog are dropped, each socket told how many it missed. Other
+   * channels are rare and go out at once.
+   */
   #fanOut (event: AnyEvent, members: Set<Connection>): void {
+    if (event.channel !== DROPPABLE) {
+      this.#send(event, members)
+      return
+    }
+    if (this.#pendingLines.length >= this.limits.maxPendingLines) {
+      for (const connection of members) connection.miss(event)
+      return
+    }
+    this.#pendingLines.push(event)
+    if (this.#draining) return
+    this.#draining = true
+    setImmediate(() => { this.#drainLines() })
+  }
+
+  #drainLines (): void {
+    const until = performance.now() + this.limits.fanOutSliceMs
+    do {
+      const event = this.#pendingLines.shift()
+      if (event === undefined) break
+      this.#send(event, this.#members.get(DROPPABLE) ?? new Set())
+    } while (performance.now() < until)
+    if (this.#pendingLines.length === 0) this.#draining = false
+    else setImmediate(() => { this.#drainLines() })
+  }
+
+  /** One event to every socket of its channel; serialized at most once, when the first socket sends it. */
+  #send (event: AnyEvent, members: Set<Connection>): void {
     let frame: Buffer | undefined
     const shared = () => (frame ??= eventFrame(event))
     for (const connection of members) {

@@ -16,6 +16,10 @@ export interface WsLimits {
   closeTimeoutMs: number
   maxSubscriptions: number
   maxSocketsPerUser: number
+  /** Log lines waiting to be fanned out, at most: beyond, a line is dropped (and counted for the sockets that wanted it). */
+  maxPendingLines: number
+  /** The longest the fan-out of log lines holds the event loop before other work gets a turn (ms; one line at least). */
+  fanOutSliceMs: number
 }
 
 export const DEFAULT_LIMITS: WsLimits = {
@@ -26,5 +30,7 @@ export const DEFAULT_LIMITS: WsLimits = {
   lagMs: 5000,
   closeTimeoutMs: 5000,
   maxSubscriptions: 64,
-  maxSocketsPerUser: WS_MAX_SOCKETS_PER_USER
+  maxSocketsPerUser: WS_MAX_SOCKETS_PER_USER,
+  maxPendingLines: 1000,
+  fanOutSliceMs: 20
 }

@@ -16,6 +16,8 @@ export interface Subscription {
   lastSampleAt: number
   /** The socket has had (or will have) every event after this sequence number that this subscription wants: live ones, and those it replayed. */
   heardAfter: number
+  /** The channel's last sequence number when it subscribed: live delivery starts after it (what came before is replayed, or not sent). */
+  joinedAt: number
 }
 
 /** How an event goes to a socket: not at all, whole, or (`monitoring`) with only these metrics. */
@@ -60,9 +62,13 @@ export class Subscriptions {
     return subscription
   }
 
-  /** How a live event goes to the socket: once, whatever the number of its subscriptions that want it. */
+  /**
+   * How a live event goes to the socket: once, whatever the number of its subscriptions that
+   * want it. Log lines are fanned out a little after they are published: a subscription made
+   * in between does not get them live (its replay has them).
+   */
   select (event: AnyEvent): Selection {
-    return selection(event, this.#byChannel.get(event.channel) ?? [])
+    return selection(event, (this.#byChannel.get(event.channel) ?? []).filter((subscription) => subscription.joinedAt < event.seq))
   }
 
   /**
