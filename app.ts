@@ -25,6 +25,7 @@ import groupRoutes from './routes/groups/index.ts'
 import health from './routes/health/index.ts'
 import serverRoutes from './routes/servers/index.ts'
 import userRoutes from './routes/users/index.ts'
+import ws, { type WsLimits } from './ws/index.ts'
 
 export interface AppOptions {
   config: Config
@@ -38,6 +39,8 @@ export interface AppOptions {
   now?: () => number
   /** Supervisor timings (tests shorten backoff and timeouts). */
   supervisorPolicy?: Partial<SupervisorPolicy>
+  /** `/ws` bounds and timings (tests shorten them). */
+  wsLimits?: Partial<WsLimits>
 }
 
 /** Secrets pino must never write, wherever they appear in a logged object. */
@@ -140,6 +143,11 @@ export async function buildApp (options: AppOptions) {
     await api.register(serverRoutes, { prefix: '/api/servers' })
   })
   await app.register(gateway, { rateLimit: config.rateLimits.mcp, allowedHosts: config.allowedHosts })
+  await app.register(ws, {
+    allowedHosts: config.allowedHosts,
+    allowedOrigins: config.wsAllowedOrigins ?? [],
+    limits: { ...(config.wsMaxSocketsPerUser === undefined ? {} : { maxSocketsPerUser: config.wsMaxSocketsPerUser }), ...options.wsLimits }
+  })
   return app
 }
 

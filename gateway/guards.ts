@@ -25,13 +25,18 @@ function hostnameOf (host: string | undefined): string | undefined {
   }
 }
 
-/** DNS rebinding protection (MCP transport rules): unknown Host names (when a list is given) and foreign origins are refused. */
-export function hostAndOrigin (allowedHosts: string[] | undefined) {
+/**
+ * DNS rebinding protection (MCP transport rules): unknown Host names (when a list is given) and
+ * foreign origins are refused. `allowedOrigins` (normalized, `scheme://host[:port]`) are
+ * browser origins trusted besides the hub's own.
+ */
+export function hostAndOrigin (allowedHosts: string[] | undefined, allowedOrigins: string[] = []) {
   const allowed = allowedHosts?.map((host) => host.toLowerCase())
+  const trusted = (origin: string) => allowedOrigins.length > 0 && URL.canParse(origin) && allowedOrigins.includes(new URL(origin).origin)
   return async (request: FastifyRequest) => {
     if (allowed !== undefined && !allowed.includes(hostnameOf(request.headers.host) ?? '')) throw authorizationFailed('Host not allowed')
     const origin = request.headers.origin
-    if (origin !== undefined && !isOwnOrigin(origin, request.protocol, request.headers.host)) throw authorizationFailed('Origin not allowed')
+    if (origin !== undefined && !isOwnOrigin(origin, request.protocol, request.headers.host) && !trusted(origin)) throw authorizationFailed('Origin not allowed')
   }
 }
 

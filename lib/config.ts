@@ -5,6 +5,9 @@ import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { MAX_PASSWORD_LENGTH } from './passwords.ts'
 
+/** Open `/ws` sockets per user unless MCPHUB_WS_MAX_SOCKETS_PER_USER says otherwise. */
+export const WS_MAX_SOCKETS_PER_USER = 16
+
 const LogLevel = Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
 /** The environment variables MCPHub reads, with their defaults. Nothing else reads process.env. */
@@ -35,7 +38,9 @@ export const EnvSchema = Type.Object({
   MCPHUB_REQUEST_TIMEOUT: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   MCPHUB_DB_STATEMENT_TIMEOUT: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   MCPHUB_CHILD_ENV: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$' })),
-  MCPHUB_ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]+(,[A-Za-z0-9.:\\[\\]-]+)*$' }))
+  MCPHUB_ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]+(,[A-Za-z0-9.:\\[\\]-]+)*$' })),
+  MCPHUB_WS_ALLOWED_ORIGINS: Type.Optional(Type.String({ pattern: '^https?://[A-Za-z0-9.:\\[\\]-]+(,https?://[A-Za-z0-9.:\\[\\]-]+)*$' })),
+  MCPHUB_WS_MAX_SOCKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: WS_MAX_SOCKETS_PER_USER })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -72,6 +77,10 @@ export interface Config {
   requestTimeoutMs: number
   /** ms any one database statement may take (PostgreSQL) before it is cancelled and answered 503. */
   statementTimeoutMs: number
+  /** Browser origins, besides the hub's own, whose pages may open `/ws` (`scheme://host[:port]`); none when undefined. */
+  wsAllowedOrigins?: string[] | undefined
+  /** Most `/ws` sockets one user may have open at once; WS_MAX_SOCKETS_PER_USER when undefined. */
+  wsMaxSocketsPerUser?: number | undefined
 }
 
 export interface RateLimits {
@@ -128,6 +137,11 @@ export function parseEnv (env: Record<string, string | undefined>): Env {
   const refused = passed.filter(hubOwnVariable)
   if (refused.length > 0) {
     problems.set('/MCPHUB_CHILD_ENV', `MCPHUB_CHILD_ENV: ${refused.join(', ')} ${refused.length === 1 ? 'is' : 'are'} the hub's own configuration or secret and never passed to servers; give a server its secrets in its own env`)
+  }
+  const origins = typeof input.MCPHUB_WS_ALLOWED_ORIGINS === 'string' && !problems.has('/MCPHUB_WS_ALLOWED_ORIGINS') ? input.MCPHUB_WS_ALLOWED_ORIGINS.split(',') : []
+  const notOrigins = origins.filter((origin) => !URL.canParse(origin))
+  if (notOrigins.length > 0) {
+    problems.set('/MCPHUB_WS_ALLOWED_ORIGINS', `MCPHUB_WS_ALLOWED_ORIGINS: ${notOrigins.join(', ')} ${notOrigins.length === 1 ? 'is not an origin' : 'are not origins'} (scheme://host[:port])`)
   }
   const secret = input.MCPHUB_JWT_SECRET
   if (typeof secret === 'string' && KNOWN_EXAMPLE_SECRETS.has(secret)) {
@@ -187,7 +201,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     childBaseEnv: childBaseEnv(env, parsed.MCPHUB_CHILD_ENV?.split(',') ?? DEFAULT_CHILD_ENV),
     allowedHosts: parsed.MCPHUB_ALLOWED_HOSTS?.split(',') ?? (isWideBind(parsed.HOST) ? undefined : ['localhost', '127.0.0.1', '[::1]']),
     requestTimeoutMs: parsed.MCPHUB_REQUEST_TIMEOUT,
-    statementTimeoutMs: parsed.MCPHUB_DB_STATEMENT_TIMEOUT
+    statementTimeoutMs: parsed.MCPHUB_DB_STATEMENT_TIMEOUT,
+    wsAllowedOrigins: parsed.MCPHUB_WS_ALLOWED_ORIGINS?.split(',').map((origin) => new URL(origin).origin) ?? [],
+    wsMaxSocketsPerUser: parsed.MCPHUB_WS_MAX_SOCKETS_PER_USER
   }
 }
 

@@ -1,5 +1,5 @@
 import jwt from '@fastify/jwt'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { SecretBox, sha256 } from '../lib/crypto.ts'
 import { EpochCache } from '../lib/epoch-cache.ts'
@@ -24,7 +24,21 @@ declare module 'fastify' {
     auth: AuthContext
     /** Signs a short-lived access token for a session. */
     issueAccessToken(session: { userId: string, role: string, sessionId: string }): string
+    /**
+     * Who the credentials stand for, checked as a request's are (the same caches and the same
+     * per-address budget of failures, for the caller at `ip`): null when any of them fails.
+     * Throws RATE_LIMIT_EXCEEDED once the address spent its budget, INVALID_REQUEST when the two
+     * belong to different users. For credentials that do not come in headers (the `/ws` auth message).
+     */
+    authenticateCredentials(credentials: Credentials, ip: string): Promise<Principal | null>
   }
+}
+
+/** An access token, an API key, or both (they must then belong to one user). */
+export interface Credentials {
+  /** A JWT; for `authenticateCredentials`, an API key as well. */
+  token?: string | undefined
+  apiKey?: string | undefined
 }
 
 export interface AuthOptions {
@@ -38,6 +52,8 @@ export interface AuthOptions {
 }
 
 const FAILURE_WINDOW_MS = 60_000
+/** Three base64url parts: header, claims, signature. */
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/
 
 /**
  * Authentication: a bearer access token (JWT, pinned HS256, issuer, audience, expiry, bound to a
@@ -86,36 +102,42 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPe
   // Per address (IPv6: per /64), shared through Redis when configured.
   const failures = new WindowCounter({ redis: app.sharedRedis, now, name: 'failed-credentials' })
 
-  async function lookUpApiKey (request: FastifyRequest, reply: FastifyReply, key: string): Promise<Principal | null> {
+  async function lookUpApiKey (ip: string, key: string, reply?: FastifyReply): Promise<Principal | null> {
     if (failedCredentialsPerMinute > 0) {
-      const { count, resetInMs } = await failures.read(addressKey(request.ip))
+      const { count, resetInMs } = await failures.read(addressKey(ip))
       if (count >= failedCredentialsPerMinute) {
-        reply.header('retry-after', Math.max(1, Math.ceil(resetInMs / 1000)))
+        reply?.header('retry-after', Math.max(1, Math.ceil(resetInMs / 1000)))
         throw rateLimited('Too many requests with invalid credentials from this address; try again later')
       }
     }
     return await principals.get(`key:${sha256(key)}`, async () => await principalForApiKey(ctx, key))
   }
 
-  async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
-    const apiKey = request.headers['x-api-key']
-    const key = typeof apiKey === 'string' ? apiKey : undefined
-    const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
-    if (key === undefined && token === undefined) return null
+  async function authenticate ({ token, apiKey }: Credentials, ip: string, reply?: FastifyReply): Promise<Principal | null> {
+    if (apiKey === undefined && token === undefined) return null
     const byToken = token === undefined ? undefined : await principalForToken(token)
     // A request whose token failed is anonymous anyway: its key is not looked up.
-    const byKey = key === undefined || byToken === null ? undefined : await lookUpApiKey(request, reply, key)
+    const byKey = apiKey === undefined || byToken === null ? undefined : await lookUpApiKey(ip, apiKey, reply)
     if (byToken === null || byKey === null) {
-      if (failedCredentialsPerMinute > 0) await failures.increment(addressKey(request.ip), FAILURE_WINDOW_MS)
+      if (failedCredentialsPerMinute > 0) await failures.increment(addressKey(ip), FAILURE_WINDOW_MS)
       return null
     }
     if (byToken !== undefined && byKey !== undefined && byToken.userId !== byKey.userId) {
-      throw invalidRequest('X-API-Key and the bearer token belong to different users; send one credential')
+      throw invalidRequest('The API key and the access token belong to different users; send one credential')
     }
     return byKey ?? byToken ?? null
   }
 
+  app.decorate('authenticateCredentials', async ({ token, apiKey }: Credentials, ip: string) => {
+    // The `/ws` auth message's `token` carries either kind: what is not shaped like a JWT is taken for an API key.
+    if (token === undefined || JWT_SHAPE.test(token)) return await authenticate({ token, apiKey }, ip)
+    if (apiKey !== undefined) throw invalidRequest('Send one API key')
+    return await authenticate({ apiKey: token }, ip)
+  })
+
   app.addHook('onRequest', async (request, reply) => {
-    request.principal = await authenticate(request, reply)
+    const apiKey = request.headers['x-api-key']
+    const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+    request.principal = await authenticate({ token, apiKey: typeof apiKey === 'string' ? apiKey : undefined }, request.ip, reply)
   })
 }, { name: 'auth', dependencies: ['db', 'access', 'redis'] })

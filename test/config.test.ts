@@ -24,6 +24,17 @@ t.test('defaults', async (t) => {
   t.same(loadConfig({ MCPHUB_DATA_DIR: dataDir, MCPHUB_ALLOWED_HOSTS: 'hub.example.com,localhost' }).allowedHosts, ['hub.example.com', 'localhost'])
   t.same(Object.keys(config.childBaseEnv).filter((key) => !['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME'].includes(key)), [])
   t.equal(parseEnv({}).MCPHUB_DATA_DIR, './data')
+  t.same(config.wsAllowedOrigins, [], 'pages of the hub\'s own origin only')
+  t.equal(config.wsMaxSocketsPerUser, 16)
+})
+
+t.test('the /ws origins and socket cap are read; what is not an origin is refused', async (t) => {
+  const config = loadConfig({ MCPHUB_DATA_DIR: testConfig(t).dataDir, MCPHUB_WS_ALLOWED_ORIGINS: 'https://Dash.example.com,http://localhost:5173', MCPHUB_WS_MAX_SOCKETS_PER_USER: '4' })
+  t.same(config.wsAllowedOrigins, ['https://dash.example.com', 'http://localhost:5173'], 'normalized as browsers send them')
+  t.equal(config.wsMaxSocketsPerUser, 4)
+  t.match(problemsOf({ MCPHUB_WS_ALLOWED_ORIGINS: 'https://dash.example.com/app' }), [/^MCPHUB_WS_ALLOWED_ORIGINS: must match pattern/], 'a path is not part of an origin')
+  t.same(problemsOf({ MCPHUB_WS_ALLOWED_ORIGINS: 'https://dash.example.com:99999' }), ['MCPHUB_WS_ALLOWED_ORIGINS: https://dash.example.com:99999 is not an origin (scheme://host[:port])'])
+  t.match(problemsOf({ MCPHUB_WS_MAX_SOCKETS_PER_USER: '0' }), [/^MCPHUB_WS_MAX_SOCKETS_PER_USER: /])
 })
 
 t.test('values are read and converted', async (t) => {

@@ -9,6 +9,7 @@ import { buildApp, type App } from '../app.ts'
 import { openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import type { SupervisorPolicy } from '../supervisor/managed-server.ts'
+import type { WsLimits } from '../ws/index.ts'
 // Whatever a test file started ends with it, even when tap's timeout kills it.
 import './helpers/processes.ts'
 
@@ -137,6 +138,8 @@ export interface BuildOptions {
   now?: () => number
   /** Supervisor timings: tests shorten timeouts and backoff. */
   supervisorPolicy?: Partial<SupervisorPolicy>
+  /** `/ws` bounds and timings. */
+  wsLimits?: Partial<WsLimits>
   /** Registers extra routes (test fixtures) on the real app before it is ready. */
   extend?: (app: App) => void | Promise<void>
 }
@@ -151,7 +154,8 @@ export async function build (t: Tap, driver: Driver, options: BuildOptions = {})
     logStream: options.logStream ?? suiteLog!.stream,
     print: options.print ?? (() => {}),
     ...(options.now === undefined ? {} : { now: options.now }),
-    ...(options.supervisorPolicy === undefined ? {} : { supervisorPolicy: options.supervisorPolicy })
+    ...(options.supervisorPolicy === undefined ? {} : { supervisorPolicy: options.supervisorPolicy }),
+    ...(options.wsLimits === undefined ? {} : { wsLimits: options.wsLimits })
   })
   t.teardown(() => app.close())
   await options.extend?.(app)

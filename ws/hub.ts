@@ -1,0 +1,120 @@
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { WebSocket } from 'ws'
+import type { Principal } from '../access/index.ts'
+import type { EventBus } from '../events/bus.ts'
+import type { Channel } from '../events/schemas.ts'
+import type { Credentials } from '../plugins/auth.ts'
+import { CLOSE, Connection, type ConnectionHost } from './connection.ts'
+import type { AnyEvent } from './filters.ts'
+import type { WsLimits } from './limits.ts'
+import { eventFrame } from './messages.ts'
+
+export interface SocketHubOptions {
+  events: EventBus
+  limits: WsLimits
+  log: FastifyBaseLogger
+  authenticate: (credentials: Credentials, ip: string) => Promise<Principal | null>
+  readableServers: (principal: Principal) => Promise<ReadonlySet<string> | undefined>
+  watchStream: FastifyInstance['watchStream']
+}
+
+/**
+ * Every open `/ws` socket: counts them per user, listens to a channel of the bus while any
+ * socket subscribes to it and hands each event to those sockets (serialized once for all),
+ * pings them, and closes them all when the hub shuts down.
+ */
+export class SocketHub implements ConnectionHost {
+  readonly limits: WsLimits
+  readonly events: EventBus
+  readonly log: FastifyBaseLogger
+  readonly #options: SocketHubOptions
+  readonly #connections = new Set<Connection>()
+  readonly #byUser = new Map<string, Set<Connection>>()
+  readonly #userOf = new Map<Connection, string>()
+  readonly #members = new Map<Channel, Set<Connection>>()
+  readonly #stopListening = new Map<Channel, () => void>()
+  readonly #heartbeat: NodeJS.Timeout
+
+  constructor (options: SocketHubOptions) {
+    this.#options = options
+    this.limits = options.limits
+    this.events = options.events
+    this.log = options.log
+    this.#heartbeat = setInterval(() => {
+      for (const connection of this.#connections) connection.heartbeat()
+    }, options.limits.heartbeatMs)
+    this.#heartbeat.unref()
+  }
+
+  /** Takes a socket just upgraded, authenticated already when its request carried credentials. */
+  accept (socket: WebSocket, request: { ip: string, principal: Principal | null }): void {
+    const connection = new Connection(socket, request.ip, this)
+    this.#connections.add(connection)
+    connection.start(request.principal)
+  }
+
+  /** Closes every socket (1001) and stops pinging. */
+  close (): void {
+    clearInterval(this.#heartbeat)
+    for (const connection of this.#connections) connection.close(CLOSE.goingAway, 'Hub shutting down')
+  }
+
+  async authenticate (credentials: Credentials, ip: string): Promise<Principal | null> {
+    return await this.#options.authenticate(credentials, ip)
+  }
+
+  async readableServers (principal: Principal): Promise<ReadonlySet<string> | undefined> {
+    return await this.#options.readableServers(principal)
+  }
+
+  admit (connection: Connection, userId: string): boolean {
+    const sockets = this.#byUser.get(userId) ?? new Set()
+    if (sockets.size >= this.limits.maxSocketsPerUser) return false
+    sockets.add(connection)
+    this.#byUser.set(userId, sockets)
+    this.#userOf.set(connection, userId)
+    return true
+  }
+
+  watch (principal: Principal, refresh: (current: Principal) => Promise<void>, end: () => void): () => void {
+    const need = async (current: Principal) => {
+      await refresh(current)
+      return true
+    }
+    return this.#options.watchStream({ principal, need, end })
+  }
+
+  join (channel: Channel, connection: Connection): void {
+    const members = this.#members.get(channel) ?? new Set()
+    members.add(connection)
+    this.#members.set(channel, members)
+    if (!this.#stopListening.has(channel)) {
+      this.#stopListening.set(channel, this.events.listen(channel, (event) => { this.#fanOut(event as AnyEvent, members) }))
+    }
+  }
+
+  leave (channel: Channel, connection: Connection): void {
+    const members = this.#members.get(channel)
+    if (members === undefined || !members.delete(connection) || members.size > 0) return
+    this.#members.delete(channel)
+    this.#stopListening.get(channel)?.()
+    this.#stopListening.delete(channel)
+  }
+
+  forget (connection: Connection): void {
+    this.#connections.delete(connection)
+    const userId = this.#userOf.get(connection)
+    if (userId === undefined) return
+    this.#userOf.delete(connection)
+    const sockets = this.#byUser.get(userId)!
+    sockets.delete(connection)
+    if (sockets.size === 0) this.#byUser.delete(userId)
+  }
+
+  /** One event to every socket of its channel; serialized at most once, when the first socket sends it. */
+  #fanOut (event: AnyEvent, members: Set<Connection>): void {
+    let frame: Buffer | undefined
+    const shared = () => (frame ??= eventFrame(event))
+    for (const connection of members) connection.deliver(event, shared)
+  }
+}
