@@ -1,6 +1,6 @@
-import { fork, type ChildProcess } from 'node:child_process'
 import { createHistogram } from 'node:perf_hooks'
 import WebSocket from 'ws'
+import { Forked, serve } from './bench-fork.ts'
 
 /**
  * The WebSocket clients of bench-ws.ts, in a process of their own so that they take neither the
@@ -37,49 +37,36 @@ export interface Delivery {
   clientCpuPercent: number
 }
 
-type Command = { type: 'connect', spec: ConnectSpec } | { type: 'measure', seconds: number } | { type: 'close' }
-type Reply = { type: 'connected', ms: number } | { type: 'measured', delivery: Delivery } | { type: 'closed' } | { type: 'failed', message: string }
+type Command = { type: 'connect', spec: ConnectSpec } | { type: 'next' } | { type: 'measure', seconds: number, thenDisconnect: boolean } | { type: 'close' }
+type Reply = { type: 'connected', ms: number } | { type: 'next' } | { type: 'measured', delivery: Delivery } | { type: 'closed' }
 
 /** The parent's handle on the clients' process. */
-export class Clients {
-  readonly #child: ChildProcess
-
+export class Clients extends Forked<Command, Reply> {
   constructor () {
-    this.#child = fork(new URL(import.meta.url).pathname, ['clients'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  }
-
-  async #ask (command: Command): Promise<Reply> {
-    return await new Promise((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`the clients' process exited with ${code}`))
-      this.#child.once('exit', onExit)
-      this.#child.once('message', (reply: Reply) => {
-        this.#child.off('exit', onExit)
-        if (reply.type === 'failed') reject(new Error(reply.message))
-        else resolve(reply)
-      })
-      this.#child.send(command)
-    })
+    super(new URL(import.meta.url), 'clients')
   }
 
   /** Opens the sockets; resolves once every one is authenticated and subscribed, with the ms it took. */
   async connect (spec: ConnectSpec): Promise<number> {
-    return (await this.#ask({ type: 'connect', spec }) as { ms: number }).ms
+    return (await this.ask({ type: 'connect', spec }) as { ms: number }).ms
   }
 
-  async measure (seconds: number): Promise<Delivery> {
-    return (await this.#ask({ type: 'measure', seconds }) as { delivery: Delivery }).delivery
+  /** Resolves once a socket receives a log line after this call (the server's fixture has started logging). */
+  async nextLine (): Promise<void> {
+    await this.ask({ type: 'next' })
+  }
+
+  /**
+   * What arrives over `seconds`. `thenDisconnect` cuts every socket off at once at the end (no
+   * closing handshake, nothing more read).
+   */
+  async measure (seconds: number, thenDisconnect = false): Promise<Delivery> {
+    return (await this.ask({ type: 'measure', seconds, thenDisconnect }) as { delivery: Delivery }).delivery
   }
 
   /** Closes every socket and waits until each is closed. */
   async close (): Promise<void> {
-    await this.#ask({ type: 'close' })
-  }
-
-  async stop (): Promise<void> {
-    if (this.#child.exitCode !== null) return
-    const exited = new Promise((resolve) => this.#child.once('exit', resolve))
-    this.#child.kill()
-    await exited
+    await this.ask({ type: 'close' })
   }
 }
 
@@ -89,6 +76,7 @@ const EMIT = Buffer.from('emit=')
 const OPENING_AT_ONCE = 50
 
 let sockets: WebSocket[] = []
+let onNextLine: (() => void) | undefined
 let measuring: { latencies: ReturnType<typeof createHistogram>, messages: number, bytes: number, others: Record<string, number>, closed: Record<string, number>, malformed: number } | undefined
 
 const now = () => performance.timeOrigin + performance.now()
@@ -119,6 +107,8 @@ async function open (spec: ConnectSpec): Promise<WebSocket> {
     socket.on('message', (data: Buffer) => {
       const at = data.indexOf(EMIT)
       if (at >= 0) {
+        onNextLine?.()
+        onNextLine = undefined
         if (measuring === undefined) return
         const latency = now() - emitTime(data, at)
         if (!Number.isFinite(latency)) {
@@ -184,11 +174,12 @@ async function measure (seconds: number): Promise<Delivery> {
   }
 }
 
-async function closeAll (): Promise<void> {
+async function closeAll (cutOff = false): Promise<void> {
   await Promise.all(sockets.map(async (socket) => {
     if (socket.readyState === WebSocket.CLOSED) return
     const closed = new Promise((resolve) => socket.once('close', resolve))
-    socket.close()
+    if (cutOff) socket.terminate()
+    else socket.close()
     await closed
   }))
   sockets = []
@@ -197,19 +188,18 @@ async function closeAll (): Promise<void> {
 async function handle (command: Command): Promise<Reply> {
   switch (command.type) {
     case 'connect': return { type: 'connected', ms: await connect(command.spec) }
-    case 'measure': return { type: 'measured', delivery: await measure(command.seconds) }
+    case 'next':
+      await new Promise<void>((resolve) => { onNextLine = resolve })
+      return { type: 'next' }
+    case 'measure': {
+      const delivery = await measure(command.seconds)
+      if (command.thenDisconnect) await closeAll(true)
+      return { type: 'measured', delivery }
+    }
     case 'close':
       await closeAll()
       return { type: 'closed' }
   }
 }
 
-if (process.argv[2] === 'clients') {
-  process.on('message', (command: Command) => {
-    handle(command).then(
-      (reply) => process.send!(reply),
-      (error: unknown) => process.send!({ type: 'failed', message: (error as Error).message } satisfies Reply)
-    )
-  })
-  process.on('disconnect', () => process.exit(0))
-}
+if (process.argv[2] === 'clients') serve(handle)

@@ -1,52 +1,35 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
-import { PGlite } from '@electric-sql/pglite'
-import { WebSocketServer } from 'ws'
-import { buildApp } from '../app.ts'
-import { wrapPglite } from '../db/client.ts'
-import { childBaseEnv, type Config } from '../lib/config.ts'
 import { runLoad, type Figures } from './bench-load.ts'
 import { Clients, type ConnectSpec, type Delivery } from './bench-ws-clients.ts'
+import { RATES, ServerProcess, type Rate } from './bench-ws-server.ts'
 
 /**
  * `/ws` under load: 1,000 authenticated sockets subscribed to `server-status` and `server-logs`
- * of one server (a real fixture process writing 1,000 stderr lines a second, each carrying the
- * time it was written), side by side with a bare `ws` server broadcasting the same lines in the
- * same envelope to as many sockets (the limit); the memory an idle socket holds; `tools/call` at
- * 16 callers with and without the 1,000 sockets connected. The sockets live in a process of their
- * own (bench-ws-clients.ts): the CPU and memory figures are this process's, the server's alone.
+ * of a server that logs (a real fixture process writing stderr lines that carry the time they were
+ * written), at 10 lines a second (a load this machine keeps up with) and at the issue's 1,000;
+ * side by side with a bare `ws` server sending the same lines in the same envelope to as many
+ * sockets (the limit). Then the memory an idle socket holds, and `tools/call` at 16 callers
+ * without and with the 1,000 sockets connected. This process only drives: the servers
+ * (bench-ws-server.ts) and the sockets (bench-ws-clients.ts) each run in a process of their own,
+ * and the CPU and memory figures are the server's process's alone.
  */
-const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
 const SOCKETS = 1000
-/** The fixture's log-rate default. */
-const LINES_PER_SECOND = 1000
-const FAN_OUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
-const CALL_SECONDS = Number(process.env.BENCH_CALL_SECONDS ?? 3)
-/** A/B pairs of tools/call without and with the sockets. */
-const ROUNDS = 3
+const FAN_OUT_SECONDS = 5
 const WARM_UP_MS = 1000
+const CALL_SECONDS = 2
+/** A/B pairs of tools/call, without and with the sockets. */
+const ROUNDS = 3
 const dataDir = mkdtempSync(join(tmpdir(), 'mcphub-bench-ws-'))
 
-setFlagsFromString('--expose-gc')
-const collectGarbage = runInNewContext('gc') as () => void
-/** The heap still in use once garbage is collected, and the resident set then. */
-function memoryInUse (): { heap: number, rss: number } {
-  collectGarbage()
-  collectGarbage()
-  const { heapUsed, rss } = process.memoryUsage()
-  return { heap: heapUsed, rss }
-}
-
+const began = performance.now()
+/** Where the run is, on stderr (stdout has the figures only). */
+const progress = (step: string) => process.stderr.write(`bench-ws ${((performance.now() - began) / 1000).toFixed(1)} s: ${step}\n`)
 const report = (figures: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(figures)}\n`)
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 const mib = (bytes: number) => Number((bytes / 1024 / 1024).toFixed(1))
+const kib = (bytes: number) => Number((bytes / 1024).toFixed(1))
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
@@ -55,140 +38,88 @@ const median = (values: number[]) => {
 
 interface FanOut extends Delivery {
   target: string
-  /** This process's CPU while measuring, percent of one core. */
+  /** The server process's CPU while measuring, percent of one core. */
   cpuPercent: number
-  /** The peak resident set and V8 heap while measuring. */
+  /** Its peak resident set while measuring. */
   rssMiB: number
-  heapUsedMiB: number
 }
 
-/** What the clients receive over `FAN_OUT_SECONDS`, after a warm-up, with this process's CPU and peak memory meanwhile. */
-async function measureFanOut (target: string, clients: Clients): Promise<FanOut> {
+/**
+ * What the clients receive over `FAN_OUT_SECONDS` from a warm-up after the next line, with the
+ * server's CPU and peak memory meanwhile. `disconnect`: the sockets are cut off at the end (a
+ * server that cannot keep up is killed next, not waited for). `failed` rejects if the lines will
+ * never come.
+ */
+async function measureFanOut (target: string, rate: Rate, server: ServerProcess, clients: Clients, disconnect: boolean, failed?: Promise<never>): Promise<FanOut> {
+  await Promise.race([clients.nextLine(), ...(failed === undefined ? [] : [failed])])
   await sleep(WARM_UP_MS)
-  let rss = 0
-  let heap = 0
-  const sample = () => {
-    const usage = process.memoryUsage()
-    rss = Math.max(rss, usage.rss)
-    heap = Math.max(heap, usage.heapUsed)
-  }
-  const sampler = setInterval(sample, 200)
-  const cpu = process.cpuUsage()
+  let rss = server.rss()
+  const sampler = setInterval(() => { rss = Math.max(rss, server.rss()) }, 200)
+  const cpu = server.cpuMs()
   const started = performance.now()
   try {
-    const delivery = await clients.measure(FAN_OUT_SECONDS)
-    const used = process.cpuUsage(cpu)
-    sample()
-    const cpuPercent = Math.round((used.user + used.system) / 1000 / (performance.now() - started) * 100)
-    const figures = { target, ...delivery, cpuPercent, rssMiB: mib(rss), heapUsedMiB: mib(heap) }
-    report({ scenario: 'fan-out', sockets: SOCKETS, linesPerSecond: LINES_PER_SECOND, ...figures })
+    const delivery = await clients.measure(FAN_OUT_SECONDS, disconnect)
+    const cpuPercent = Math.round((server.cpuMs() - cpu) / (performance.now() - started) * 100)
+    const figures = { target, ...delivery, cpuPercent, rssMiB: mib(Math.max(rss, server.rss())) }
+    report({ scenario: 'fan-out', sockets: SOCKETS, linesPerSecond: RATES[rate], ...figures })
     return figures
   } finally {
     clearInterval(sampler)
   }
 }
 
-const subscriptions = (serverId: string): ConnectSpec['subscriptions'] => [
-  { channel: 'server-status', filters: { serverId } },
-  { channel: 'server-logs', filters: { serverId } }
-]
+/** Both loggers' events: whichever is started reaches every socket. */
+const subscriptions = (loggerIds: Record<Rate, string>): ConnectSpec['subscriptions'] => {
+  const serverId = [loggerIds.light, loggerIds.full]
+  return [{ channel: 'server-status', filters: { serverId } }, { channel: 'server-logs', filters: { serverId } }]
+}
 
-/**
- * The limit: a bare `ws` server that answers `auth` and `subscribe` at once and sends each stderr
- * line of its own fixture process to every socket, in the hub's envelope, serialized once.
- */
-async function bareBroadcast (clients: Clients): Promise<FanOut> {
-  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-  await once(server, 'listening')
-  server.on('connection', (socket) => {
-    socket.on('message', (data: Buffer) => {
-      const message = JSON.parse(data.toString('utf8')) as { type: string, channel?: string }
-      if (message.type === 'auth') socket.send(JSON.stringify({ type: 'authenticated', user: { id: randomUUID(), username: 'admin', role: 'admin' } }))
-      if (message.type === 'subscribe') socket.send(JSON.stringify({ type: 'subscribed', channel: message.channel, subscriptionId: randomUUID() }))
-    })
-  })
-  const serverId = randomUUID()
-  const { port } = server.address() as { port: number }
-  let child: ChildProcess | undefined
-  let stopped = false
+async function bareFanOut (clients: Clients): Promise<Record<Rate, FanOut>> {
+  const bare = new ServerProcess('bare')
   try {
-    await clients.connect({ url: `ws://127.0.0.1:${port}`, count: SOCKETS, auth: { type: 'auth', token: 'bare' }, subscriptions: subscriptions(serverId) })
-    child = spawn(process.execPath, [FIXTURE], { env: { ...childBaseEnv(process.env), FIXTURE_MODE: 'log-rate' }, stdio: ['pipe', 'ignore', 'pipe'] })
-    let seq = 0
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      if (stopped) return
-      const time = new Date().toISOString()
-      const frame = JSON.stringify({ type: 'event', channel: 'server-logs', seq: ++seq, timestamp: time, data: { serverId, name: 'logger', time, level: 'info', source: 'stderr', message: line } })
-      for (const socket of server.clients) socket.send(frame)
-    })
-    return await measureFanOut('bare ws', clients)
+    const { port, loggerIds } = await bare.start(dataDir, SOCKETS)
+    progress('bare ws: connecting')
+    await clients.connect({ url: `ws://127.0.0.1:${port}`, count: SOCKETS, auth: { type: 'auth', token: 'bare' }, subscriptions: subscriptions(loggerIds) })
+    progress('bare ws: fan-outs')
+    await bare.flood('light')
+    const light = await measureFanOut('bare ws', 'light', bare, clients, false)
+    await bare.flood('full')
+    return { light, full: await measureFanOut('bare ws', 'full', bare, clients, true) }
   } finally {
-    stopped = true
-    child?.kill('SIGKILL')
-    // What the sockets still have queued is dropped: the clients need not read it to close.
-    for (const socket of server.clients) socket.terminate()
+    progress('bare ws: ending')
+    await bare.kill()
     await clients.close()
-    server.close()
   }
 }
 
 const echoCall = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
 const mcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
 
-/** The hub: its memory per idle socket, tools/call without and with the sockets (A/B, `ROUNDS` times), then the fan-out. */
-async function hub (clients: Clients): Promise<{ fanOut: FanOut, perSocket: { heapKiB: number, rssKiB: number }, calls: { without: Figures, with: Figures } }> {
-  const config: Config = {
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: undefined,
-    dataDir,
-    jwtSecret: 'bench-only-secret-0123456789abcdef0123456789',
-    adminUsername: 'admin',
-    adminPassword: 'bench-admin-password',
-    logLevel: 'silent',
-    rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
-    redisUrl: undefined,
-    redisKeyPrefix: 'mcphub:',
-    settingsFile: undefined,
-    childBaseEnv: childBaseEnv(process.env),
-    allowedHosts: undefined,
-    requestTimeoutMs: 30_000,
-    statementTimeoutMs: 5000,
-    // One user's 1,000 sockets.
-    wsMaxSocketsPerUser: SOCKETS
-  }
-  // 1,000 lines a second is the default cap: the fixture's jitter must not lose lines at the edge of a second.
-  const app = await buildApp({ config, database: wrapPglite(await PGlite.create()), print: () => {}, supervisorPolicy: { maxLinesPerSecond: 2 * LINES_PER_SECOND } })
-  try {
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const { port } = app.server.address() as { port: number }
-    const base = `http://127.0.0.1:${port}`
-    let auth: Record<string, string> = {}
-    const post = async (path: string, body?: unknown) => {
-      const request = body === undefined ? { headers: auth } : { headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) }
-      const response = await fetch(`${base}${path}`, { method: 'POST', ...request })
-      if (!response.ok) throw new Error(`POST ${path}: HTTP ${response.status}: ${await response.text()}`)
-      return await response.json() as { data: Record<string, unknown> }
-    }
-    const token = (await post('/api/auth/login', { username: 'admin', password: 'bench-admin-password' })).data.token as string
-    auth = { authorization: `Bearer ${token}` }
-    const echo = (await post('/api/servers', { name: 'echo', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' }, enabled: false })).data
-    await post(`/api/servers/${echo.id as string}/start`)
-    const logger = (await post('/api/servers', { name: 'logger', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'log-rate' }, enabled: false })).data
-    const loggerId = logger.id as string
+/** One MCP session on `url`: initialize, then notifications/initialized; returns its id. */
+async function openSession (url: string, headers: Record<string, string>): Promise<string> {
+  const initialize = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(initialize) })
+  await response.text()
+  const session = response.headers.get('mcp-session-id')
+  if (!session) throw new Error(`initialize: HTTP ${response.status} without an mcp-session-id`)
+  await (await fetch(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).text()
+  return session
+}
 
-    // One MCP session per caller, as in bench-gateway.ts.
-    const url = `${base}/mcp/servers/${echo.key as string}`
-    const hubHeaders = { ...auth, ...mcpHeaders }
-    const sessions = await Promise.all(Array.from({ length: 16 }, async () => {
-      const response = await fetch(url, { method: 'POST', headers: hubHeaders, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) })
-      await response.text()
-      const session = response.headers.get('mcp-session-id')
-      if (!session) throw new Error(`initialize: HTTP ${response.status} without an mcp-session-id`)
-      await (await fetch(url, { method: 'POST', headers: { ...hubHeaders, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).text()
-      return session
-    }))
-    const callers = sessions.map((session, n) => ({ headers: { ...hubHeaders, 'mcp-session-id': session }, body: JSON.stringify(echoCall(n + 1)) }))
+interface HubFigures { fanOuts: Record<Rate, FanOut>, perSocket: { heapKiB: number, rssKiB: number }, calls: { without: Figures, with: Figures } }
+
+/** The hub: tools/call without and with 1,000 idle sockets (A/B, `ROUNDS` times) and the memory they hold, then the fan-outs. */
+async function hubFigures (clients: Clients): Promise<HubFigures> {
+  const hub = new ServerProcess('hub')
+  try {
+    progress('hub: starting')
+    const { port, token, echoKey, loggerIds } = await hub.start(dataDir, SOCKETS)
+    const base = `http://127.0.0.1:${port}`
+    const auth = { authorization: `Bearer ${token}` }
+    const url = `${base}/mcp/servers/${echoKey}`
+    const headers = { ...auth, ...mcpHeaders }
+    const sessions = await Promise.all(Array.from({ length: 16 }, async () => await openSession(url, headers)))
+    const callers = sessions.map((session, n) => ({ headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify(echoCall(n + 1)) }))
     const calls = async (): Promise<Figures> => {
       const result = await runLoad({ url, seconds: CALL_SECONDS, callers })
       for (const first of result.firstAnswers) {
@@ -196,57 +127,80 @@ async function hub (clients: Clients): Promise<{ fanOut: FanOut, perSocket: { he
       }
       return { callsPerSecond: result.callsPerSecond, p50Ms: result.p50Ms, p99Ms: result.p99Ms }
     }
-    const spec: ConnectSpec = { url: `ws://127.0.0.1:${port}/ws`, count: SOCKETS, auth: { type: 'auth', token }, subscriptions: subscriptions(loggerId) }
+    const spec: ConnectSpec = { url: `ws://127.0.0.1:${port}/ws`, count: SOCKETS, auth: { type: 'auth', token }, subscriptions: subscriptions(loggerIds) }
 
-    // Warm: the gateway's and /ws's code compiled, their caches full.
+    // Warm: the gateway's and /ws's code compiled, their caches full. The resident set grows
+    // once for the first sockets and keeps that memory when they close: it is read here.
+    progress('hub: warming up')
     await runLoad({ url, seconds: 1, callers })
+    const cold = await hub.memory()
     await clients.connect(spec)
+    const firstRss = (await hub.memory()).rss - cold.rss
     await clients.close()
 
     const without: Figures[] = []
     const withSockets: Figures[] = []
-    let perSocket = { heapKiB: 0, rssKiB: 0 }
+    const heapPerSocket: number[] = []
     for (let round = 1; round <= ROUNDS; round++) {
+      progress(`hub: tools/call and idle sockets, round ${round}`)
       without.push(await calls())
-      const before = memoryInUse()
+      const before = await hub.memory()
       const connectMs = await clients.connect(spec)
-      const after = memoryInUse()
-      perSocket = { heapKiB: Number(((after.heap - before.heap) / SOCKETS / 1024).toFixed(1)), rssKiB: Number(((after.rss - before.rss) / SOCKETS / 1024).toFixed(1)) }
-      report({ scenario: 'idle sockets', round, sockets: SOCKETS, connectMs, heapPerSocketKiB: perSocket.heapKiB, rssPerSocketKiB: perSocket.rssKiB })
+      heapPerSocket.push(((await hub.memory()).heap - before.heap) / SOCKETS)
       withSockets.push(await calls())
-      report({ scenario: 'tools/call at 16 callers', round, without: without.at(-1), with: withSockets.at(-1) })
+      report({ scenario: 'tools/call at 16 callers, without and with idle sockets', round, sockets: SOCKETS, connectMs, heapPerSocketKiB: kib(heapPerSocket.at(-1)!), without: without.at(-1), with: withSockets.at(-1) })
       if (round < ROUNDS) await clients.close()
     }
     const medianOf = (runs: Figures[]): Figures => ({ callsPerSecond: median(runs.map((run) => run.callsPerSecond)), p50Ms: median(runs.map((run) => run.p50Ms)), p99Ms: median(runs.map((run) => run.p99Ms)) })
+    const perSocket = { heapKiB: kib(median(heapPerSocket)), rssKiB: kib(firstRss / SOCKETS) }
 
-    // The fan-out, to the sockets still connected: the logger starts, its lines flow.
-    await post(`/api/servers/${loggerId}/start`)
-    const fanOut = await measureFanOut('hub', clients)
-    await post(`/api/servers/${loggerId}/stop`)
-    await clients.close()
-    return { fanOut, perSocket, calls: { without: medianOf(without), with: medianOf(withSockets) } }
+    // The fan-outs, to the sockets still connected: a logger starts, its lines flow.
+    progress('hub: fan-outs')
+    const post = async (path: string) => {
+      const response = await fetch(`${base}${path}`, { method: 'POST', headers: auth })
+      if (!response.ok) throw new Error(`POST ${path}: HTTP ${response.status}: ${await response.text()}`)
+    }
+    await post(`/api/servers/${loggerIds.light}/start`)
+    const light = await measureFanOut('hub', 'light', hub, clients, false)
+    await post(`/api/servers/${loggerIds.light}/stop`)
+    // Answered once the logger's tools are listed, behind the lines that flow already: only a failure is waited for.
+    const startFailed = post(`/api/servers/${loggerIds.full}/start`).then(async () => await new Promise<never>(() => {}))
+    // Its end when the hub is killed is no failure.
+    startFailed.catch(() => {})
+    const full = await measureFanOut('hub', 'full', hub, clients, true, startFailed)
+    return { fanOuts: { light, full }, perSocket, calls: { without: medianOf(without), with: medianOf(withSockets) } }
   } finally {
-    await app.close()
+    progress('hub: ending')
+    // It may still be working through the lines it read: no graceful close.
+    await hub.kill()
+    await clients.close()
+    progress('hub: ended')
   }
 }
 
 const clients = new Clients()
 try {
-  const bare = await bareBroadcast(clients)
-  const { fanOut, perSocket, calls } = await hub(clients)
-  const ratio = fanOut.messagesPerSecond / bare.messagesPerSecond
+  const bare = await bareFanOut(clients)
+  const { fanOuts: hub, perSocket, calls } = await hubFigures(clients)
   const drop = 1 - calls.with.callsPerSecond / calls.without.callsPerSecond
-  const verdict = (ok: boolean) => ok ? 'met' : 'MISSED'
+  report({ scenario: 'idle socket memory', sockets: SOCKETS, heapPerSocketKiB: perSocket.heapKiB, rssPerSocketKiB: perSocket.rssKiB })
   report({ scenario: 'tools/call at 16 callers, medians', rounds: ROUNDS, without: calls.without, with: calls.with, dropPercent: Number((drop * 100).toFixed(1)) })
+  const verdict = (ok: boolean) => ok ? 'met' : 'MISSED'
+  const lines = (Object.keys(RATES) as Rate[]).flatMap((rate) => {
+    const ratio = hub[rate].messagesPerSecond / bare[rate].messagesPerSecond
+    return [
+      `fan-out at ${RATES[rate]} lines/s: p50 hub ${hub[rate].p50Ms} ms, bare ws ${bare[rate].p50Ms} ms; p99 hub ${hub[rate].p99Ms} ms, bare ws ${bare[rate].p99Ms} ms (goal < 100 ms: ${verdict(hub[rate].p99Ms < 100)})`,
+      `fan-out at ${RATES[rate]} lines/s: messages/s hub ${hub[rate].messagesPerSecond}, bare ws ${bare[rate].messagesPerSecond}, hub / bare ${ratio.toFixed(2)} (goal ≥ 0.5: ${verdict(ratio >= 0.5)}); CPU hub ${hub[rate].cpuPercent}%, bare ws ${bare[rate].cpuPercent}%`
+    ]
+  })
   process.stdout.write([
     '',
-    `fan-out p99: hub ${fanOut.p99Ms} ms, bare ws ${bare.p99Ms} ms (goal < 100 ms: ${verdict(fanOut.p99Ms < 100)})`,
-    `fan-out messages/s: hub / bare ws ${ratio.toFixed(2)}× (goal ≥ 0.5×: ${verdict(ratio >= 0.5)})`,
+    ...lines,
     `memory per idle socket: ${perSocket.heapKiB} KiB heap, ${perSocket.rssKiB} KiB RSS (goal < 32 KiB: ${verdict(Math.max(perSocket.heapKiB, perSocket.rssKiB) < 32)})`,
     `tools/call at 16 callers with ${SOCKETS} sockets: ${(drop * 100).toFixed(1)}% fewer calls/s (goal ≤ 3%: ${verdict(drop <= 0.03)})`,
     ''
   ].join('\n'))
 } finally {
-  await clients.stop()
+  await clients.kill()
   rmSync(dataDir, { recursive: true, force: true })
 }
