@@ -109,14 +109,14 @@ export const SubscriptionFilters = Type.Object({
 }, {
   $id: 'SubscriptionFilters',
   additionalProperties: false,
-  description: '`serverId` for the server channels, `level` (the lowest) for `server-logs`, `interval` for `monitoring`, `severity` for `alerts`, `userId` and `action` for `user-activity`'
+  description: '`serverId` for `server-status`, `server-logs` and `alerts`; `level` (the lowest) for `server-logs`; `interval` for `monitoring`; `severity` (the lowest) for `alerts`; `userId` (the actor) and `action` for `user-activity`'
 })
 
 export const WsAuth = Type.Object({
   type: Type.Literal('auth'),
   token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192 })),
   apiKey: Type.Optional(Type.String({ minLength: 1, maxLength: 8192 }))
-}, { $id: 'WsAuth', description: 'The first message: an access token (JWT) or an API key, in `token` or `apiKey`' })
+}, { $id: 'WsAuth', additionalProperties: false, description: 'The first message: an access token (JWT) or an API key, in `token` or `apiKey`' })
 
 export const WsSubscribe = Type.Object({
   type: Type.Literal('subscribe'),
@@ -124,17 +124,17 @@ export const WsSubscribe = Type.Object({
   filters: Type.Optional(SubscriptionFilters),
   metrics: Type.Optional(Type.Array(MonitoringMetric, { minItems: 1, uniqueItems: true, description: 'For `monitoring`: which metrics each sample carries (all when left out)' })),
   since: Type.Optional(Type.Integer({ minimum: 0, description: 'Replay the events after this sequence number of the channel that the hub still holds, then go live' }))
-}, { $id: 'WsSubscribe' })
+}, { $id: 'WsSubscribe', additionalProperties: false })
 
 export const WsUnsubscribe = Type.Object({
   type: Type.Literal('unsubscribe'),
   subscriptionId: Type.String({ minLength: 1, maxLength: 100 })
-}, { $id: 'WsUnsubscribe' })
+}, { $id: 'WsUnsubscribe', additionalProperties: false })
 
 export const WsPing = Type.Object({
   type: Type.Literal('ping'),
   id: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Number()]))
-}, { $id: 'WsPing', description: 'Answered with `pong` (carrying the same `id`)' })
+}, { $id: 'WsPing', additionalProperties: false, description: 'Answered with `pong` (carrying the same `id`)' })
 
 // Hub → client:
 

@@ -39,8 +39,11 @@ export const EnvSchema = Type.Object({
   MCPHUB_DB_STATEMENT_TIMEOUT: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   MCPHUB_CHILD_ENV: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$' })),
   MCPHUB_ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]+(,[A-Za-z0-9.:\\[\\]-]+)*$' })),
-  MCPHUB_WS_ALLOWED_ORIGINS: Type.Optional(Type.String({ pattern: '^https?://[A-Za-z0-9.:\\[\\]-]+(,https?://[A-Za-z0-9.:\\[\\]-]+)*$' })),
-  MCPHUB_WS_MAX_SOCKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: WS_MAX_SOCKETS_PER_USER })
+  MCPHUB_WS_ALLOWED_ORIGINS: Type.Optional(Type.String({
+    pattern: '^https?://[A-Za-z0-9.:\\[\\]-]+(,https?://[A-Za-z0-9.:\\[\\]-]+)*$',
+    description: 'comma-separated browser origins, besides the hub\'s own, whose pages may open /ws'
+  })),
+  MCPHUB_WS_MAX_SOCKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: WS_MAX_SOCKETS_PER_USER, description: '/ws sockets one user may have open at once' })
 })
 
 export type Env = Static<typeof EnvSchema>

@@ -83,6 +83,36 @@ for (const driver of DRIVERS) {
     t.equal((await client.closed).code, 4401)
   })
 
+  t.test(`${driver}: messages sent right after auth wait for it, in order`, async (t) => {
+    const app = await build(t, driver)
+    const admin = await signIn(app)
+    const client = await connect(t, await listen(app))
+    client.send({ type: 'auth', token: admin.token })
+    client.send({ type: 'subscribe', channel: 'alerts' })
+    client.send({ type: 'ping', id: 1 })
+    t.match(await client.next(), { type: 'authenticated' })
+    t.match(await client.next(), { type: 'subscribed', channel: 'alerts' })
+    t.same(await client.next(), { type: 'pong', id: 1 })
+  })
+
+  t.test(`${driver}: failed credentials in auth messages spend the address's budget, as failed requests do`, async (t) => {
+    const app = await build(t, driver, { config: { rateLimits: { anonymous: 2, user: 0, admin: 0, mcp: 0 } } })
+    const admin = await signIn(app)
+    const { key } = await createApiKey(app, admin)
+    const url = await listen(app)
+    // From an address of its own: signing in and creating the key (from 127.0.0.1) spent nothing of its budget.
+    for (let n = 0; n < 2; n++) {
+      const client = await connect(t, url, {}, '127.0.0.2')
+      client.send({ type: 'auth', apiKey: 'mcphub_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' })
+      t.match(await client.next(), { type: 'error', code: 'AUTHENTICATION_FAILED' })
+      await client.closed
+    }
+    const refused = await app.inject({ method: 'GET', url: '/api/auth/verify', headers: { 'x-api-key': key }, remoteAddress: '127.0.0.2' })
+    t.equal(refused.statusCode, 429, 'the address\'s keys are refused without a lookup')
+    const elsewhere = await app.inject({ method: 'GET', url: '/api/auth/verify', headers: { 'x-api-key': key }, })
+    t.equal(elsewhere.statusCode, 200, 'another address is not affected')
+  })
+
   t.test(`${driver}: a socket that does not authenticate in time is closed with 4401`, async (t) => {
     const app = await build(t, driver, { wsLimits: { authTimeoutMs: 200 } })
     const client = await connect(t, await listen(app))

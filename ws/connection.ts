@@ -40,6 +40,8 @@ export const CLOSE = { unauthenticated: 4401, tooManySockets: 4429, tooSlow: 101
 const MAX_QUEUED = 16
 /** How often a socket past its soft bound is looked at. */
 const LAG_CHECK_MS = 100
+/** Frames are text, also when given as a Buffer (an event serialized once for every socket). */
+const TEXT = { binary: false }
 /** The one channel whose events are dropped rather than queued for a slow socket. */
 const DROPPABLE: Channel = 'server-logs'
 
@@ -119,7 +121,9 @@ export class Connection {
     }
     const message = parseMessage(data, isBinary)
     if (this.#state === 'waiting') {
-      if (message instanceof HubError || message.type !== 'auth') {
+      if (message instanceof HubError) {
+        this.#refuse(authenticationFailed(`Authenticate first with {"type":"auth","token":"..."}: ${message.message}`))
+      } else if (message.type !== 'auth') {
         this.#refuse(authenticationFailed('Authenticate first: send {"type":"auth","token":"..."}'))
       } else {
         this.#authenticate(message).catch((error: unknown) => { this.#fail(error) })
@@ -164,6 +168,7 @@ export class Connection {
   }
 
   async #open (principal: Principal): Promise<void> {
+    if (this.closed) return
     this.#state = 'authenticating'
     const readable = await this.#host.readableServers(principal)
     if (this.closed) return
@@ -177,8 +182,7 @@ export class Connection {
     this.#state = 'open'
     // What the socket may see is the principal's as it stands: its role, the servers it may read now.
     const refresh = async (current: Principal) => {
-      const nowReadable = await this.#host.readableServers(current)
-      if (this.#viewer !== undefined) this.#viewer = { principal: current, readable: nowReadable }
+      this.#viewer = { principal: current, readable: await this.#host.readableServers(current) }
     }
     this.#unwatch = this.#host.watch(principal, refresh, () => { this.close(CLOSE.unauthenticated, 'Credential revoked or expired') })
     this.#send({ type: 'authenticated', user: { id: principal.userId, username: principal.username, role: principal.role } })
@@ -200,7 +204,7 @@ export class Connection {
       return
     }
     const { channel, since } = message
-    const subscription = this.#subscriptions.add({ channel, accepts, metrics: message.metrics, intervalMs: message.filters?.interval, startSeq: events.lastSeq(channel) })
+    const subscription = this.#subscriptions.add({ channel, accepts, metrics: message.metrics, intervalMs: message.filters?.interval, heardAfter: events.lastSeq(channel) })
     this.#host.join(channel, this)
     this.#send({ type: 'subscribed', channel, subscriptionId: subscription.id })
     if (since === undefined) return
@@ -210,9 +214,10 @@ export class Connection {
       return
     }
     for (const event of missed) {
-      if (this.#state !== 'open') return
+      if (this.closed) return
       if (visible(viewer, event)) this.#emit(event, this.#subscriptions.replay(subscription, event), () => eventFrame(event))
     }
+    subscription.heardAfter = since
   }
 
   #unsubscribe (id: string): void {
@@ -251,7 +256,7 @@ export class Connection {
       this.close(CLOSE.tooSlow, 'Consumer too slow')
       return
     }
-    this.#socket.send(frame, { binary: false })
+    this.#socket.send(frame, TEXT)
     if (this.#socket.bufferedAmount > softBytes) this.#watchLag()
   }
 

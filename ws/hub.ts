@@ -115,6 +115,14 @@ export class SocketHub implements ConnectionHost {
   #fanOut (event: AnyEvent, members: Set<Connection>): void {
     let frame: Buffer | undefined
     const shared = () => (frame ??= eventFrame(event))
-    for (const connection of members) connection.deliver(event, shared)
+    for (const connection of members) {
+      // One socket's failure must neither reach the publisher nor keep the event from the others.
+      try {
+        connection.deliver(event, shared)
+      } catch (error) {
+        this.log.error({ err: error, channel: event.channel }, 'could not send an event to a WebSocket')
+        connection.close(CLOSE.serverError, 'Internal error')
+      }
+    }
   }
 }

@@ -14,8 +14,8 @@ export interface Subscription {
   intervalMs: number | undefined
   /** When its last sample was taken (ms). */
   lastSampleAt: number
-  /** The channel's last sequence number when it went live: it hears the events after. */
-  startSeq: number
+  /** The socket has had (or will have) every event after this sequence number that this subscription wants: live ones, and those it replayed. */
+  heardAfter: number
 }
 
 /** How an event goes to a socket: not at all, whole, or (`monitoring`) with only these metrics. */
@@ -67,11 +67,11 @@ export class Subscriptions {
 
   /**
    * How an event replayed for `subscription` (after `since`) goes to the socket: not at all if
-   * another of its subscriptions, live when the event was published, has already sent it.
+   * another of its subscriptions has already sent it (live, or replayed).
    */
   replay (subscription: Subscription, event: AnyEvent): Selection {
     const sentBefore = (this.#byChannel.get(event.channel) ?? []).some((other) =>
-      other !== subscription && other.startSeq < event.seq && other.accepts(event.data))
+      other !== subscription && other.heardAfter < event.seq && other.accepts(event.data))
     return sentBefore ? false : selection(event, [subscription])
   }
 }

@@ -30,9 +30,9 @@ export async function listen (app: App): Promise<string> {
   return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/ws`
 }
 
-/** Opens a socket (closed with the test) and waits until it is open. */
-export async function connect (t: Tap, url: string, headers: Record<string, string> = {}): Promise<Client> {
-  const socket = new WebSocket(url, { headers })
+/** Opens a socket (closed with the test) and waits until it is open; `localAddress` picks the address it comes from. */
+export async function connect (t: Tap, url: string, headers: Record<string, string> = {}, localAddress?: string): Promise<Client> {
+  const socket = new WebSocket(url, { headers, ...(localAddress === undefined ? {} : { localAddress }) })
   t.teardown(() => { socket.terminate() })
   const received: Message[] = []
   let taken = 0
