@@ -31,7 +31,9 @@ export type Rate = keyof typeof RATES
 
 export interface HubStarted { type: 'started', port: number, token: string, echoKey: string, loggerIds: Record<Rate, string> }
 type Command = { type: 'start', dataDir: string, maxSockets: number } | { type: 'memory' } | { type: 'flood', rate: Rate }
-type Reply = HubStarted | { type: 'memory', heap: number, rss: number } | { type: 'flooding' }
+/** Bytes: the V8 heap in use, the memory outside it (Buffers and other C++ objects tied to JS objects), the resident set. */
+export interface Memory { heap: number, external: number, rss: number }
+type Reply = HubStarted | ({ type: 'memory' } & Memory) | { type: 'flooding' }
 
 export class ServerProcess extends Forked<Command, Reply> {
   constructor (role: 'hub' | 'bare') {
@@ -43,9 +45,9 @@ export class ServerProcess extends Forked<Command, Reply> {
     return await this.ask({ type: 'start', dataDir, maxSockets }) as HubStarted
   }
 
-  /** Heap in use after garbage collection, and the resident set then. */
-  async memory (): Promise<{ heap: number, rss: number }> {
-    return await this.ask({ type: 'memory' }) as { heap: number, rss: number }
+  /** The memory in use after garbage collection. */
+  async memory (): Promise<Memory> {
+    return await this.ask({ type: 'memory' }) as Memory
   }
 
   /** The bare server: starts a fixture logging at `rate` (ending the one before) and broadcasts its lines. */
@@ -141,8 +143,8 @@ async function handle (role: string, command: Command): Promise<Reply> {
       const collectGarbage = runInNewContext('gc') as () => void
       collectGarbage()
       collectGarbage()
-      const { heapUsed, rss } = process.memoryUsage()
-      return { type: 'memory', heap: heapUsed, rss }
+      const { heapUsed, external, rss } = process.memoryUsage()
+      return { type: 'memory', heap: heapUsed, external, rss }
     }
     case 'flood':
       flood(bare!, command.rate)
