@@ -78,6 +78,7 @@ async function startHub (dataDir: string, maxSockets: number): Promise<HubStarte
     allowedHosts: undefined,
     requestTimeoutMs: 30_000,
     statementTimeoutMs: 5000,
+    activityRetentionDays: 90,
     // All the benchmark's sockets are the admin's.
     wsMaxSocketsPerUser: maxSockets
   }
