@@ -68,7 +68,7 @@ export class Subscriptions {
    * in between does not get them live (its replay has them).
    */
   select (event: AnyEvent): Selection {
-    return selection(event, (this.#byChannel.get(event.channel) ?? []).filter((subscription) => subscription.joinedAt < event.seq))
+    return selection(event, this.#byChannel.get(event.channel) ?? [], true)
   }
 
   /**
@@ -78,17 +78,20 @@ export class Subscriptions {
   replay (subscription: Subscription, event: AnyEvent): Selection {
     const sentBefore = (this.#byChannel.get(event.channel) ?? []).some((other) =>
       other !== subscription && other.heardAfter < event.seq && other.accepts(event.data))
-    return sentBefore ? false : selection(event, [subscription])
+    return sentBefore ? false : selection(event, [subscription], false)
   }
 }
 
-function selection (event: AnyEvent, subscriptions: readonly Subscription[]): Selection {
-  if (event.channel !== 'monitoring') return subscriptions.some((subscription) => subscription.accepts(event.data)) ? 'whole' : false
+/** `live`: only subscriptions made before the event count (what came before is replayed). */
+function selection (event: AnyEvent, subscriptions: readonly Subscription[], live: boolean): Selection {
+  const wants = (subscription: Subscription) => (!live || subscription.joinedAt < event.seq) && subscription.accepts(event.data)
+  if (event.channel !== 'monitoring') return subscriptions.some(wants) ? 'whole' : false
   const at = Date.parse(event.timestamp)
   const metrics = new Set<MonitoringMetric>()
   let due = false
   let whole = false
   for (const subscription of subscriptions) {
+    if (!wants(subscription)) continue
     if (subscription.intervalMs !== undefined && at - subscription.lastSampleAt < subscription.intervalMs * INTERVAL_SLACK) continue
     subscription.lastSampleAt = at
     due = true
