@@ -10,6 +10,7 @@ import { parseEnv } from '../lib/config.ts'
 import { build, captureLogs, DRIVERS, emptyPostgresDatabase, signIn, testConfig, type BuildOptions, type Driver, type SignedIn } from './helper.ts'
 import { listActivity, syntheticEntries, trail } from './helpers/activity.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
+import { until } from './helpers/wait.ts'
 
 // How the activity trail is kept: paged and filtered, pruned after its retention, and not lost
 // while the database is briefly away or when the hub shuts down.
@@ -104,16 +105,6 @@ t.test('MCPHUB_ACTIVITY_RETENTION_DAYS: 90 days by default, at least one', async
   t.equal(parseEnv({ MCPHUB_ACTIVITY_RETENTION_DAYS: '7' }).MCPHUB_ACTIVITY_RETENTION_DAYS, 7)
   t.throws(() => parseEnv({ MCPHUB_ACTIVITY_RETENTION_DAYS: '0' }), /MCPHUB_ACTIVITY_RETENTION_DAYS/)
 })
-
-async function until<T> (what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 for (const driver of DRIVERS) {
   t.test(`${driver}: entries recorded while the table is away are stored once it is back`, async (t) => {

@@ -4,6 +4,7 @@ import type { App } from '../app.ts'
 import { openPostgres } from '../db/client.ts'
 import { build, captureLogs, DRIVERS, emptyPostgresDatabase, signIn, type SignedIn } from './helper.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
+import { until } from './helpers/wait.ts'
 
 // Server log lines survive a database that is away for a while: they wait in a bounded backlog
 // and are written once it is back.
@@ -11,16 +12,6 @@ import { startTcpProxy } from './tcp-proxy.ts'
 const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 type Tap = { teardown(fn: () => unknown): void }
 const POLICY = { startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000 }
-
-async function until<T> (what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 /** A running fixture server; returns its id. */
 async function runningServer (t: Tap, app: App, admin: SignedIn): Promise<string> {

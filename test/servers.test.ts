@@ -9,6 +9,7 @@ import t from 'tap'
 import type { App } from '../app.ts'
 import { servers } from '../db/schema.ts'
 import { build, createUser, DRIVERS, rememberSecret, signIn, type SignedIn } from './helper.ts'
+import { until } from './helpers/wait.ts'
 
 // The servers API end to end, with real child processes: the MCP fixture started, stopped,
 // restarted and deleted through HTTP, its logs read and followed, secrets kept out of every
@@ -41,16 +42,6 @@ async function call (app: App, who: SignedIn | undefined, method: string, url: s
 }
 
 /** Polls `probe` until it gives something truthy; fails after `ms`. */
-async function until<T> (what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(25)
-  }
-}
-
 /** Fails instead of hanging when `promise` does not settle within `ms`. */
 async function within<T> (what: string, promise: Promise<T>, ms = 3000): Promise<T> {
   let timer: NodeJS.Timeout | undefined
