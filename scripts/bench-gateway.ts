@@ -8,7 +8,8 @@ import { PGlite } from '@electric-sql/pglite'
 import Fastify from 'fastify'
 import { buildApp } from '../app.ts'
 import { wrapPglite } from '../db/client.ts'
-import { childBaseEnv, type Config } from '../lib/config.ts'
+import { childBaseEnv } from '../lib/config.ts'
+import { benchConfig } from './bench-config.ts'
 import { DEFAULT_POLICY } from '../supervisor/managed-server.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
 import { measure, runLoad, type Figures, type LoadResult } from './bench-load.ts'
@@ -176,25 +177,7 @@ try {
   }
 
   // 4. The hub: bearer token, one session per caller, /mcp/servers/{key}.
-  const config: Config = {
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: undefined,
-    dataDir,
-    jwtSecret: 'bench-only-secret-0123456789abcdef0123456789',
-    adminUsername: 'admin',
-    adminPassword: 'bench-admin-password',
-    logLevel: 'silent',
-    rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
-    redisUrl: undefined,
-    redisKeyPrefix: 'mcphub:',
-    settingsFile: undefined,
-    childBaseEnv: childBaseEnv(process.env),
-    allowedHosts: undefined,
-    activityRetentionDays: 90,
-    requestTimeoutMs: 30_000,
-    statementTimeoutMs: 5000
-  }
+  const config = benchConfig(dataDir, { username: 'admin', password: 'bench-admin-password' })
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()), print: () => {} })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`

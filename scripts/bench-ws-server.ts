@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { WebSocketServer } from 'ws'
-import { childBaseEnv, type Config } from '../lib/config.ts'
+import { childBaseEnv } from '../lib/config.ts'
+import { benchConfig } from './bench-config.ts'
 import { DEFAULT_LIMITS } from '../ws/limits.ts'
 import { Forked, serve } from './bench-fork.ts'
 
@@ -61,27 +62,8 @@ export class ServerProcess extends Forked<Command, Reply> {
 async function startHub (dataDir: string, maxSockets: number): Promise<HubStarted> {
   // Loaded here: the bare server and the benchmark's driver need none of it.
   const [{ PGlite }, { buildApp }, { wrapPglite }] = await Promise.all([import('@electric-sql/pglite'), import('../app.ts'), import('../db/client.ts')])
-  const config: Config = {
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: undefined,
-    dataDir,
-    jwtSecret: 'bench-only-secret-0123456789abcdef0123456789',
-    adminUsername: ADMIN.username,
-    adminPassword: ADMIN.password,
-    logLevel: 'silent',
-    rateLimits: { anonymous: 0, user: 0, admin: 0, mcp: 0 },
-    redisUrl: undefined,
-    redisKeyPrefix: 'mcphub:',
-    settingsFile: undefined,
-    childBaseEnv: childBaseEnv(process.env),
-    allowedHosts: undefined,
-    requestTimeoutMs: 30_000,
-    statementTimeoutMs: 5000,
-    activityRetentionDays: 90,
-    // All the benchmark's sockets are the admin's.
-    wsMaxSocketsPerUser: maxSockets
-  }
+  // All the benchmark's sockets are the admin's.
+  const config = benchConfig(dataDir, ADMIN, { wsMaxSocketsPerUser: maxSockets })
   // 1,000 lines a second is the default cap: the fixture's jitter must not lose lines at the edge of a second.
   const app = await buildApp({ config, database: wrapPglite(await PGlite.create()), print: () => {}, supervisorPolicy: { maxLinesPerSecond: 2000 } })
   await app.listen({ port: 0, host: '127.0.0.1' })
