@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigint, bigserial, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core'
+import { bigint, bigserial, boolean, check, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core'
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
@@ -233,6 +233,55 @@ export const activity = pgTable('activity', {
 ])
 
 export type ActivityRow = typeof activity.$inferSelect
+
+/**
+ * The hub's measurements over time (metrics/): one row per metric, series (its labels) and
+ * bucket, at three resolutions: `1m` written once a minute, rolled up into `1h` and `1d`, each
+ * kept for its own retention. A row summarises what was recorded in its bucket: how many
+ * values (`n`), their sum, least and greatest, and for histograms the count per bucket bound.
+ */
+export const metricBuckets = pgTable('metric_buckets', {
+  resolution: text('resolution', { enum: ['1m', '1h', '1d'] }).notNull(),
+  bucketStart: timestamp('bucket_start', { withTimezone: true, mode: 'date' }).notNull(),
+  name: text('name').notNull(),
+  /** The labels as one canonical string (`server=fs,tool=read`): the series' identity. */
+  series: text('series').notNull(),
+  labels: jsonb('labels').$type<Record<string, string>>().notNull(),
+  /** The server the series is about, for who may read it; null for hub-wide series. */
+  serverId: uuid('server_id'),
+  n: doublePrecision('n').notNull(),
+  sum: doublePrecision('sum').notNull(),
+  min: doublePrecision('min').notNull(),
+  max: doublePrecision('max').notNull(),
+  /** Histograms: values counted per bound of the metric's catalog entry (the last: above all bounds). */
+  histogram: jsonb('histogram').$type<number[]>()
+}, (table) => [
+  primaryKey({ columns: [table.resolution, table.name, table.series, table.bucketStart] }),
+  index('metric_buckets_resolution_start_idx').on(table.resolution, table.bucketStart),
+  check('metric_buckets_resolution_check', sql`${table.resolution} in ('1m', '1h', '1d')`)
+])
+
+export type MetricBucketRow = typeof metricBuckets.$inferSelect
+
+/**
+ * The hub's own log (pino entries at or above the configured level), teed from the logger in
+ * batches and kept for a retention period; servers' lines stay in `server_logs`.
+ */
+export const hubLogs = pgTable('hub_logs', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  time: timestamp('time', { withTimezone: true, mode: 'date' }).notNull(),
+  level: text('level').notNull(),
+  /** Where it came from: `http`, `auth`, `supervisor`, `gateway`, `database`, `hub`… */
+  source: text('source').notNull(),
+  message: text('message').notNull(),
+  /** The entry's other fields (request id, route, status, error…), already redacted. */
+  fields: jsonb('fields').$type<Record<string, unknown>>()
+}, (table) => [
+  index('hub_logs_time_idx').on(table.time),
+  index('hub_logs_source_time_idx').on(table.source, table.time)
+])
+
+export type HubLogRow = typeof hubLogs.$inferSelect
 
 /** Unique constraints and the API field each protects, for 409 details. */
 export const UNIQUE_FIELDS: Record<string, string> = {

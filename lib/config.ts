@@ -44,7 +44,16 @@ export const EnvSchema = Type.Object({
     pattern: '^https?://[A-Za-z0-9.:\\[\\]-]+(,https?://[A-Za-z0-9.:\\[\\]-]+)*$',
     description: 'comma-separated browser origins, besides the hub\'s own, whose pages may open /ws'
   })),
-  MCPHUB_WS_MAX_SOCKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: WS_MAX_SOCKETS_PER_USER, description: '/ws sockets one user may have open at once' })
+  MCPHUB_WS_MAX_SOCKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: WS_MAX_SOCKETS_PER_USER, description: '/ws sockets one user may have open at once' }),
+  MCPHUB_METRICS: Type.Enum(['on', 'off'], { default: 'on' }),
+  MCPHUB_METRICS_TOKEN: Type.Optional(Type.String({ minLength: 32, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' })),
+  MCPHUB_METRICS_RETENTION_1M_DAYS: Type.Integer({ minimum: 1, maximum: 90, default: 7 }),
+  MCPHUB_METRICS_RETENTION_1H_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
+  MCPHUB_METRICS_RETENTION_1D_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 730 }),
+  MCPHUB_LOG_STORE_LEVEL: Type.Optional(LogLevel),
+  MCPHUB_LOG_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 14 }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, maxLength: 200, default: 'mcphub' })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -87,7 +96,29 @@ export interface Config {
   wsAllowedOrigins?: string[] | undefined
   /** Most `/ws` sockets one user may have open at once; WS_MAX_SOCKETS_PER_USER when undefined. */
   wsMaxSocketsPerUser?: number | undefined
+  /** Whether the hub records its metrics (history, `/metrics`); true unless MCPHUB_METRICS=off. */
+  metricsEnabled?: boolean | undefined
+  /** A bearer token that may read `/metrics` (a Prometheus scraper), besides admins. */
+  metricsToken?: string | undefined
+  /** Days each resolution of the metrics history is kept. */
+  metricsRetentionDays?: MetricsRetention | undefined
+  /** The lowest level of the hub's own log entries kept in the database; LOG_LEVEL's when undefined. */
+  logStoreLevel?: Static<typeof LogLevel> | undefined
+  /** Days the stored hub log keeps its entries. */
+  logRetentionDays?: number | undefined
+  /** OTLP/HTTP endpoint traces are exported to; no tracing when undefined. */
+  otlpEndpoint?: string | undefined
+  /** The `service.name` of exported traces. */
+  otelServiceName?: string | undefined
 }
+
+export interface MetricsRetention {
+  '1m': number
+  '1h': number
+  '1d': number
+}
+
+export const DEFAULT_METRICS_RETENTION: MetricsRetention = { '1m': 7, '1h': 90, '1d': 730 }
 
 export interface RateLimits {
   anonymous: number
@@ -119,7 +150,7 @@ const ENV_KEYS = Object.keys(EnvSchema.properties) as Array<keyof Env>
 
 function describe (error: { instancePath: string, message: string, params: unknown }, input: Record<string, unknown>): string {
   const name = error.instancePath.slice(1)
-  const shown = name.includes('SECRET') || name.includes('PASSWORD') ? '(hidden)' : JSON.stringify(input[name])
+  const shown = /SECRET|PASSWORD|TOKEN/.test(name) ? '(hidden)' : JSON.stringify(input[name])
   const params = error.params as { allowedValues?: unknown[], limit?: number, pattern?: string }
   const rule = params.allowedValues
     ? `must be one of ${params.allowedValues.join(', ')}`
@@ -210,7 +241,14 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     requestTimeoutMs: parsed.MCPHUB_REQUEST_TIMEOUT,
     statementTimeoutMs: parsed.MCPHUB_DB_STATEMENT_TIMEOUT,
     wsAllowedOrigins: parsed.MCPHUB_WS_ALLOWED_ORIGINS?.split(',').map((origin) => new URL(origin).origin) ?? [],
-    wsMaxSocketsPerUser: parsed.MCPHUB_WS_MAX_SOCKETS_PER_USER
+    wsMaxSocketsPerUser: parsed.MCPHUB_WS_MAX_SOCKETS_PER_USER,
+    metricsEnabled: parsed.MCPHUB_METRICS === 'on',
+    metricsToken: parsed.MCPHUB_METRICS_TOKEN,
+    metricsRetentionDays: { '1m': parsed.MCPHUB_METRICS_RETENTION_1M_DAYS, '1h': parsed.MCPHUB_METRICS_RETENTION_1H_DAYS, '1d': parsed.MCPHUB_METRICS_RETENTION_1D_DAYS },
+    logStoreLevel: parsed.MCPHUB_LOG_STORE_LEVEL,
+    logRetentionDays: parsed.MCPHUB_LOG_RETENTION_DAYS,
+    otlpEndpoint: parsed.OTEL_EXPORTER_OTLP_ENDPOINT,
+    otelServiceName: parsed.OTEL_SERVICE_NAME
   }
 }
 

@@ -2,7 +2,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { EnvSchema } from '../lib/config.ts'
 import { ERROR_STATUS } from '../lib/errors.ts'
+import { METRIC_NAMES, METRICS } from '../metrics/catalog.ts'
 
 /**
  * Keeps the user documentation honest against the code: docs/api.md describes exactly the
@@ -136,4 +138,16 @@ t.test('relative links in README.md and docs/*.md point at files (and headings) 
       }
     }
   }
+})
+
+t.test('the README\'s configuration table names every environment variable the hub reads', async (t) => {
+  const readme = read('README.md')
+  const missing = Object.keys(EnvSchema.properties).filter((name) => !readme.includes(`\`${name}\``))
+  t.same(missing, [], 'every variable of lib/config.ts is documented')
+})
+
+t.test('the README documents every metric of the catalog, with its Prometheus name', async (t) => {
+  const readme = read('README.md')
+  const missing = METRIC_NAMES.filter((name) => !readme.includes(`| \`${name}\` |`) || !readme.includes(`\`${METRICS[name].prometheus.name}\``))
+  t.same(missing, [], 'every metric has its row')
 })
