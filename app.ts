@@ -18,6 +18,7 @@ import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
 import metrics from './plugins/metrics.ts'
 import swagger from './plugins/swagger.ts'
+import telemetry from './plugins/telemetry.ts'
 import { buildValidator } from './plugins/validation.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import redis from './plugins/redis.ts'
@@ -115,6 +116,7 @@ export async function buildApp (options: AppOptions) {
     schemaController: { compilersFactory: { buildValidator } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  if (config.otlpEndpoint !== undefined) await app.register(telemetry, { endpoint: config.otlpEndpoint, serviceName: config.otelServiceName ?? 'mcphub', now: options.now ?? Date.now })
   await app.register(gracefulClose)
   await app.register(access)
   await app.register(swagger)

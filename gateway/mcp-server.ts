@@ -1,6 +1,7 @@
 import type { CallToolResult, Client, CompleteResult, GetPromptResult, ReadResourceResult, StandardSchemaV1 } from '@modelcontextprotocol/client'
 import { inputRequired, isInputRequiredResult, ProtocolError, ProtocolErrorCode, Server, type InputRequest, type ServerContext } from '@modelcontextprotocol/server'
 import type { Principal } from '../access/index.ts'
+import type { McpTrace } from '../lib/tracing.ts'
 import type { Caller, ClientRequestMethod } from '../supervisor/callers.ts'
 import type { ToolCallLog } from './accounting.ts'
 import type { CatalogView, ServedServer } from './catalog.ts'
@@ -14,6 +15,8 @@ export interface RequestScope {
   view: CatalogView
   principal: Principal
   endpoint: string
+  /** Where the request's upstream calls are traced; undefined when tracing is off. */
+  trace?: McpTrace | undefined
 }
 
 export interface McpServerDeps {
@@ -121,12 +124,15 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
 
   server.setRequestHandler('tools/list', async (_request, ctx) => ({ tools: scopeOf(ctx).view.tools() }))
   server.setRequestHandler('tools/call', async (request, ctx) => {
-    const { view, principal } = scopeOf(ctx)
+    const { view, principal, trace } = scopeOf(ctx)
     const target = view.findTool(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`)
     if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
     const startedAt = new Date()
-    const record = (ok: boolean, error: string | null) => calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs: Date.now() - startedAt.getTime(), ok, error })
+    const record = (ok: boolean, error: string | null) => {
+      calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs: Date.now() - startedAt.getTime(), ok, error })
+      trace?.toolCall({ server: target.server.key, tool: target.name, startedAt, error })
+    }
     try {
       const progressToken = request.params._meta?.progressToken
       const progressSent: Array<Promise<void>> = []

@@ -24,7 +24,7 @@ export function sseRoutes (app: FastifyInstance, gateway: Gateway, endpoints: Re
     if (view === undefined) throw notFound('MCP endpoint')
     const message = asJsonRpcMessage(request.body)
     if (message === undefined) throw new McpReplyError(400, -32600, 'Invalid Request: the body must be one JSON-RPC message')
-    session.transport.receive(message, { authInfo: authInfoFor({ principal, view, endpoint: '/messages' }) })
+    session.transport.receive(message, { authInfo: authInfoFor({ principal, view, endpoint: '/messages', trace: app.tracing?.mcpRequest(request) }) })
     return reply.code(202).send()
   })
 

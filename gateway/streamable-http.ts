@@ -45,7 +45,7 @@ export function streamableHttpRoutes (app: FastifyInstance, gateway: Gateway, en
     const view = scope === undefined ? undefined : await gateway.viewOf(principal, scope)
     if (scope === undefined || view === undefined) throw notFound('MCP endpoint')
     const path = request.url.split('?')[0]!
-    const authInfo = authInfoFor({ principal, view, endpoint: path })
+    const authInfo = authInfoFor({ principal, view, endpoint: path, trace: app.tracing?.mcpRequest(request) })
     const sessionId = request.headers['mcp-session-id']
     const opensSession = typeof sessionId !== 'string' && request.method === 'POST' && isInitializeRequest(request.body)
     if (typeof sessionId === 'string' || opensSession) checkSessionRequest(request)

@@ -1,0 +1,141 @@
+import { createServer } from 'node:http'
+import t from 'tap'
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import packageJson from '../package.json' with { type: 'json' }
+import { createApiKey } from './helpers/auth.ts'
+import { build, captureLogs, signIn, TEST_ADMIN } from './helper.ts'
+import { until } from './helpers/wait.ts'
+
+const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
+const ERROR = 2
+
+interface Tap {
+  teardown(fn: () => unknown): void
+}
+
+interface OtlpValue { stringValue?: string, intValue?: number | string, boolValue?: boolean }
+interface OtlpSpan {
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  name: string
+  attributes: Array<{ key: string, value: OtlpValue }>
+  status: { code?: number, message?: string }
+}
+interface OtlpExport {
+  resourceSpans: Array<{
+    resource: { attributes: Array<{ key: string, value: OtlpValue }> }
+    scopeSpans: Array<{ spans: OtlpSpan[] }>
+  }>
+}
+
+/** A local OTLP/HTTP receiver: keeps every body POSTed to /v1/traces, answers `status`. */
+async function otlpReceiver (t: Tap, status = 200) {
+  const bodies: string[] = []
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      if (request.method === 'POST' && request.url === '/v1/traces') bodies.push(Buffer.concat(chunks).toString('utf8'))
+      response.writeHead(status, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  const { port } = server.address() as { port: number }
+  const exports = () => bodies.map((body) => JSON.parse(body) as OtlpExport)
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    bodies,
+    resources: () => exports().flatMap((exported) => exported.resourceSpans.map((resourceSpans) => resourceSpans.resource)),
+    spans: () => exports().flatMap((exported) => exported.resourceSpans.flatMap((resourceSpans) => resourceSpans.scopeSpans.flatMap((scope) => scope.spans)))
+  }
+}
+
+/** A span's attributes as a plain object. */
+function attributesOf (span: { attributes: Array<{ key: string, value: OtlpValue }> }): Record<string, unknown> {
+  return Object.fromEntries(span.attributes.map(({ key, value }) => [key, value.stringValue ?? (value.intValue === undefined ? value.boolValue : Number(value.intValue))]))
+}
+
+t.test('without an OTLP endpoint, tracing is not even loaded: no plugin, no decorator, no hook', async (t) => {
+  const app = await build(t, 'pglite')
+  t.notOk(app.hasPlugin('telemetry'))
+  t.notOk(app.hasDecorator('tracing'))
+  t.equal(app.tracing, undefined, 'the gateway finds nothing to trace with')
+})
+
+t.test('HTTP requests, MCP requests and upstream tool calls are exported as spans', async (t) => {
+  const receiver = await otlpReceiver(t)
+  const app = await build(t, 'pglite', {
+    config: { otlpEndpoint: receiver.endpoint, otelServiceName: 'mcphub-test' },
+    supervisorPolicy: { startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000 }
+  })
+  t.ok(app.hasPlugin('telemetry'))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const admin = await signIn(app)
+  const apiKey = await createApiKey(app, admin)
+  const created = await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name: 'Alpha', command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' } } })
+  t.equal(created.statusCode, 201)
+  const serverKey: string = created.json().data.key
+  await until('the server running', () => app.supervisor.get(created.json().data.id)?.state === 'running')
+
+  // A caller that traces its own requests: the hub's span continues its trace.
+  const callerTraceId = '0af7651916cd43dd8448eb211c80319c'
+  const callerSpanId = 'b7ad6b7169203331'
+  const listed = await app.inject({ method: 'GET', url: '/api/servers?limit=5', headers: { ...admin.headers, traceparent: `00-${callerTraceId}-${callerSpanId}-01` } })
+  t.equal(listed.statusCode, 200)
+
+  const client = new Client({ name: 'test', version: '1.0.0' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { 'x-api-key': apiKey.key } } }))
+  const argument = 'an-argument-that-must-not-be-exported'
+  t.same((await client.callTool({ name: `${serverKey}__echo`, arguments: { text: argument } })).content, [{ type: 'text', text: argument }])
+  await t.rejects(client.callTool({ name: `${serverKey}__add`, arguments: { a: 'not a number', b: 1 } }), /must be a number/)
+  await client.close()
+  // Closing the app exports what is still queued.
+  await app.close()
+
+  const spans = receiver.spans()
+  const named = (name: string) => spans.filter((span) => span.name === name)
+  t.same(receiver.resources().map(attributesOf).map((attributes) => [attributes['service.name'], attributes['service.version']]), receiver.resources().map(() => ['mcphub-test', packageJson.version]), 'the service names itself')
+
+  const [rest] = named('GET /api/servers')
+  t.ok(rest, 'a span per HTTP request, named by its route')
+  t.match(attributesOf(rest!), { 'http.request.method': 'GET', 'http.route': '/api/servers', 'url.path': '/api/servers', 'http.response.status_code': 200 })
+  t.equal(rest!.traceId, callerTraceId, 'in the trace of the caller\'s traceparent')
+  t.equal(rest!.parentSpanId, callerSpanId)
+
+  const [initialize] = named('mcp initialize')
+  t.ok(initialize, 'a span per MCP request')
+  const mcpCalls = named('mcp tools/call')
+  t.equal(mcpCalls.length, 2)
+  for (const mcp of mcpCalls) {
+    t.match(attributesOf(mcp), { 'mcp.method.name': 'tools/call', 'jsonrpc.request.id': /^\d+$/ })
+    const http = spans.find((span) => span.spanId === mcp.parentSpanId)
+    t.equal(http?.name, 'POST /mcp', 'the MCP span is a child of its HTTP request\'s')
+    t.equal(http?.traceId, mcp.traceId)
+  }
+
+  const [echo] = named('tools/call echo')
+  t.match(attributesOf(echo!), { 'mcp.server': serverKey, 'mcp.tool.name': 'echo', 'mcp.tool.is_error': false })
+  t.not(echo!.status.code, ERROR)
+  const [failed] = named('tools/call add')
+  t.match(attributesOf(failed!), { 'mcp.server': serverKey, 'mcp.tool.name': 'add', 'mcp.tool.is_error': true })
+  t.equal(failed!.status.code, ERROR, 'a failed call is an error')
+  t.match(failed!.status.message, /must be a number/)
+  t.same([echo, failed].map((call) => mcpCalls.find((mcp) => mcp.spanId === call!.parentSpanId)?.traceId), [echo!.traceId, failed!.traceId], 'each tool call is a child of its MCP request\'s span')
+
+  const exported = receiver.bodies.join('\n')
+  for (const secret of [admin.token, apiKey.key, TEST_ADMIN.password, argument]) t.notOk(exported.includes(secret), 'no credential, header or argument is exported')
+})
+
+t.test('export failures are logged, never thrown into requests', async (t) => {
+  const receiver = await otlpReceiver(t, 400)
+  const logs = captureLogs()
+  const app = await build(t, 'pglite', { config: { otlpEndpoint: receiver.endpoint, logLevel: 'warn' }, logStream: logs.stream })
+  t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+  await app.close()
+  t.ok(receiver.bodies.length > 0, 'the spans were sent')
+  const warnings = logs.lines.filter((line) => line.includes('could not export traces'))
+  t.equal(warnings.length, 1)
+})
