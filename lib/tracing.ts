@@ -160,7 +160,11 @@ export class Tracing {
           startTime: startedAt,
           attributes: { 'mcp.method.name': 'tools/call', 'mcp.server': server, 'mcp.tool.name': tool, 'mcp.tool.is_error': error !== null }
         }, context)
-        if (error !== null) span.setStatus({ code: SpanStatusCode.ERROR, message: error })
+        // The MCP request fails with its call.
+        if (error !== null) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error })
+          mcp.setStatus({ code: SpanStatusCode.ERROR, message: error })
+        }
         span.end()
       }
     }

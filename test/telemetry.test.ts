@@ -68,7 +68,8 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
   const receiver = await otlpReceiver(t)
   const app = await build(t, 'pglite', {
     config: { otlpEndpoint: receiver.endpoint, otelServiceName: 'mcphub-test' },
-    supervisorPolicy: { startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000 }
+    supervisorPolicy: { startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000 },
+    extend: (app) => { app.get('/test/fails', { config: { access: 'public' } }, async () => { throw new Error('an internal failure') }) }
   })
   t.ok(app.hasPlugin('telemetry'))
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -85,6 +86,9 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
   const callerSpanId = 'b7ad6b7169203331'
   const listed = await app.inject({ method: 'GET', url: '/api/servers?limit=5', headers: { ...admin.headers, traceparent: `00-${callerTraceId}-${callerSpanId}-01` } })
   t.equal(listed.statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/test/fails' })).statusCode, 500)
+  const queryToken = 'a-token-in-a-query-string'
+  t.equal((await app.inject({ method: 'GET', url: `/no/such/page?token=${queryToken}` })).statusCode, 404)
 
   const client = new Client({ name: 'test', version: '1.0.0' })
   await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { 'x-api-key': apiKey.key } } }))
@@ -105,6 +109,14 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
   t.equal(rest!.traceId, callerTraceId, 'in the trace of the caller\'s traceparent')
   t.equal(rest!.parentSpanId, callerSpanId)
 
+  const [failing] = named('GET /test/fails')
+  t.match(attributesOf(failing!), { 'http.response.status_code': 500 })
+  t.equal(failing!.status.code, ERROR, 'a 5xx answer is an error')
+  t.not(rest!.status.code, ERROR)
+  const notFound = spans.find((span) => attributesOf(span)['url.path'] === '/no/such/page')
+  t.match(notFound, { name: 'GET' }, 'without a route, the span is named by the method alone')
+  t.notOk(notFound?.status.code === ERROR, 'a 4xx answer is not the hub\'s error')
+
   const [initialize] = named('mcp initialize')
   t.ok(initialize, 'a span per MCP request')
   const mcpCalls = named('mcp tools/call')
@@ -123,10 +135,13 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
   t.match(attributesOf(failed!), { 'mcp.server': serverKey, 'mcp.tool.name': 'add', 'mcp.tool.is_error': true })
   t.equal(failed!.status.code, ERROR, 'a failed call is an error')
   t.match(failed!.status.message, /must be a number/)
-  t.same([echo, failed].map((call) => mcpCalls.find((mcp) => mcp.spanId === call!.parentSpanId)?.traceId), [echo!.traceId, failed!.traceId], 'each tool call is a child of its MCP request\'s span')
+  const [echoRequest, failedRequest] = [echo, failed].map((call) => mcpCalls.find((mcp) => mcp.spanId === call!.parentSpanId))
+  t.same([echoRequest?.traceId, failedRequest?.traceId], [echo!.traceId, failed!.traceId], 'each tool call is a child of its MCP request\'s span')
+  t.not(echoRequest?.status.code, ERROR)
+  t.equal(failedRequest?.status.code, ERROR, 'the MCP request fails with its call')
 
   const exported = receiver.bodies.join('\n')
-  for (const secret of [admin.token, apiKey.key, TEST_ADMIN.password, argument]) t.notOk(exported.includes(secret), 'no credential, header or argument is exported')
+  for (const secret of [admin.token, apiKey.key, TEST_ADMIN.password, argument, queryToken]) t.notOk(exported.includes(secret), 'no credential, header or argument is exported')
 })
 
 t.test('export failures are logged, never thrown into requests', async (t) => {
