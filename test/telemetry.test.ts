@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process'
 import { createServer } from 'node:http'
+import { promisify } from 'node:util'
 import t from 'tap'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import packageJson from '../package.json' with { type: 'json' }
@@ -64,6 +66,20 @@ t.test('without an OTLP endpoint, tracing is not even loaded: no plugin, no deco
   t.equal(app.tracing, undefined, 'the gateway finds nothing to trace with')
 })
 
+t.test('the app\'s modules import no OpenTelemetry SDK: it is loaded only when tracing is on', async (t) => {
+  // A fresh process lists every module importing the app loads (prom-client loads the API alone, a no-op facade).
+  const script = `
+    import { registerHooks } from 'node:module'
+    const loaded = []
+    registerHooks({ load (url, context, next) { loaded.push(url); return next(url, context) } })
+    await import('./app.ts')
+    process.stdout.write(JSON.stringify(loaded))`
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('..', import.meta.url).pathname })
+  const loaded = JSON.parse(stdout) as string[]
+  t.ok(loaded.some((url) => url.endsWith('/plugins/telemetry.ts')), 'the plugin module itself is there')
+  t.same(loaded.filter((url) => url.endsWith('/lib/tracing.ts') || /\/@opentelemetry\/(?!api\/)/.test(url)), [])
+})
+
 t.test('HTTP requests, MCP requests and upstream tool calls are exported as spans', async (t) => {
   const receiver = await otlpReceiver(t)
   const app = await build(t, 'pglite', {
@@ -86,6 +102,7 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
   const callerSpanId = 'b7ad6b7169203331'
   const listed = await app.inject({ method: 'GET', url: '/api/servers?limit=5', headers: { ...admin.headers, traceparent: `00-${callerTraceId}-${callerSpanId}-01` } })
   t.equal(listed.statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/healthz', headers: { traceparent: '00-not-a-trace-parent' } })).statusCode, 200)
   t.equal((await app.inject({ method: 'GET', url: '/test/fails' })).statusCode, 500)
   const queryToken = 'a-token-in-a-query-string'
   t.equal((await app.inject({ method: 'GET', url: `/no/such/page?token=${queryToken}` })).statusCode, 404)
@@ -108,6 +125,10 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
   t.match(attributesOf(rest!), { 'http.request.method': 'GET', 'http.route': '/api/servers', 'url.path': '/api/servers', 'http.response.status_code': 200 })
   t.equal(rest!.traceId, callerTraceId, 'in the trace of the caller\'s traceparent')
   t.equal(rest!.parentSpanId, callerSpanId)
+
+  const [health] = named('GET /healthz')
+  t.ok(health, 'a malformed traceparent is ignored')
+  t.notOk(health!.parentSpanId, 'the request starts a trace of its own')
 
   const [failing] = named('GET /test/fails')
   t.match(attributesOf(failing!), { 'http.response.status_code': 500 })
