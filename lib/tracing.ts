@@ -41,7 +41,8 @@ interface RequestSpans {
 function jsonRpcRequest (body: unknown): { method: string, id: string | number } | undefined {
   if (typeof body !== 'object' || body === null) return undefined
   const { method, id } = body as { method?: unknown, id?: unknown }
-  return typeof method === 'string' && (typeof id === 'string' || typeof id === 'number') ? { method, id } : undefined
+  // The method names a span: a client's long one is cut (span names have no length limit).
+  return typeof method === 'string' && (typeof id === 'string' || typeof id === 'number') ? { method: method.slice(0, 100), id } : undefined
 }
 
 /** Logs the exporter's failures now and then; spans that could not be sent are dropped. */
