@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { createServer } from 'node:http'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import packageJson from '../package.json' with { type: 'json' }
 import { createApiKey } from './helpers/auth.ts'
 import { build, captureLogs, signIn, TEST_ADMIN } from './helper.ts'
@@ -113,56 +113,76 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
   t.same((await client.callTool({ name: `${serverKey}__echo`, arguments: { text: argument } })).content, [{ type: 'text', text: argument }])
   await t.rejects(client.callTool({ name: `${serverKey}__add`, arguments: { a: 'not a number', b: 1 } }), /must be a number/)
   await client.close()
+  // The older HTTP+SSE transport: each message is a POST /messages.
+  const withAuth = (url: string | URL, init?: RequestInit) => fetch(url, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), ...admin.headers } })
+  const sseClient = new Client({ name: 'sse', version: '1.0.0' })
+  await sseClient.connect(new SSEClientTransport(new URL(`http://127.0.0.1:${port}/sse`), { fetch: withAuth, eventSourceInit: { fetch: withAuth } }))
+  t.same((await sseClient.callTool({ name: `${serverKey}__add`, arguments: { a: 1, b: 2 } })).content, [{ type: 'text', text: '3' }])
+  await sseClient.close()
   // Closing the app exports what is still queued.
   await app.close()
 
   const spans = receiver.spans()
   const named = (name: string) => spans.filter((span) => span.name === name)
-  t.same(receiver.resources().map(attributesOf).map((attributes) => [attributes['service.name'], attributes['service.version']]), receiver.resources().map(() => ['mcphub-test', packageJson.version]), 'the service names itself')
+  const parentOf = (span: OtlpSpan | undefined) => spans.find((parent) => parent.spanId === span?.parentSpanId)
 
-  const [rest] = named('GET /api/servers')
-  t.ok(rest, 'a span per HTTP request, named by its route')
-  t.match(attributesOf(rest!), { 'http.request.method': 'GET', 'http.route': '/api/servers', 'url.path': '/api/servers', 'http.response.status_code': 200 })
-  t.equal(rest!.traceId, callerTraceId, 'in the trace of the caller\'s traceparent')
-  t.equal(rest!.parentSpanId, callerSpanId)
+  t.test('every export names the service', async (t) => {
+    t.ok(receiver.resources().length > 0)
+    for (const resource of receiver.resources()) t.match(attributesOf(resource), { 'service.name': 'mcphub-test', 'service.version': packageJson.version })
+  })
 
-  const [health] = named('GET /healthz')
-  t.ok(health, 'a malformed traceparent is ignored')
-  t.notOk(health!.parentSpanId, 'the request starts a trace of its own')
+  t.test('a span per HTTP request, named by its route, continuing the caller\'s trace', async (t) => {
+    const [rest] = named('GET /api/servers')
+    t.match(attributesOf(rest!), { 'http.request.method': 'GET', 'http.route': '/api/servers', 'url.path': '/api/servers', 'http.response.status_code': 200 })
+    t.not(rest!.status.code, ERROR)
+    t.equal(rest!.traceId, callerTraceId, 'in the trace of the caller\'s traceparent')
+    t.equal(rest!.parentSpanId, callerSpanId)
+    const [health] = named('GET /healthz')
+    t.ok(health, 'a malformed traceparent is ignored')
+    t.notOk(health!.parentSpanId, 'the request starts a trace of its own')
+  })
 
-  const [failing] = named('GET /test/fails')
-  t.match(attributesOf(failing!), { 'http.response.status_code': 500 })
-  t.equal(failing!.status.code, ERROR, 'a 5xx answer is an error')
-  t.not(rest!.status.code, ERROR)
-  const notFound = spans.find((span) => attributesOf(span)['url.path'] === '/no/such/page')
-  t.match(notFound, { name: 'GET' }, 'without a route, the span is named by the method alone')
-  t.notOk(notFound?.status.code === ERROR, 'a 4xx answer is not the hub\'s error')
+  t.test('a 5xx answer is an error; a 4xx one is not', async (t) => {
+    const [failing] = named('GET /test/fails')
+    t.match(attributesOf(failing!), { 'http.response.status_code': 500 })
+    t.equal(failing!.status.code, ERROR)
+    const notFound = spans.find((span) => attributesOf(span)['url.path'] === '/no/such/page')
+    t.match(notFound, { name: 'GET' }, 'without a route, the span is named by the method alone')
+    t.not(notFound?.status.code, ERROR)
+  })
 
-  const [initialize] = named('mcp initialize')
-  t.ok(initialize, 'a span per MCP request')
-  const mcpCalls = named('mcp tools/call')
-  t.equal(mcpCalls.length, 2)
-  for (const mcp of mcpCalls) {
-    t.match(attributesOf(mcp), { 'mcp.method.name': 'tools/call', 'jsonrpc.request.id': /^\d+$/ })
-    const http = spans.find((span) => span.spanId === mcp.parentSpanId)
-    t.equal(http?.name, 'POST /mcp', 'the MCP span is a child of its HTTP request\'s')
-    t.equal(http?.traceId, mcp.traceId)
-  }
+  t.test('a span per MCP request, a child of its HTTP request\'s', async (t) => {
+    t.ok(named('mcp initialize').length > 0)
+    const mcpCalls = named('mcp tools/call')
+    t.equal(mcpCalls.length, 3)
+    for (const mcp of mcpCalls) {
+      t.match(attributesOf(mcp), { 'mcp.method.name': 'tools/call', 'jsonrpc.request.id': /^\d+$/ })
+      t.match(parentOf(mcp), { name: /^POST \/(mcp|messages)$/, traceId: mcp.traceId })
+    }
+    t.ok(mcpCalls.some((mcp) => typeof attributesOf(mcp)['mcp.session.id'] === 'string'), 'with the session, when there is one')
+  })
 
-  const [echo] = named('tools/call echo')
-  t.match(attributesOf(echo!), { 'mcp.server': serverKey, 'mcp.tool.name': 'echo', 'mcp.tool.is_error': false })
-  t.not(echo!.status.code, ERROR)
-  const [failed] = named('tools/call add')
-  t.match(attributesOf(failed!), { 'mcp.server': serverKey, 'mcp.tool.name': 'add', 'mcp.tool.is_error': true })
-  t.equal(failed!.status.code, ERROR, 'a failed call is an error')
-  t.match(failed!.status.message, /must be a number/)
-  const [echoRequest, failedRequest] = [echo, failed].map((call) => mcpCalls.find((mcp) => mcp.spanId === call!.parentSpanId))
-  t.same([echoRequest?.traceId, failedRequest?.traceId], [echo!.traceId, failed!.traceId], 'each tool call is a child of its MCP request\'s span')
-  t.not(echoRequest?.status.code, ERROR)
-  t.equal(failedRequest?.status.code, ERROR, 'the MCP request fails with its call')
+  t.test('a span per upstream tool call, a child of its MCP request\'s, with its outcome', async (t) => {
+    const [echo] = named('tools/call echo')
+    t.match(attributesOf(echo!), { 'mcp.server': serverKey, 'mcp.tool.name': 'echo', 'mcp.tool.is_error': false })
+    t.not(echo!.status.code, ERROR)
+    t.match(parentOf(echo), { name: 'mcp tools/call', traceId: echo!.traceId })
+    t.not(parentOf(echo)?.status.code, ERROR)
 
-  const exported = receiver.bodies.join('\n')
-  for (const secret of [admin.token, apiKey.key, TEST_ADMIN.password, argument, queryToken]) t.notOk(exported.includes(secret), 'no credential, header or argument is exported')
+    const failed = named('tools/call add').find((span) => attributesOf(span)['mcp.tool.is_error'] === true)
+    t.match(attributesOf(failed!), { 'mcp.server': serverKey, 'mcp.tool.name': 'add' })
+    t.match(failed!.status, { code: ERROR, message: /must be a number/ }, 'a failed call is an error, with its message')
+    t.match(parentOf(failed), { name: 'mcp tools/call', status: { code: ERROR } }, 'the MCP request fails with its call')
+
+    const overSse = named('tools/call add').find((span) => attributesOf(span)['mcp.tool.is_error'] === false)
+    t.equal(parentOf(overSse)?.name, 'mcp tools/call', 'calls over HTTP+SSE are traced too')
+    t.equal(parentOf(parentOf(overSse))?.name, 'POST /messages')
+  })
+
+  t.test('no credential, header or argument is exported', async (t) => {
+    const exported = receiver.bodies.join('\n')
+    for (const secret of [admin.token, apiKey.key, TEST_ADMIN.password, argument, queryToken]) t.notOk(exported.includes(secret))
+  })
 })
 
 t.test('export failures are logged, never thrown into requests', async (t) => {
