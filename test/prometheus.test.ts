@@ -155,3 +155,19 @@ t.test('the sampler runs every sampleMs while metrics are on', async (t) => {
   t.equal(app.sampler.running, true)
   await until('a sample of the hub\'s memory', () => app.metrics.takeMinute(Date.now()).series.find((series) => series.name === 'memory'), 15_000)
 })
+
+t.test('a server\'s sampling requests relayed to the calling client are counted', async (t) => {
+  const app = await build(t, 'pglite', { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const admin = await signIn(app)
+  const conformance = new URL('./fixtures/conformance-server.ts', import.meta.url).pathname
+  const server = await api(app, admin, 'POST', '/api/servers', { name: 'sampler', command: process.execPath, args: [conformance], enabled: false }) as { id: string, key: string }
+  await api(app, admin, 'POST', `/api/servers/${server.id}/start`)
+  const { port } = app.server.address() as { port: number }
+  const client = new Client({ name: 'asked', version: '1.0.0' }, { capabilities: { sampling: {} } })
+  client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', model: 'test', content: { type: 'text', text: 'sampled' } }))
+  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp/servers/${server.key}`), { requestInit: { headers: admin.headers } }))
+  t.teardown(() => client.close())
+  for (let i = 0; i < 2; i++) t.same((await client.callTool({ name: 'test_sampling', arguments: { prompt: 'hello' } })).content, [{ type: 'text', text: 'LLM response: sampled' }])
+  t.equal(valueOf(await scrape(app, admin.headers), 'mcphub_mcp_relayed_requests_total', { server: server.key, method: 'sampling/createMessage' }), 2)
+})
