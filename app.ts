@@ -27,6 +27,7 @@ import authRoutes from './routes/auth/index.ts'
 import groupRoutes from './routes/groups/index.ts'
 import health from './routes/health/index.ts'
 import monitoringRoutes from './routes/monitoring/index.ts'
+import prometheusRoutes from './routes/prometheus/index.ts'
 import serverRoutes from './routes/servers/index.ts'
 import userRoutes from './routes/users/index.ts'
 import ws, { type WsLimits } from './ws/index.ts'
@@ -45,6 +46,8 @@ export interface AppOptions {
   supervisorPolicy?: Partial<SupervisorPolicy>
   /** `/ws` bounds and timings (tests shorten them). */
   wsLimits?: Partial<WsLimits>
+  /** ms between samples of the gauges (tests shorten it); 5000 by default. */
+  metricsSampleMs?: number
 }
 
 /** Secrets pino must never write, wherever they appear in a logged object. */
@@ -130,11 +133,11 @@ export async function buildApp (options: AppOptions) {
 
   const now = options.now ?? Date.now
   await app.register(redis, { url: config.redisUrl, keyPrefix: config.redisKeyPrefix, now })
-  await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous })
+  await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous, metricsToken: config.metricsToken })
   await app.register(rateLimit, { limits: config.rateLimits })
   await app.register(errors)
   await app.register(events)
-  await app.register(metrics, { enabled: config.metricsEnabled ?? true, now })
+  await app.register(metrics, { enabled: config.metricsEnabled ?? true, now, ...(options.metricsSampleMs === undefined ? {} : { sampleMs: options.metricsSampleMs }) })
   await app.register(activity, { retentionDays: config.activityRetentionDays, now })
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
 
@@ -149,6 +152,7 @@ export async function buildApp (options: AppOptions) {
     await api.register(groupRoutes, { prefix: '/api/groups' })
     await api.register(serverRoutes, { prefix: '/api/servers' })
     await api.register(monitoringRoutes, { prefix: '/api/monitoring' })
+    await api.register(prometheusRoutes, { token: config.metricsToken })
   })
   await app.register(gateway, { rateLimit: config.rateLimits.mcp, allowedHosts: config.allowedHosts })
   await app.register(ws, {

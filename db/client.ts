@@ -23,6 +23,33 @@ export interface DatabaseHandle {
   /** Resolves when the database answers, for the tables requests need, within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<void>
   close(): Promise<void>
+  /** PostgreSQL's pool: its connections and the queries waiting for one (0 and 0 on PGlite). */
+  poolStats(): { size: number, waiting: number }
+  /** Hears how long each query took (ms), from when it was sent to its answer. */
+  onQuery(listener: (ms: number) => void): void
+}
+
+/**
+ * Times each call of `target.query` that returns a promise (the way drizzle queries) for the
+ * listener set last (an app built again on the same handle replaces the previous one).
+ */
+function timeQueries (target: { query: (...args: never[]) => unknown }): (listener: (ms: number) => void) => void {
+  let heard: ((ms: number) => void) | undefined
+  return (listener) => {
+    if (heard === undefined) {
+      const query = target.query
+      target.query = function (this: unknown, ...args: never[]) {
+        const startedAt = performance.now()
+        const result = query.apply(this, args)
+        if (result instanceof Promise) {
+          const done = () => { heard!(performance.now() - startedAt) }
+          result.then(done, done)
+        }
+        return result
+      }
+    }
+    heard = listener
+  }
 }
 
 interface Logger {
@@ -169,7 +196,9 @@ export function openPostgres (url: string, log: Logger, options: PostgresOptions
     },
     async close () {
       await pool.end()
-    }
+    },
+    poolStats: () => ({ size: pool.totalCount, waiting: pool.waitingCount }),
+    onQuery: timeQueries(pool as unknown as { query: (...args: never[]) => unknown })
   }
 }
 
@@ -194,7 +223,9 @@ export function wrapPglite (client: PGlite): DatabaseHandle {
     },
     async close () {
       if (!client.closed) await client.close()
-    }
+    },
+    poolStats: () => ({ size: 0, waiting: 0 }),
+    onQuery: timeQueries(client as unknown as { query: (...args: never[]) => unknown })
   }
 }
 

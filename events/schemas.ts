@@ -36,7 +36,7 @@ export const ServerLogEvent = Type.Object({
   message: Type.String()
 }, { $id: 'ServerLogEvent', description: 'One log line of a server (`server-logs`): its stderr, an MCP log message or a supervisor event' })
 
-export const MONITORING_METRICS = ['cpu', 'memory', 'heapUsed', 'uptime', 'eventLoopDelay', 'requests'] as const
+export const MONITORING_METRICS = ['cpu', 'memory', 'heapUsed', 'uptime', 'eventLoopDelay', 'eventLoopUtilization', 'requests', 'mcpSessions', 'wsConnections'] as const
 export const MonitoringMetric = Type.Enum(MONITORING_METRICS)
 
 export const MonitoringEvent = Type.Object({
@@ -47,7 +47,10 @@ export const MonitoringEvent = Type.Object({
     heapUsed: Type.Optional(Type.Integer({ description: 'V8 heap in use, bytes' })),
     uptime: Type.Optional(Type.Integer({ description: 'Seconds since the hub started' })),
     eventLoopDelay: Type.Optional(Type.Number({ description: 'Mean event-loop delay since the previous sample, ms' })),
-    requests: Type.Optional(Type.Number({ description: 'HTTP requests received per minute (REST, MCP, /ws upgrades), over the time since the previous sample' }))
+    eventLoopUtilization: Type.Optional(Type.Number({ description: 'Share of the time since the previous sample the event loop was busy, 0 to 1' })),
+    requests: Type.Optional(Type.Number({ description: 'HTTP requests answered per minute (REST, MCP, /ws upgrades), over the time since the previous sample' })),
+    mcpSessions: Type.Optional(Type.Integer({ description: 'MCP sessions open' })),
+    wsConnections: Type.Optional(Type.Integer({ description: 'WebSocket connections open on /ws' }))
   })
 }, { $id: 'MonitoringEvent', description: 'A sample of the hub\'s own figures (`monitoring`), with the metrics the subscription asked for' })
 
@@ -116,7 +119,7 @@ export const SubscriptionFilters = Type.Object({
   severity: Type.Optional(AlertSeverity),
   userId: Type.Optional(Id),
   action: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-  interval: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000, description: 'ms between `monitoring` samples' }))
+  interval: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000, description: 'ms between `monitoring` samples (default 5000)' }))
 }, {
   $id: 'SubscriptionFilters',
   additionalProperties: false,

@@ -69,7 +69,8 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   const relayFailed = (error: unknown) => { app.log.warn({ err: error }, 'could not relay a resource update') }
   const stopRelayingUpdates = app.supervisor.onResourceUpdated((server, uri) => { subscriptions.updated(server, uri).catch(relayFailed) })
   const paused = new PausedCalls()
-  const newServer = () => mcpServer({ calls, subscriptions, paused })
+  const newServer = () => mcpServer({ calls, subscriptions, paused, metrics: app.metrics })
+  app.sampler.report('mcpSessions', () => sessions.size)
   const stateless = createMcpHandler(newServer, {
     legacy: 'stateless',
     onerror: (error) => app.log.warn({ err: { message: error.message } }, 'MCP request failed')

@@ -2,6 +2,8 @@ import type { CallToolResult, Client, CompleteResult, GetPromptResult, ReadResou
 import { inputRequired, isInputRequiredResult, ProtocolError, ProtocolErrorCode, Server, type InputRequest, type ServerContext } from '@modelcontextprotocol/server'
 import type { Principal } from '../access/index.ts'
 import type { McpTrace } from '../lib/tracing.ts'
+import { countRelayedRequest, countToolCall } from '../metrics/mcp.ts'
+import type { MetricRecorder } from '../metrics/recorder.ts'
 import type { Caller, ClientRequestMethod } from '../supervisor/callers.ts'
 import type { ToolCallLog } from './accounting.ts'
 import type { CatalogView, ServedServer } from './catalog.ts'
@@ -23,6 +25,7 @@ export interface McpServerDeps {
   calls: ToolCallLog
   subscriptions: ResourceSubscriptions
   paused: PausedCalls
+  metrics: MetricRecorder
 }
 
 const CAPABILITY_OF: Record<ClientRequestMethod, 'sampling' | 'elicitation' | 'roots'> = {
@@ -65,7 +68,7 @@ function upstream (server: ServedServer): Client {
  * moment, not of its opening. Calls are routed to the owning server; while one runs, that
  * server's own requests (sampling, elicitation, roots) and log messages come back to this client.
  */
-export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Server {
+export function mcpServer ({ calls, subscriptions, paused, metrics }: McpServerDeps): Server {
   const server = new Server(HUB_INFO, {
     capabilities: {
       tools: { listChanged: true },
@@ -81,6 +84,7 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
     key: ctx.sessionId ?? `request:${++statelessCalls}`,
     ask: (method, params, signal) => {
       if (server.getClientCapabilities()?.[CAPABILITY_OF[method]] === undefined) return undefined
+      countRelayedRequest(metrics, target, method)
       return ctx.mcpReq.send({ method, params }, { signal, timeout: target.callTimeoutMs })
     },
     log: (params) => { ctx.mcpReq.log(params.level, params.data, params.logger).catch(() => {}) }
@@ -107,7 +111,15 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
       const capabilities = (ctx.mcpReq.envelope as Record<string, { [capability: string]: unknown } | undefined>)['io.modelcontextprotocol/clientCapabilities'] ?? {}
       const key = `request:${++statelessCalls}`
       resumed = new PausedCall<T>(request, async (ask) => {
-        const caller: Caller = { key, ask: (method, params) => capabilities[CAPABILITY_OF[method]] === undefined ? undefined : ask(method, params), log: () => {} }
+        const caller: Caller = {
+          key,
+          ask: (method, params) => {
+            if (capabilities[CAPABILITY_OF[method]] === undefined) return undefined
+            countRelayedRequest(metrics, target, method)
+            return ask(method, params)
+          },
+          log: () => {}
+        }
         // The call outlives the round's request: only its own timeout ends it.
         return await target.managed.callers.run(caller, async () => await call(upstream(target), new AbortController().signal))
       })
@@ -130,7 +142,9 @@ export function mcpServer ({ calls, subscriptions, paused }: McpServerDeps): Ser
     if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
     const startedAt = new Date()
     const record = (ok: boolean, error: string | null) => {
-      calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs: Date.now() - startedAt.getTime(), ok, error })
+      const durationMs = Date.now() - startedAt.getTime()
+      calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs, ok, error })
+      countToolCall(metrics, target.server, target.name, durationMs, ok)
       trace?.toolCall({ server: target.server.key, tool: target.name, startedAt, error })
     }
     try {

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
 import { notFound } from '../lib/errors.ts'
+import { countMcpRequest } from '../metrics/mcp.ts'
 import { principalOf } from '../plugins/access.ts'
 import type { Gateway, ScopeOf } from './context.ts'
 import { McpReplyError } from './errors.ts'
@@ -24,6 +25,7 @@ export function sseRoutes (app: FastifyInstance, gateway: Gateway, endpoints: Re
     if (view === undefined) throw notFound('MCP endpoint')
     const message = asJsonRpcMessage(request.body)
     if (message === undefined) throw new McpReplyError(400, -32600, 'Invalid Request: the body must be one JSON-RPC message')
+    countMcpRequest(app.metrics, message)
     session.transport.receive(message, { authInfo: authInfoFor({ principal, view, endpoint: '/messages', trace: app.tracing?.mcpRequest(request) }) })
     return reply.code(202).send()
   })

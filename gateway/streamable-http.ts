@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { type JSONRPCMessage, isInitializeRequest, isLegacyRequest, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server'
 import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
 import { notFound } from '../lib/errors.ts'
+import { countMcpRequest } from '../metrics/mcp.ts'
 import { principalOf } from '../plugins/access.ts'
 import type { Scope } from './catalog.ts'
 import type { Gateway, ScopeOf } from './context.ts'
@@ -41,6 +42,7 @@ export function streamableHttpRoutes (app: FastifyInstance, gateway: Gateway, en
   const { sessions } = gateway
 
   async function serve (request: FastifyRequest, reply: FastifyReply, scope: Scope | undefined) {
+    if (request.method === 'POST') countMcpRequest(app.metrics, request.body)
     const principal = principalOf(request)
     const view = scope === undefined ? undefined : await gateway.viewOf(principal, scope)
     if (scope === undefined || view === undefined) throw notFound('MCP endpoint')

@@ -5,6 +5,7 @@ import { SecretBox, sha256 } from '../lib/crypto.ts'
 import { EpochCache } from '../lib/epoch-cache.ts'
 import { invalidRequest, rateLimited } from '../lib/errors.ts'
 import { WindowCounter } from '../lib/window-counter.ts'
+import { carriesScrapeToken } from '../metrics/scrape-token.ts'
 import { ACCESS_TOKEN_TTL_SECONDS, principalForApiKey, principalForSession, type AuthContext } from '../routes/auth/service.ts'
 import type { Principal } from './access.ts'
 import { addressKey } from './rate-limit.ts'
@@ -49,6 +50,8 @@ export interface AuthOptions {
    * address are refused (429) without being looked up; 0 turns the limit off.
    */
   failedCredentialsPerMinute: number
+  /** MCPHUB_METRICS_TOKEN: no user's credential; `/metrics` checks it (routes/prometheus). */
+  metricsToken?: string | undefined
 }
 
 const FAILURE_WINDOW_MS = 60_000
@@ -67,7 +70,7 @@ const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/
  * never spend that budget, so legitimate users behind a shared address are not affected by the
  * address's anonymous traffic.
  */
-export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPerMinute }) => {
+export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPerMinute, metricsToken }) => {
   await app.register(jwt, {
     secret: jwtSecret,
     // @fastify/jwt takes a numeric lifetime in seconds.
@@ -138,6 +141,8 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPe
   app.addHook('onRequest', async (request, reply) => {
     const apiKey = request.headers['x-api-key']
     const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+    // A scraper's token on `/metrics` is not a failed credential: the route checks it.
+    if (apiKey === undefined && request.routeOptions.url === '/metrics' && carriesScrapeToken(request.headers.authorization, metricsToken)) return
     request.principal = await authenticate({ token, apiKey: typeof apiKey === 'string' ? apiKey : undefined }, request.ip, reply)
   })
 }, { name: 'auth', dependencies: ['db', 'access', 'redis'] })

@@ -75,6 +75,8 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     // A new retry time is news; the same state again is not.
     if (from === state && state !== 'backoff') return
     lastStates.set(spec.id, state)
+    // Backing off ends in a new start: the server is restarted after it exited or failed.
+    if (from === 'backoff' && state === 'starting') app.metrics.count('serverRestarts', { server: spec.key }, 1, spec.id)
     const status = server.status()
     const failed = state === 'backoff' || state === 'error'
     app.events.publish('server-status', {
@@ -127,4 +129,4 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     await supervisor.stopAll(5000)
     await logs.close(CLOSE_FLUSH_MS)
   })
-}, { name: 'supervisor', dependencies: ['db', 'auth', 'events'] })
+}, { name: 'supervisor', dependencies: ['db', 'auth', 'events', 'metrics'] })

@@ -185,7 +185,7 @@ t.test('monitoring: admins get samples with the metrics they asked for, at their
 
   await subscribe(client, { channel: 'monitoring' })
   const whole = await client.waitFor(isEvent('monitoring'))
-  t.same(Object.keys((whole.data as { metrics: object }).metrics).sort(), ['cpu', 'eventLoopDelay', 'heapUsed', 'memory', 'requests', 'uptime'], 'a second subscription without `metrics`: every metric, once')
+  t.same(Object.keys((whole.data as { metrics: object }).metrics).sort(), ['cpu', 'eventLoopDelay', 'eventLoopUtilization', 'heapUsed', 'mcpSessions', 'memory', 'requests', 'uptime', 'wsConnections'], 'a second subscription without `metrics`: every metric, once')
   const next = await client.waitFor((message) => message.type === 'event')
   t.not(next.seq, whole.seq, 'each sample sent once')
 })

@@ -49,6 +49,11 @@ export class SocketHub implements ConnectionHost {
     this.#heartbeat.unref()
   }
 
+  /** Sockets open. */
+  get size (): number {
+    return this.#connections.size
+  }
+
   /** Takes a socket just upgraded, authenticated already when its request carried credentials. */
   accept (socket: WebSocket, request: { ip: string, principal: Principal | null }): void {
     const connection = new Connection(socket, request.ip, this)

@@ -38,6 +38,8 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, options) => {
     watchStream: app.watchStream
   })
 
+  app.sampler.report('wsConnections', () => hub.size)
+
   // `closeTimeout` (ws 8.18) is not in @types/ws yet.
   const serverOptions = { maxPayload: MAX_MESSAGE_BYTES, closeTimeout: hub.limits.closeTimeoutMs }
   await app.register(websocket, {

@@ -10,7 +10,7 @@ export interface Subscription {
   accepts: EventFilter
   /** `monitoring`: the metrics its samples carry (all when undefined). */
   metrics: readonly MonitoringMetric[] | undefined
-  /** `monitoring`: ms between its samples (every sample when undefined). */
+  /** `monitoring`: ms between its samples (`DEFAULT_MONITORING_INTERVAL_MS` when undefined). */
   intervalMs: number | undefined
   /** When its last sample was taken (ms). */
   lastSampleAt: number
@@ -28,6 +28,8 @@ export type Selection = false | 'whole' | readonly MonitoringMetric[]
  * drift by a few ms, and a 2 s interval must not slip to 3 s because of it.
  */
 const INTERVAL_SLACK = 0.9
+/** A `monitoring` subscription without `interval` gets a sample this often. */
+export const DEFAULT_MONITORING_INTERVAL_MS = 5000
 
 /** One socket's subscriptions, by id and by channel. */
 export class Subscriptions {
@@ -92,7 +94,7 @@ function selection (event: AnyEvent, subscriptions: readonly Subscription[], liv
   let whole = false
   for (const subscription of subscriptions) {
     if (!wants(subscription)) continue
-    if (subscription.intervalMs !== undefined && at - subscription.lastSampleAt < subscription.intervalMs * INTERVAL_SLACK) continue
+    if (at - subscription.lastSampleAt < (subscription.intervalMs ?? DEFAULT_MONITORING_INTERVAL_MS) * INTERVAL_SLACK) continue
     subscription.lastSampleAt = at
     due = true
     if (subscription.metrics === undefined) whole = true

@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { buildApp } from '../app.ts'
+import { wrapPglite } from '../db/client.ts'
+import { countMcpRequest, countToolCall } from '../metrics/mcp.ts'
+import { MetricRecorder } from '../metrics/recorder.ts'
+import { benchConfig } from './bench-config.ts'
+import { runLoad } from './bench-load.ts'
+
+/**
+ * What recording metrics costs the gateway: `tools/call` of the fixture's `echo` at 16 callers
+ * through two hubs in this process, one recording (MCPHUB_METRICS=on) and one not, measured in
+ * turns (on, off, off, on…) so that both see the same machine; the medians, and the median of
+ * each round's on/off ratio. On a busy machine the rounds vary more than recording costs, so the
+ * recording work of one call is also timed by itself (the same calls the hub makes for it),
+ * against the time the hub spends on a call.
+ */
+const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const REPETITIONS = Number(process.env.BENCH_REPETITIONS ?? 7)
+const CALLERS = 16
+const ADMIN = { username: 'admin', password: 'bench-admin-password' }
+const mcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
+const initialize = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }
+const echoCall = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
+
+interface Hub {
+  close: () => Promise<void>
+  url: string
+  callers: Array<{ headers: Record<string, string>, body: string }>
+}
+
+/** A hub with one echo server and a session per caller on its endpoint. */
+async function startHub (dataDir: string, metricsEnabled: boolean): Promise<Hub> {
+  const app = await buildApp({ config: benchConfig(dataDir, ADMIN, { metricsEnabled }), database: wrapPglite(await PGlite.create()), print: () => {} })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const post = async (path: string, headers: Record<string, string>, body?: unknown) => await fetch(`${base}${path}`, { method: 'POST', headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+  const login = await (await post('/api/auth/login', { 'content-type': 'application/json' }, ADMIN)).json() as { data: { token: string } }
+  const auth = { authorization: `Bearer ${login.data.token}` }
+  const created = await (await post('/api/servers', { ...auth, 'content-type': 'application/json' }, { name: 'echo', command: process.execPath, args: [FIXTURE], enabled: false })).json() as { data: { id: string, key: string } }
+  await post(`/api/servers/${created.data.id}/start`, auth)
+  const path = `/mcp/servers/${created.data.key}`
+  const headers = { ...auth, ...mcpHeaders }
+  const callers = await Promise.all(Array.from({ length: CALLERS }, async (_, n) => {
+    const response = await post(path, headers, initialize)
+    await response.text()
+    const session = response.headers.get('mcp-session-id')
+    if (session === null) throw new Error('initialize answered without an mcp-session-id')
+    await (await post(path, { ...headers, 'mcp-session-id': session }, { jsonrpc: '2.0', method: 'notifications/initialized' })).text()
+    return { headers: { ...headers, 'mcp-session-id': session }, body: echoCall(n + 1) }
+  }))
+  return { close: () => app.close(), url: `${base}${path}`, callers }
+}
+
+async function callsPerSecond (hub: Hub): Promise<number> {
+  const result = await runLoad({ url: hub.url, seconds: SECONDS, callers: hub.callers })
+  for (const first of result.firstAnswers) {
+    if (first.status !== 200 || !first.body.includes('"text":"hello"')) throw new Error(`unexpected answer: ${first.status} ${first.body.slice(0, 200)}`)
+  }
+  return result.callsPerSecond
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+/** ns of recording work per `tools/call` through the hub: its HTTP request, its MCP request and the tool call. */
+function recordingNsPerCall (): number {
+  const recorder = new MetricRecorder()
+  const server = { id: 'id', key: 'echo' }
+  const message = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: {} }
+  const record = (n: number) => {
+    recorder.count('requests', { route: '/mcp/servers/:key', method: 'POST', status: '2xx' })
+    recorder.observe('responseTime', { route: '/mcp/servers/:key' }, 1 + n % 7)
+    countMcpRequest(recorder, message)
+    countToolCall(recorder, server, 'echo', 1 + n % 5, true)
+  }
+  const runs = 200_000
+  for (let n = 0; n < runs; n++) record(n)
+  const start = process.hrtime.bigint()
+  for (let n = 0; n < runs; n++) record(n)
+  return Number(process.hrtime.bigint() - start) / runs
+}
+
+const dataDirs = [mkdtempSync(join(tmpdir(), 'mcphub-bench-on-')), mkdtempSync(join(tmpdir(), 'mcphub-bench-off-'))]
+try {
+  const on = await startHub(dataDirs[0]!, true)
+  const off = await startHub(dataDirs[1]!, false)
+  try {
+    // Warm-up: both hubs' code compiled, caches full.
+    await callsPerSecond(on)
+    await callsPerSecond(off)
+    const figures = { on: [] as number[], off: [] as number[] }
+    const ratios: number[] = []
+    for (let round = 0; round < REPETITIONS; round++) {
+      // Alternate which goes first, so that neither always follows the other.
+      for (const variant of round % 2 === 0 ? ['on', 'off'] as const : ['off', 'on'] as const) {
+        const rate = await callsPerSecond(variant === 'on' ? on : off)
+        figures[variant].push(rate)
+        process.stdout.write(`${JSON.stringify({ target: `hub, metrics ${variant}`, callers: CALLERS, round: round + 1, callsPerSecond: rate })}\n`)
+      }
+      ratios.push(figures.on.at(-1)! / figures.off.at(-1)!)
+    }
+    const ratio = median(ratios)
+    process.stdout.write(`\ntools/call at ${CALLERS} callers, median of ${REPETITIONS} × ${SECONDS} s: metrics on ${median(figures.on)} calls/s, off ${median(figures.off)} calls/s\n`)
+    process.stdout.write(`median on/off ratio of a round: ${(ratio * 100).toFixed(1)}%, recording cost ${((1 - ratio) * 100).toFixed(1)}% of throughput (goal ≤ 3%: ${ratio >= 0.97 ? 'met' : 'MISSED'})\n`)
+    const recordingNs = recordingNsPerCall()
+    const callNs = 1e9 / median(figures.off)
+    process.stdout.write(`recording work per call: ${(recordingNs / 1000).toFixed(2)} µs, ${(recordingNs / callNs * 100).toFixed(2)}% of the hub's ${(callNs / 1000).toFixed(0)} µs per call\n`)
+  } finally {
+    await on.close()
+    await off.close()
+  }
+} finally {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
+}
