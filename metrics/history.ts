@@ -17,6 +17,14 @@ export function floorTo (time: number, ms: number): number {
   return time - (time % ms)
 }
 
+/**
+ * The minute a period of the recorder (from `from` to `now`) is stored in: the one it began in,
+ * or, after a gap without takes (a stalled process, a test moving its clock), the minute before `now`.
+ */
+export function minuteOf (from: number, now: number): number {
+  return floorTo(Math.max(from, now - MINUTE_MS), MINUTE_MS)
+}
+
 /** What a bucket holds about one series: the fields of a stored row that add up. */
 export type Figures = Pick<SeriesSummary, 'n' | 'sum' | 'min' | 'max' | 'histogram'>
 
@@ -203,12 +211,13 @@ export class MetricHistory {
 
   /**
    * Takes what the recorder measured since the last take (or since the start) and writes it as
-   * the bucket of the minute it began in, after any minutes still waiting. Also how the current,
+   * the bucket of its minute (`minuteOf`), after any minutes still waiting. Also how the current,
    * partial minute is kept on close. Resolves true when nothing is left waiting; never rejects.
    */
   async writeMinute (): Promise<boolean> {
-    const taken = this.#options.recorder.takeMinute(this.#options.now())
-    if (taken.series.length > 0) this.#pending.push({ start: new Date(floorTo(taken.from, MINUTE_MS)), series: taken.series })
+    const now = this.#options.now()
+    const taken = this.#options.recorder.takeMinute(now)
+    if (taken.series.length > 0) this.#pending.push({ start: new Date(minuteOf(taken.from, now)), series: taken.series })
     if (this.#pending.length > MAX_PENDING_MINUTES) this.#drop(this.#pending.splice(0, this.#pending.length - MAX_PENDING_MINUTES).length)
     return await this.flush()
   }
