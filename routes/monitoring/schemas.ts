@@ -46,12 +46,11 @@ export const MetricsQuery = Type.Object({
   metrics: Type.Optional(Type.Array(MetricName, {
     minItems: 1,
     maxItems: METRIC_NAMES.length,
-    style: 'form',
-    explode: false,
     description: 'Comma-separated metric names; by default every metric the caller may read. A hub-wide metric named by a non-admin is a 403',
     examples: [['requests', 'responseTime']]
   }))
-}, { additionalProperties: false })
+  // `style` and `explode` apply to each parameter of the document: `metrics=a,b`, not `metrics=a&metrics=b`.
+}, { additionalProperties: false, style: 'form', explode: false })
 
 const MetricPoint = Type.Object({
   t: Type.String({ format: 'date-time', description: 'The bucket\'s start' }),
