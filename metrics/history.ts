@@ -124,7 +124,8 @@ async function rolledUntil (db: Database, resolution: '1h' | '1d'): Promise<numb
 export async function rollUp (db: Database, resolution: '1h' | '1d', now: number, maxPeriods = 24): Promise<number> {
   const source = ROLLED_FROM[resolution]
   const length = RESOLUTION_MS[resolution]
-  const end = new Date(floorTo(now, length))
+  // A period is rolled up a minute after it ends: by then every hub sharing the database has written its last minute.
+  const end = new Date(floorTo(now - MINUTE_MS, length))
   let next = new Date(await rolledUntil(db, resolution) ?? 0)
   let periods = 0
   for (; periods < maxPeriods; periods++) {

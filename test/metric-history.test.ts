@@ -148,7 +148,7 @@ for (const driver of DRIVERS) {
       t.equal(dayLatency.histogram?.reduce((sum, count) => sum + count, 0), dayLatency.n, 'the histogram counts every value')
     })
 
-    t.test('a rollup does a bounded number of periods per run and resumes', async (t) => {
+    t.test('a rollup does a bounded number of periods per run and resumes; an hour waits a minute after its end', async (t) => {
       const handle = await database(t)
       const setup = historyOn(handle, T0)
       for (let hour = 0; hour < 5; hour++) await minuteOfTraffic(setup, T0 + hour * HOUR_MS, hour + 1)
@@ -156,8 +156,9 @@ for (const driver of DRIVERS) {
       t.equal(await rollUp(handle.db, '1h', now, 2), 2)
       t.equal((await rows(handle, '1h', 'toolCalls')).length, 2)
       t.equal(await rollUp(handle.db, '1h', now, 2), 2)
-      t.equal(await rollUp(handle.db, '1h', now, 2), 1)
-      t.equal(await rollUp(handle.db, '1h', now, 2), 0, 'nothing left')
+      t.equal(await rollUp(handle.db, '1h', now, 2), 0, 'the hour that has just ended waits a minute for the last writes')
+      t.equal(await rollUp(handle.db, '1h', now + MINUTE_MS, 2), 1)
+      t.equal(await rollUp(handle.db, '1h', now + MINUTE_MS, 2), 0, 'nothing left')
       t.same((await rows(handle, '1h', 'toolCalls')).map((row) => row.sum), [2, 3, 4, 5, 6])
     })
 

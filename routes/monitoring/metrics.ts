@@ -12,7 +12,7 @@ function splitMetrics (value: unknown): string[] | undefined {
   if (value === undefined) return undefined
   const names = [value].flat().flatMap((item) => String(item).split(','))
   const unknown = names.find((name) => !Object.hasOwn(METRICS, name))
-  if (unknown !== undefined) throw validationFailed('metrics', `${JSON.stringify(unknown)} is not a metric`)
+  if (unknown !== undefined) throw validationFailed('metrics', `${JSON.stringify(unknown.slice(0, 100))} is not a metric`)
   return names
 }
 
