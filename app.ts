@@ -17,6 +17,7 @@ import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts
 import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
 import metrics from './plugins/metrics.ts'
+import metricHistory from './plugins/metric-history.ts'
 import swagger from './plugins/swagger.ts'
 import telemetry from './plugins/telemetry.ts'
 import { buildValidator } from './plugins/validation.ts'
@@ -138,6 +139,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(errors)
   await app.register(events)
   await app.register(metrics, { enabled: config.metricsEnabled ?? true, now, ...(options.metricsSampleMs === undefined ? {} : { sampleMs: options.metricsSampleMs }) })
+  await app.register(metricHistory, { retention: config.metricsRetentionDays, now })
   await app.register(activity, { retentionDays: config.activityRetentionDays, now })
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
 

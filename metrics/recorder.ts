@@ -77,6 +77,11 @@ export class MetricRecorder {
     ;(this.#prom.get(name) as Gauge).remove(this.#promLabels(name, labels))
   }
 
+  /** What was recorded since the last take, left in place: a read of the current minute (its summaries are live: do not change them). */
+  peekMinute (): MinuteTake {
+    return { from: this.#periodStart, series: [...this.#period.values()] }
+  }
+
   /** What was recorded since the last take, per series; the next period starts `now`. */
   takeMinute (now: number): MinuteTake {
     const taken = { from: this.#periodStart, series: [...this.#period.values()] }

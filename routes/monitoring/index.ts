@@ -3,10 +3,14 @@ import { listActivity } from '../../events/activity.ts'
 import { ok } from '../../lib/envelope.ts'
 import { errorResponses, Ref } from '../../lib/schemas.ts'
 import { principalOf } from '../../plugins/access.ts'
+import metrics from './metrics.ts'
 import * as schemas from './schemas.ts'
+import status from './status.ts'
 
 const monitoring: FastifyPluginAsyncTypebox = async (app) => {
   for (const schema of schemas.SCHEMAS) app.addSchema(schema)
+  await app.register(status)
+  await app.register(metrics)
 
   app.get('/activity', {
     config: { access: 'user' },
