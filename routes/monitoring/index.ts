@@ -3,6 +3,7 @@ import { listActivity } from '../../events/activity.ts'
 import { ok } from '../../lib/envelope.ts'
 import { errorResponses, Ref } from '../../lib/schemas.ts'
 import { principalOf } from '../../plugins/access.ts'
+import logRoutes from './logs.ts'
 import * as schemas from './schemas.ts'
 
 const monitoring: FastifyPluginAsyncTypebox = async (app) => {
@@ -23,6 +24,8 @@ const monitoring: FastifyPluginAsyncTypebox = async (app) => {
     await app.activity.flush()
     return ok(await listActivity(app.db, principalOf(request), request.query))
   })
+
+  await app.register(logRoutes)
 }
 
 export default monitoring
