@@ -17,6 +17,7 @@ export type HubLogInsert = typeof hubLogs.$inferInsert
 
 /** Fastify's two lines per request: the metrics count requests, so they are not stored. */
 const ACCESS_MESSAGES = new Set(['incoming request', 'request completed'])
+const RATE_LIMITED = 'RATE_LIMIT_EXCEEDED'
 /** What pino adds to every line, or what has a column of its own. */
 const NOT_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'source'])
 export const MAX_MESSAGE_CHARS = 8 * 1024
@@ -25,7 +26,7 @@ export const MAX_FIELD_CHARS = 4 * 1024
 export const MAX_FIELDS_CHARS = 16 * 1024
 /** The entries waiting to be written, at most (a flood or a database outage drops the rest, counted). */
 const BACKLOG = { maxItems: 10_000, maxBytes: 8 * 1024 * 1024 }
-/** pino sets `lastMsg` on a destination that asks for it: access lines are told apart without parsing. */
+/** pino sets `lastMsg` and `lastObj` on a destination that asks for it: access lines are told apart without parsing. */
 const PINO_METADATA = Symbol.for('pino.metadata')
 
 interface Logger {
@@ -63,6 +64,15 @@ function boundedFields (fields: Record<string, unknown>): Record<string, unknown
 }
 
 /**
+ * Whether pino's entry (its message and the object logged with it) is one of those not stored:
+ * a line per request (access lines, refusals by the rate limiter), which the metrics count and
+ * whose storing would let a flood of requests write to the database.
+ */
+function perRequest (message: unknown, object: unknown): boolean {
+  return ACCESS_MESSAGES.has(message as string) || (message === 'request refused' && (object as { code?: unknown } | undefined)?.code === RATE_LIMITED)
+}
+
+/**
  * One pino line as a row: its level, time, source and message, and its other fields. NUL and
  * lone surrogates, which PostgreSQL refuses (and with them the whole batch), become U+FFFD.
  */
@@ -91,12 +101,12 @@ export function entryOf (line: string): HubLogInsert | undefined {
  * The hub's own log, kept in the database: a pino destination (`stream`) given the entries at
  * or above the store level, which holds them as written (redacted, serialized) in a bounded
  * backlog from the moment the logger exists, and writes them in batches once `start` gives it
- * somewhere to write. Fastify's per-request access lines are skipped.
+ * somewhere to write. Lines logged for every request (`perRequest`) are skipped.
  */
 export class HubLog {
   /** The lowest level stored. */
   readonly level: HubLogLevel | 'silent'
-  readonly stream: { write(line: string): void, lastMsg?: unknown, [PINO_METADATA]: true }
+  readonly stream: { write(line: string): void, lastMsg?: unknown, lastObj?: unknown, [PINO_METADATA]: true }
   readonly #writer: BatchWriter<string>
   #writing: HubLogWriting | undefined
   /** While the store logs its own trouble: those lines are not stored (a failing write would feed itself). */
@@ -108,7 +118,7 @@ export class HubLog {
     this.stream = {
       [PINO_METADATA]: true,
       write (line: string) {
-        if (hubLog.#quiet || ACCESS_MESSAGES.has(this.lastMsg as string)) return
+        if (hubLog.#quiet || perRequest(this.lastMsg, this.lastObj)) return
         hubLog.#writer.add(line)
       }
     }

@@ -175,6 +175,16 @@ for (const driver of DRIVERS) {
   })
 }
 
+t.test('refusals by the rate limiter are not stored, other refusals are', async (t) => {
+  const f = await hub(t, 'pglite', { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 } })
+  const statuses = []
+  for (let i = 0; i < 6; i++) statuses.push((await f.app.inject({ method: 'GET', url: '/api/auth/verify', remoteAddress: '10.1.2.3' })).statusCode)
+  t.same(statuses, [401, 401, 401, 429, 429, 429])
+  t.equal(f.lines.filter((line) => line.includes('RATE_LIMIT_EXCEEDED')).length, 3, 'stdout has the three 429s')
+  const refused = (await everything(f)).filter((entry) => entry.message === 'request refused')
+  t.same(refused.map((entry) => entry.fields?.code), ['AUTHENTICATION_FAILED', 'AUTHENTICATION_FAILED', 'AUTHENTICATION_FAILED'], 'the store has the 401s only')
+})
+
 t.test('secrets are redacted in stored entries as on stdout, in both formats', async (t) => {
   for (const logFormat of ['json', 'pretty'] as const) {
     const f = await hub(t, 'pglite', { logFormat }, {
