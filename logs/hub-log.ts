@@ -99,16 +99,20 @@ export function entryOf (line: string): HubLogInsert | undefined {
 
 /**
  * The hub's own log, kept in the database: a pino destination (`stream`) given the entries at
- * or above the store level, which holds them as written (redacted, serialized) in a bounded
- * backlog from the moment the logger exists, and writes them in batches once `start` gives it
- * somewhere to write. Lines logged for every request (`perRequest`) are skipped.
+ * or above the store level. It holds them as written (redacted, serialized) from the moment the
+ * logger exists, within the backlog's bounds, and once `start` gives it somewhere to write (the
+ * database is open), writes them in batches. Lines logged for every request (`perRequest`) are
+ * skipped.
  */
 export class HubLog {
   /** The lowest level stored. */
   readonly level: HubLogLevel | 'silent'
   readonly stream: { write(line: string): void, lastMsg?: unknown, lastObj?: unknown, [PINO_METADATA]: true }
-  readonly #writer: BatchWriter<string>
-  #writing: HubLogWriting | undefined
+  /** The lines logged before `start`, within the backlog's bounds. */
+  #held: string[] = []
+  #heldChars = 0
+  #droppedBeforeStart = 0
+  #writer: BatchWriter<string> | undefined
   /** While the store logs its own trouble: those lines are not stored (a failing write would feed itself). */
   #quiet = false
 
@@ -118,54 +122,59 @@ export class HubLog {
     this.stream = {
       [PINO_METADATA]: true,
       write (line: string) {
-        if (hubLog.#quiet || perRequest(this.lastMsg, this.lastObj)) return
-        hubLog.#writer.add(line)
+        if (!hubLog.#quiet && !perRequest(this.lastMsg, this.lastObj)) hubLog.#add(line)
       }
     }
-    this.#writer = new BatchWriter<string>({
-      ...BACKLOG,
-      sizeOf: (line) => line.length,
-      write: async (lines) => {
-        // Until the database is open, the lines wait (the retry after `start` is immediate).
-        if (this.#writing === undefined) throw new Error('the database is not open yet')
-        await this.#writing.write(lines.map(entryOf).filter((entry) => entry !== undefined))
-      },
-      permanent: permanentDatabaseError,
-      onError: (error, retrying) => {
-        if (this.#writing !== undefined) this.#tell({ err: { message: driverMessage(error) }, retrying }, 'could not store hub log entries')
-      },
-      onDrop: (dropped) => this.#tell({ dropped }, 'hub log entries dropped: the backlog is full or the database refused them')
-    })
   }
 
   /** Entries dropped so far (backlog full, refused by the database, left at close). */
   get dropped (): number {
-    return this.#writer.dropped
+    return this.#droppedBeforeStart + (this.#writer?.dropped ?? 0)
   }
 
-  /** Starts writing, the entries held since the logger was created first. */
-  async start (writing: HubLogWriting): Promise<void> {
-    this.#writing = writing
-    await this.#writer.flush()
+  /** Starts writing: first the entries held since the logger was created. */
+  async start ({ write, log }: HubLogWriting): Promise<void> {
+    const tell = (object: object, message: string) => {
+      this.#quiet = true
+      try {
+        log.warn(object, message)
+      } finally {
+        this.#quiet = false
+      }
+    }
+    const writer = new BatchWriter<string>({
+      ...BACKLOG,
+      sizeOf: (line) => line.length,
+      write: async (lines) => { await write(lines.map(entryOf).filter((entry) => entry !== undefined)) },
+      permanent: permanentDatabaseError,
+      onError: (error, retrying) => { tell({ err: { message: driverMessage(error) }, retrying }, 'could not store hub log entries') },
+      onDrop: (dropped) => { tell({ dropped }, 'hub log entries dropped: the backlog is full or the database refused them') }
+    })
+    for (const line of this.#held) writer.add(line)
+    this.#held = []
+    this.#writer = writer
+    if (this.#droppedBeforeStart > 0) tell({ dropped: this.#droppedBeforeStart }, 'hub log entries dropped before the database was open')
+    await writer.flush()
   }
 
   /** Writes the entries still waiting (never rejects: a failed write is retried later). */
-  flush (): Promise<void> {
-    return this.#writer.flush()
+  async flush (): Promise<void> {
+    await this.#writer?.flush()
   }
 
   /** Writes what is left within `timeoutMs`; later entries are dropped. */
-  close (timeoutMs: number): Promise<void> {
-    return this.#writer.close(timeoutMs)
+  async close (timeoutMs: number): Promise<void> {
+    await this.#writer?.close(timeoutMs)
   }
 
-  #tell (object: object, message: string): void {
-    if (this.#writing === undefined) return
-    this.#quiet = true
-    try {
-      this.#writing.log.warn(object, message)
-    } finally {
-      this.#quiet = false
+  #add (line: string): void {
+    if (this.#writer !== undefined) {
+      this.#writer.add(line)
+    } else if (this.#held.length < BACKLOG.maxItems && this.#heldChars + line.length <= BACKLOG.maxBytes) {
+      this.#held.push(line)
+      this.#heldChars += line.length
+    } else {
+      this.#droppedBeforeStart++
     }
   }
 }
