@@ -1,11 +1,13 @@
 import type { ServerOptions } from 'node:http'
 import type { Writable } from 'node:stream'
 import Fastify, { type FastifyServerOptions } from 'fastify'
+import pino from 'pino'
 import pinoPretty from 'pino-pretty'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { openDatabase, type DatabaseHandle } from './db/client.ts'
 import gateway from './gateway/index.ts'
 import type { Config } from './lib/config.ts'
+import { HubLog } from './logs/hub-log.ts'
 import { serializeError, serializeRequest } from './lib/log-serializers.ts'
 import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
@@ -16,6 +18,7 @@ import events from './plugins/events.ts'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
+import hubLogStore from './plugins/hub-log.ts'
 import metrics from './plugins/metrics.ts'
 import metricHistory from './plugins/metric-history.ts'
 import swagger from './plugins/swagger.ts'
@@ -76,19 +79,24 @@ export const REDACTED_PATHS = [
 
 /**
  * Pino's options: JSON lines, or human-readable ones when `LOG_FORMAT=pretty` or, unset, when
- * stdout is a terminal. Redaction happens before formatting, so both formats hide the same secrets.
+ * stdout is a terminal; and the entries at or above the store level, as JSON whatever the
+ * format, to `hubLog`. Redaction happens before both, so they hide the same secrets.
  */
-export function loggerOptions (config: Config, stream?: Writable): FastifyServerOptions['logger'] {
+export function loggerOptions (config: Config, stream?: Writable, hubLog?: HubLog): FastifyServerOptions['logger'] {
   const pretty = config.logFormat === 'pretty' || (config.logFormat === undefined && stream === undefined && process.stdout.isTTY)
   const destination = pretty
     ? pinoPretty({ destination: stream ?? 1, sync: true, colorize: stream === undefined && process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
-    : stream
+    : stream ?? pino.destination({ dest: 1, sync: false })
+  // Each destination gets the entries at or above its own level; nothing below both is even formatted.
+  const destinations = [{ level: config.logLevel, stream: destination }, ...(hubLog === undefined ? [] : [{ level: hubLog.level, stream: hubLog.stream }])]
+    .filter((entry) => entry.level !== 'silent')
+  const lowest = destinations.map((entry) => entry.level).sort((a, b) => pino.levels.values[a]! - pino.levels.values[b]!)[0]
   return {
-    level: config.logLevel,
+    level: lowest ?? 'silent',
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     // Database errors without their parameters and rows; URLs without credentials in the query.
     serializers: { err: serializeError, req: serializeRequest },
-    ...(destination === undefined ? {} : { stream: destination })
+    stream: pino.multistream(destinations)
   }
 }
 
@@ -108,8 +116,10 @@ export function receiveTimeouts (requestTimeoutMs: number): { requestTimeout: nu
 /** Composes the hub. The one place that knows the plugin order. */
 export async function buildApp (options: AppOptions) {
   const { config } = options
+  // Holds what is logged from the start; written once the database is open.
+  const hubLog = new HubLog(config.logStoreLevel ?? config.logLevel)
   const app = Fastify({
-    logger: loggerOptions(config, options.logStream),
+    logger: loggerOptions(config, options.logStream, hubLog),
     bodyLimit: 1024 * 1024,
     // graceful-close answers 503 in the envelope instead.
     return503OnClosing: false,
@@ -124,15 +134,16 @@ export async function buildApp (options: AppOptions) {
   await app.register(gracefulClose)
   await app.register(access)
   await app.register(swagger)
-  const database = options.database ?? await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: app.log, statementTimeoutMs: config.statementTimeoutMs })
+  const database = options.database ?? await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: app.log.child({ source: 'database' }), statementTimeoutMs: config.statementTimeoutMs })
   await app.register(db, { database })
+  const now = options.now ?? Date.now
+  await app.register(hubLogStore, { hubLog, retentionDays: config.logRetentionDays ?? 14, now })
   await app.register(firstAdmin, {
     username: config.adminUsername,
     password: config.adminPassword,
     print: options.print ?? ((text) => process.stdout.write(text + '\n'))
   })
 
-  const now = options.now ?? Date.now
   await app.register(redis, { url: config.redisUrl, keyPrefix: config.redisKeyPrefix, now })
   await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous, metricsToken: config.metricsToken })
   await app.register(rateLimit, { limits: config.rateLimits })

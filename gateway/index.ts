@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { createMcpHandler } from '@modelcontextprotocol/server'
 import { EpochCache } from '../lib/epoch-cache.ts'
 import { AUTHENTICATE_CHALLENGE } from '../lib/errors.ts'
+import { requestLogsFrom } from '../plugins/hub-log.ts'
 import { serversInScope, type Principal } from '../access/index.ts'
 import { ToolCallLog } from './accounting.ts'
 import { catalogFor, groupScope, resolveScopeName, serverScope, type CatalogView, type Scope } from './catalog.ts'
@@ -103,6 +104,7 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
     await calls.close()
   })
 
+  app.setChildLoggerFactory(requestLogsFrom('gateway'))
   // MCP clients get JSON-RPC errors, with the HTTP status the problem calls for.
   app.setErrorHandler((thrown, request, reply) => {
     const error = toMcpReplyError(thrown)

@@ -15,10 +15,11 @@ declare module 'fastify' {
 
 /** Migrates the database before the hub serves anything, and closes it last. */
 export default fp<{ database: DatabaseHandle }>(async (app, { database }) => {
-  app.log.info('database open: checking its migrations')
+  const log = app.log.child({ source: 'database' })
+  log.info('database open: checking its migrations')
   const { applied, total } = await database.migrate()
-  if (applied > 0) app.log.info({ applied, total }, `database migrations applied: ${applied} of ${total}`)
-  else app.log.info({ total }, 'database schema up to date')
+  if (applied > 0) log.info({ applied, total }, `database migrations applied: ${applied} of ${total}`)
+  else log.info({ total }, 'database schema up to date')
   app.decorate('database', database)
   app.decorate('db', database.db)
   app.decorate('records', new RecordsEpoch())

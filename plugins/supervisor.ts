@@ -38,20 +38,21 @@ const KEEP_LOGS_MS = 7 * 24 * 60 * 60_000
  * background, a few at a time), persists their logs in batches, and stops them all on close.
  */
 export default fp<SupervisorPluginOptions>(async (app, options) => {
+  const log = app.log.child({ source: 'supervisor' })
   const logs = new BatchWriter<{ serverId: string, entry: LogEntry }>({
     ...LOG_BACKLOG,
     sizeOf: ({ entry }) => Buffer.byteLength(entry.message),
     write: (batch) => persistLogs(app.db, batch),
     permanent: permanentDatabaseError,
-    onError: (error, retrying) => app.log.warn({ err: { message: driverMessage(error) }, retrying }, 'could not persist server logs'),
-    onDrop: (dropped) => app.log.warn({ dropped }, 'server log lines dropped: the backlog is full or the database refused them')
+    onError: (error, retrying) => log.warn({ err: { message: driverMessage(error) }, retrying }, 'could not persist server logs'),
+    onDrop: (dropped) => log.warn({ dropped }, 'server log lines dropped: the backlog is full or the database refused them')
   })
   const supervisor = new Supervisor({
     policy: { ...DEFAULT_POLICY, ...options.policy },
     baseEnv: options.baseEnv,
     stateFile: join(options.dataDir, 'supervisor-groups.json'),
     onStatus: (server) => {
-      app.log.debug({ serverId: server.spec.id, state: server.state }, 'server state')
+      log.debug({ serverId: server.spec.id, state: server.state }, 'server state')
       publishStatus(server)
     },
     onLog: (serverId, entry) => {
@@ -61,8 +62,8 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     },
     onProblem: (server, level, message) => {
       const fields = { serverId: server.spec.id, server: server.spec.name }
-      if (level === 'error') app.log.error(fields, `MCP server ${server.spec.name}: ${message}`)
-      else app.log.warn(fields, `MCP server ${server.spec.name}: ${message}`)
+      if (level === 'error') log.error(fields, `MCP server ${server.spec.name}: ${message}`)
+      else log.warn(fields, `MCP server ${server.spec.name}: ${message}`)
     }
   })
   app.decorate('supervisor', supervisor)
@@ -93,13 +94,13 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
   }
   app.decorate('flushServerLogs', () => logs.flush())
   const pruner = setInterval(() => {
-    pruneLogs(app.db, KEEP_LINES_PER_SERVER, KEEP_LOGS_MS).catch((error: unknown) => app.log.warn({ err: { message: (error as Error).message } }, 'could not prune server logs'))
+    pruneLogs(app.db, KEEP_LINES_PER_SERVER, KEEP_LOGS_MS).catch((error: unknown) => log.warn({ err: { message: (error as Error).message } }, 'could not prune server logs'))
   }, PRUNE_INTERVAL_MS)
   pruner.unref()
 
   const { reaped, allGone } = await supervisor.reapLeftovers()
-  if (reaped > 0) app.log.warn({ reaped }, 'killed MCP server processes left over by a previous run')
-  if (!allGone) app.log.error('MCP server processes left over by a previous run are still running after SIGKILL')
+  if (reaped > 0) log.warn({ reaped }, 'killed MCP server processes left over by a previous run')
+  if (!allGone) log.error('MCP server processes left over by a previous run are still running after SIGKILL')
 
   app.addHook('onReady', async () => {
     if (options.settingsFile !== undefined) {
@@ -112,15 +113,15 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
       const { created, skipped, unsupported } = await importServers(app.db, app.auth.secrets, document.mcpServers).catch((error: unknown) => {
         throw new Error(`MCPHUB_SETTINGS_FILE ${file}: ${(error as Error).message}`)
       })
-      for (const { name, reason } of unsupported) app.log.warn({ file, server: name }, `MCPHUB_SETTINGS_FILE: skipped server "${name}": ${reason}`)
-      app.log.info({ file, created: created.length, kept: skipped.length, unsupported: unsupported.length }, 'servers imported from the settings file')
+      for (const { name, reason } of unsupported) log.warn({ file, server: name }, `MCPHUB_SETTINGS_FILE: skipped server "${name}": ${reason}`)
+      log.info({ file, created: created.length, kept: skipped.length, unsupported: unsupported.length }, 'servers imported from the settings file')
     }
     const specs = (await enabledServers(app.db)).map((row) => specOf(app.auth.secrets, row))
-    if (specs.length > 0) app.log.info({ servers: specs.length }, `starting ${specs.length} enabled MCP server${specs.length === 1 ? '' : 's'} in the background`)
+    if (specs.length > 0) log.info({ servers: specs.length }, `starting ${specs.length} enabled MCP server${specs.length === 1 ? '' : 's'} in the background`)
     supervisor.startAll(specs).then(() => {
       const running = specs.filter((spec) => supervisor.get(spec.id)?.state === 'running').length
-      if (specs.length > 0) app.log.info({ running, servers: specs.length }, `MCP servers started: ${running} of ${specs.length} running`)
-    }, (error: unknown) => app.log.error({ err: error }, 'starting servers failed'))
+      if (specs.length > 0) log.info({ running, servers: specs.length }, `MCP servers started: ${running} of ${specs.length} running`)
+    }, (error: unknown) => log.error({ err: error }, 'starting servers failed'))
   })
 
   // Children stop before the database closes (onClose hooks run in reverse order).

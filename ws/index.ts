@@ -29,7 +29,7 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, options) => {
   const hub = new SocketHub({
     events: app.events,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
-    log: app.log,
+    log: app.log.child({ source: 'ws' }),
     authenticate: app.authenticateCredentials,
     readableServers: async (principal: Principal) => await readable.get(`${principal.userId}:${principal.role}`, async () => {
       const ids = await readableServerIds(app.db, principal)

@@ -11,6 +11,7 @@ import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle } from './throttle.ts'
 import { principalOf } from '../../plugins/access.ts'
+import { requestLogsFrom } from '../../plugins/hub-log.ts'
 
 function apiKeyDto (row: ApiKeyRow) {
   return {
@@ -30,6 +31,7 @@ const SESSION_ONLY = 'Needs a signed-in session (a bearer token from login): API
 const CODE_GUESSES = 'Wrong codes count like failed sign-ins: after repeated failures further attempts get 401 with Retry-After for a growing delay.'
 
 const auth: FastifyPluginAsyncTypebox = async (app) => {
+  app.setChildLoggerFactory(requestLogsFrom('auth'))
   for (const schema of schemas.SCHEMAS) app.addSchema(schema)
   const ctx = app.auth
   // Password and MFA code guesses, per account and per address; in Redis when configured, so every hub sees them.

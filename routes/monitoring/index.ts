@@ -3,6 +3,7 @@ import { listActivity } from '../../events/activity.ts'
 import { ok } from '../../lib/envelope.ts'
 import { errorResponses, Ref } from '../../lib/schemas.ts'
 import { principalOf } from '../../plugins/access.ts'
+import logs from './logs.ts'
 import metrics from './metrics.ts'
 import * as schemas from './schemas.ts'
 import status from './status.ts'
@@ -27,6 +28,8 @@ const monitoring: FastifyPluginAsyncTypebox = async (app) => {
     await app.activity.flush()
     return ok(await listActivity(app.db, principalOf(request), request.query))
   })
+
+  await app.register(logs)
 }
 
 export default monitoring
