@@ -3,6 +3,7 @@ import type { Database } from '../db/client.ts'
 import { metricBuckets, type MetricBucketRow } from '../db/schema.ts'
 import { permanentDatabaseError } from '../lib/batch-writer.ts'
 import type { MetricsRetention } from '../lib/config.ts'
+import type { MetricName } from './catalog.ts'
 import { seriesOf, type MetricRecorder, type SeriesSummary } from './recorder.ts'
 
 export type Resolution = MetricBucketRow['resolution']
@@ -52,13 +53,22 @@ const ROWS_PER_STATEMENT = 5000
 
 type BucketInsert = typeof metricBuckets.$inferInsert
 
+/**
+ * A series' labels as they are stored, and its identity: values without NUL or lone surrogates,
+ * which JSON columns refuse (a tool's name comes from its server; one refused row would lose the minute).
+ */
+export function storedSeries (name: MetricName, labels: Record<string, string>): { series: string, labels: Record<string, string> } {
+  const clean: Record<string, string> = {}
+  for (const [label, value] of Object.entries(labels)) clean[label] = value.toWellFormed().replaceAll('\0', '\uFFFD')
+  return { series: seriesOf(name, clean), labels: clean }
+}
+
 function toRow (resolution: Resolution, bucketStart: Date, series: SeriesSummary): BucketInsert {
   return {
     resolution,
     bucketStart,
     name: series.name,
-    series: seriesOf(series.name, series.labels),
-    labels: series.labels,
+    ...storedSeries(series.name, series.labels),
     serverId: series.serverId,
     n: series.n,
     sum: series.sum,

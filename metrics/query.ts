@@ -5,8 +5,8 @@ import { metricBuckets } from '../db/schema.ts'
 import { authorizationFailed, validationFailed } from '../lib/errors.ts'
 import type { MetricsRetention } from '../lib/config.ts'
 import { LATENCY_BOUNDS_MS, METRIC_NAMES, METRICS, type MetricKind, type MetricName } from './catalog.ts'
-import { addFigures, copyFigures, DAY_MS, floorTo, HOUR_MS, MINUTE_MS, minuteOf, RESOLUTION_MS, type Figures, type Resolution } from './history.ts'
-import { seriesOf, type MetricRecorder } from './recorder.ts'
+import { addFigures, copyFigures, DAY_MS, floorTo, HOUR_MS, MINUTE_MS, minuteOf, RESOLUTION_MS, storedSeries, type Figures, type Resolution } from './history.ts'
+import type { MetricRecorder } from './recorder.ts'
 
 export const TIME_RANGES = { '1h': HOUR_MS, '24h': DAY_MS, '7d': 7 * DAY_MS, '30d': 30 * DAY_MS } as const
 export const GRANULARITIES = { '1m': MINUTE_MS, '5m': 5 * MINUTE_MS, '1h': HOUR_MS, '1d': DAY_MS } as const
@@ -156,7 +156,8 @@ export async function gatherBuckets (db: Database, recorder: MetricRecorder, opt
   const servers = readable === undefined ? undefined : new Set(readable)
   for (const one of current.series) {
     if (!wanted.has(one.name) || (servers !== undefined && (one.serverId === null || !servers.has(one.serverId)))) continue
-    add(one.name, seriesOf(one.name, one.labels), one.labels, minuteOf(current.from, now), one)
+    const { series: key, labels } = storedSeries(one.name, one.labels)
+    add(one.name, key, labels, minuteOf(current.from, now), one)
   }
   const order = (one: SeriesBuckets) => METRIC_NAMES.indexOf(one.name)
   return [...series.entries()].sort(([keyA, a], [keyB, b]) => order(a) - order(b) || keyA.localeCompare(keyB)).map(([, one]) => one)

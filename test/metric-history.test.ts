@@ -88,6 +88,17 @@ for (const driver of DRIVERS) {
       t.same(second.errors, [])
     })
 
+    t.test('a label the database could not store is cleaned, not the reason a minute is lost', async (t) => {
+      const handle = await database(t)
+      const setup = historyOn(handle, T0)
+      setup.recorder.count('toolCalls', { server: 'fs', tool: 'bad\u0000name\ud800' }, 1, SERVER_ID)
+      setup.recorder.count('toolCalls', { server: 'fs', tool: 'good' }, 2, SERVER_ID)
+      setup.clock.now = T0 + MINUTE_MS
+      t.equal(await setup.history.writeMinute(), true)
+      t.same((await rows(handle, '1m')).map((row) => [row.labels.tool, row.sum]), [['bad\ufffdname\ufffd', 1], ['good', 2]])
+      t.same(setup.errors, [])
+    })
+
     t.test('a failed write keeps the minute and writes it on the next tick', async (t) => {
       const handle = await database(t)
       const setup = historyOn(handle, T0)

@@ -80,6 +80,12 @@ for (const driver of DRIVERS) {
       const everything = await metrics(app, headers, '')
       const names = everything.body.data.series.map((one: Series) => one.name)
       t.ok(['toolCalls', 'toolLatency', 'serverMemory'].every((name) => names.includes(name)), 'by default every metric with data')
+
+      // A tool name a server made up, not valid Unicode: shown cleaned, as it will be stored.
+      app.metrics.count('toolCalls', { server: 'fs', tool: 'odd\ud800' }, 1)
+      const odd = await metrics(app, headers, 'metrics=toolCalls')
+      t.equal(odd.status, 200)
+      t.ok(seriesOf(odd.body, 'toolCalls', { tool: 'odd\ufffd' }), 'the current minute\'s series with its cleaned label')
     })
 
     t.test('hours and days come from the rollups, the periods not rolled up yet from finer buckets', async (t) => {
