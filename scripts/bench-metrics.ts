@@ -55,12 +55,15 @@ async function startHub (dataDir: string, metricsEnabled: boolean): Promise<Hub>
   return { close: () => app.close(), url: `${base}${path}`, callers }
 }
 
-async function callsPerSecond (hub: Hub): Promise<number> {
+/** Calls per second, and the CPU time this process (the hubs and the load thread) spent per call, µs. */
+async function measureHub (hub: Hub): Promise<{ callsPerSecond: number, cpuUsPerCall: number }> {
+  const cpuBefore = process.cpuUsage()
   const result = await runLoad({ url: hub.url, seconds: SECONDS, callers: hub.callers })
+  const cpu = process.cpuUsage(cpuBefore)
   for (const first of result.firstAnswers) {
     if (first.status !== 200 || !first.body.includes('"text":"hello"')) throw new Error(`unexpected answer: ${first.status} ${first.body.slice(0, 200)}`)
   }
-  return result.callsPerSecond
+  return { callsPerSecond: result.callsPerSecond, cpuUsPerCall: Math.round((cpu.user + cpu.system) / (result.callsPerSecond * SECONDS) * 10) / 10 }
 }
 
 const median = (values: number[]) => {
@@ -93,22 +96,25 @@ try {
   const off = await startHub(dataDirs[1]!, false)
   try {
     // Warm-up: both hubs' code compiled, caches full.
-    await callsPerSecond(on)
-    await callsPerSecond(off)
+    await measureHub(on)
+    await measureHub(off)
     const figures = { on: [] as number[], off: [] as number[] }
+    const cpu = { on: [] as number[], off: [] as number[] }
     const ratios: number[] = []
     for (let round = 0; round < REPETITIONS; round++) {
       // Alternate which goes first, so that neither always follows the other.
       for (const variant of round % 2 === 0 ? ['on', 'off'] as const : ['off', 'on'] as const) {
-        const rate = await callsPerSecond(variant === 'on' ? on : off)
-        figures[variant].push(rate)
-        process.stdout.write(`${JSON.stringify({ target: `hub, metrics ${variant}`, callers: CALLERS, round: round + 1, callsPerSecond: rate })}\n`)
+        const measured = await measureHub(variant === 'on' ? on : off)
+        figures[variant].push(measured.callsPerSecond)
+        cpu[variant].push(measured.cpuUsPerCall)
+        process.stdout.write(`${JSON.stringify({ target: `hub, metrics ${variant}`, callers: CALLERS, round: round + 1, ...measured })}\n`)
       }
       ratios.push(figures.on.at(-1)! / figures.off.at(-1)!)
     }
     const ratio = median(ratios)
     process.stdout.write(`\ntools/call at ${CALLERS} callers, median of ${REPETITIONS} × ${SECONDS} s: metrics on ${median(figures.on)} calls/s, off ${median(figures.off)} calls/s\n`)
     process.stdout.write(`median on/off ratio of a round: ${(ratio * 100).toFixed(1)}%, recording cost ${((1 - ratio) * 100).toFixed(1)}% of throughput (goal ≤ 3%: ${ratio >= 0.97 ? 'met' : 'MISSED'})\n`)
+    process.stdout.write(`CPU per call (hub and load thread), median: metrics on ${median(cpu.on)} µs, off ${median(cpu.off)} µs (${((median(cpu.on) / median(cpu.off) - 1) * 100).toFixed(1)}%)\n`)
     const recordingNs = recordingNsPerCall()
     const callNs = 1e9 / median(figures.off)
     process.stdout.write(`recording work per call: ${(recordingNs / 1000).toFixed(2)} µs, ${(recordingNs / callNs * 100).toFixed(2)}% of the hub's ${(callNs / 1000).toFixed(0)} µs per call\n`)
