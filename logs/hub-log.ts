@@ -11,7 +11,6 @@ const LEVEL_NAMES: Record<number, HubLogLevel> = { 10: 'trace', 20: 'debug', 30:
  * `supervisor`, `gateway`, `database`, `ws`), else `http` for an entry bound to a request, else `hub`.
  */
 export const HUB_LOG_SOURCES = ['http', 'auth', 'supervisor', 'gateway', 'database', 'ws', 'hub'] as const
-export type HubLogSource = typeof HUB_LOG_SOURCES[number]
 
 export type HubLogInsert = typeof hubLogs.$inferInsert
 
@@ -20,10 +19,10 @@ const ACCESS_MESSAGES = new Set(['incoming request', 'request completed'])
 const RATE_LIMITED = 'RATE_LIMIT_EXCEEDED'
 /** What pino adds to every line, or what has a column of its own. */
 const NOT_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'source'])
-export const MAX_MESSAGE_CHARS = 8 * 1024
+const MAX_MESSAGE_CHARS = 8 * 1024
 /** Bounds on `fields`: each value's JSON text, and all of them. */
-export const MAX_FIELD_CHARS = 4 * 1024
-export const MAX_FIELDS_CHARS = 16 * 1024
+const MAX_FIELD_CHARS = 4 * 1024
+const MAX_FIELDS_CHARS = 16 * 1024
 /** The entries waiting to be written, at most (a flood or a database outage drops the rest, counted). */
 const BACKLOG = { maxItems: 10_000, maxBytes: 8 * 1024 * 1024 }
 /** pino sets `lastMsg` and `lastObj` on a destination that asks for it: access lines are told apart without parsing. */
@@ -74,7 +73,8 @@ function perRequest (message: unknown, object: unknown): boolean {
 
 /**
  * One pino line as a row: its level, time, source and message, and its other fields. NUL and
- * lone surrogates, which PostgreSQL refuses (and with them the whole batch), become U+FFFD.
+ * lone surrogates, which PostgreSQL refuses (and with them the whole batch), become U+FFFD
+ * (JSON.stringify, which pino uses, escapes only lone surrogates, never a pair).
  */
 export function entryOf (line: string): HubLogInsert | undefined {
   let text = line.toWellFormed()

@@ -208,12 +208,14 @@ t.test('secrets are redacted in stored entries as on stdout, in both formats', a
   }
 })
 
-t.test('entries below the store level are not stored; long messages and fields are cut', async (t) => {
+t.test('entries below the store level are not stored; long messages and fields are cut, bad characters replaced', async (t) => {
   const f = await hub(t, 'pglite', { logLevel: 'debug', logStoreLevel: 'warn' })
   f.app.log.info('an info entry')
   f.app.log.warn({ big: 'x'.repeat(100_000), small: 'kept', nul: 'a\u0000b' }, 'y'.repeat(20_000))
   f.app.log.debug('a debug entry')
+  f.app.log.error({ lone: 'x\uD800y' }, 'a lone \uDC00 surrogate')
   const entries = await everything(f)
+  t.match(entries.find((entry) => entry.level === 'error'), { message: 'a lone \uFFFD surrogate', fields: { lone: 'x\uFFFDy' } }, 'lone surrogates, which PostgreSQL refuses, are replaced')
   t.notOk(entries.some((entry) => entry.message === 'an info entry' || entry.message === 'a debug entry'), 'below the store level')
   t.ok(f.lines.some((line) => line.includes('a debug entry')), 'but on stdout')
   const big = entries.find((entry) => entry.message.startsWith('yyy'))!
