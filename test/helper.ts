@@ -1,12 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Writable } from 'node:stream'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import tap from 'tap'
 import { buildApp, type App } from '../app.ts'
-import { openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
+import { MIGRATIONS_FOLDER, openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import type { SupervisorPolicy } from '../supervisor/managed-server.ts'
 import type { WsLimits } from '../ws/index.ts'
@@ -54,17 +56,44 @@ export function testConfig (t: Tap, overrides: Partial<Config> = {}): Config {
   }
 }
 
-let pgliteTemplate: Promise<PGlite> | undefined
+/**
+ * The migrated in-memory PGlite every test file starts from, as a data dir archive. Creating a
+ * cluster and migrating it takes seconds of WebAssembly; so the first test file of a run builds
+ * it and leaves it in the temporary directory, named after PGlite's version and the migrations
+ * it holds, for every later file (and run) to load.
+ */
+let pgliteTemplate: Promise<Blob> | undefined
 
-/** A migrated in-memory PGlite, cloned for each test: isolated and fast. */
+/** Names the archive after everything that makes its contents: PGlite and the migrations. */
+function pgliteTemplateFile (): string {
+  const hash = createHash('sha256')
+  const require = createRequire(import.meta.url)
+  hash.update(readFileSync(join(dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json')))
+  for (const file of readdirSync(MIGRATIONS_FOLDER, { recursive: true, encoding: 'utf8' }).sort()) {
+    const path = join(MIGRATIONS_FOLDER, file)
+    if (statSync(path).isFile()) hash.update(file).update(readFileSync(path))
+  }
+  return join(tmpdir(), `mcphub-test-pglite-${hash.digest('hex').slice(0, 16)}.tar`)
+}
+
+async function loadPgliteTemplate (): Promise<Blob> {
+  const file = pgliteTemplateFile()
+  if (existsSync(file)) return new Blob([readFileSync(file)])
+  const template = await PGlite.create()
+  await wrapPglite(template).migrate()
+  const archive = await template.dumpDataDir('none')
+  await template.close()
+  // Written whole, then renamed: a file running meanwhile sees no archive or a complete one.
+  const partial = `${file}.${process.pid}.partial`
+  writeFileSync(partial, Buffer.from(await archive.arrayBuffer()))
+  renameSync(partial, file)
+  return archive
+}
+
+/** A migrated in-memory PGlite, loaded from the template for each test: isolated and fast. */
 async function pgliteDatabase (): Promise<DatabaseHandle> {
-  pgliteTemplate ??= (async () => {
-    const template = await PGlite.create()
-    await wrapPglite(template).migrate()
-    tap.teardown(() => template.close())
-    return template
-  })()
-  return wrapPglite(await (await pgliteTemplate).clone() as PGlite)
+  pgliteTemplate ??= loadPgliteTemplate()
+  return wrapPglite(await PGlite.create({ loadDataDir: await pgliteTemplate }))
 }
 
 let adminPool: pg.Pool | undefined
