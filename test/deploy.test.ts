@@ -5,7 +5,7 @@ import { createServer as createHttpServer } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { join, matchesGlob } from 'node:path'
 import t from 'tap'
-import { build, DRIVERS, testConfig } from './helper.ts'
+import { build, DRIVERS, embeddedDataDir } from './helper.ts'
 import { endHubChildren, startProcess } from './helpers/processes.ts'
 
 /*
@@ -216,7 +216,7 @@ t.test('the health check fails when nothing listens, and on a 503', async (t) =>
 })
 
 t.test('the image\'s command, with its environment, stops gracefully on SIGTERM', async (t) => {
-  const dataDir = testConfig(t).dataDir
+  const dataDir = await embeddedDataDir(t)
   endHubChildren(t, dataDir)
   const [, ...args] = execForm(instructionsOf(runtime, 'CMD').at(-1))!
   // The image's environment (HOST 0.0.0.0 included), on a free port and a temporary data dir.

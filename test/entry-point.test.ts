@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { EnvSchema } from '../lib/config.ts'
-import { DRIVERS, postgresUrl, testConfig } from './helper.ts'
+import { DRIVERS, embeddedDataDir, postgresUrl, testConfig } from './helper.ts'
 import { passwordRefusingPostgres } from './helpers/fake-postgres.ts'
 import { endHubChildren, startProcess, type Tracked } from './helpers/processes.ts'
 
@@ -104,7 +104,7 @@ t.test('a port taken during the start: the hub closes, then says so in one line'
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
   const { port } = taken.address() as { port: number }
   await new Promise((resolve) => taken.close(resolve))
-  const hub = runHub(t, [], { MCPHUB_DATA_DIR: testConfig(t).dataDir, PORT: String(port), LOG_FORMAT: 'json' })
+  const hub = runHub(t, [], { MCPHUB_DATA_DIR: await embeddedDataDir(t), PORT: String(port), LOG_FORMAT: 'json' })
   // Free when it was checked; taken while the database is being migrated.
   await hub.waitFor(/database open: checking its migrations/)
   await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve))
@@ -146,7 +146,7 @@ t.test('a normal start says what it does, in order, up to the servers it started
 })
 
 t.test('LOG_FORMAT=pretty writes human-readable lines', async (t) => {
-  const hub = runHub(t, [], { MCPHUB_DATA_DIR: testConfig(t).dataDir, LOG_FORMAT: 'pretty', MCPHUB_ADMIN_PASSWORD: 'entry-point-test-password' })
+  const hub = runHub(t, [], { MCPHUB_DATA_DIR: await embeddedDataDir(t), LOG_FORMAT: 'pretty', MCPHUB_ADMIN_PASSWORD: 'entry-point-test-password' })
   await hub.waitFor(/INFO.*: Server listening at http:\/\/127\.0\.0\.1:\d+/)
   t.match(hub.stdout(), /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*: opening the embedded database at /m)
   t.notMatch(hub.stdout(), /^\{/m, 'no JSON line')

@@ -1,12 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Writable } from 'node:stream'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import tap from 'tap'
 import { buildApp, type App } from '../app.ts'
-import { openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
+import { MIGRATIONS_FOLDER, openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import type { SupervisorPolicy } from '../supervisor/managed-server.ts'
 import type { WsLimits } from '../ws/index.ts'
@@ -54,17 +56,76 @@ export function testConfig (t: Tap, overrides: Partial<Config> = {}): Config {
   }
 }
 
-let pgliteTemplate: Promise<PGlite> | undefined
+/**
+ * The migrated in-memory PGlite every test file starts from, as a data dir archive. Creating a
+ * cluster and migrating it takes seconds of WebAssembly; so the first test file of a run builds
+ * it and leaves it in the temporary directory, named after PGlite's version and the migrations
+ * it holds, for every later file (and run) to load.
+ */
+let pgliteTemplate: Promise<Blob> | undefined
 
-/** A migrated in-memory PGlite, cloned for each test: isolated and fast. */
+/** The installed PGlite's version: what it writes in a data dir may change with it. */
+function pgliteVersion (): string {
+  const main = createRequire(import.meta.url).resolve('@electric-sql/pglite')
+  return (JSON.parse(readFileSync(join(dirname(main), '..', 'package.json'), 'utf8')) as { version: string }).version
+}
+
+/** A short digest of the migrations: what a migrated template holds, and so part of its name. */
+function migrationsHash (): string {
+  const hash = createHash('sha256')
+  for (const file of readdirSync(MIGRATIONS_FOLDER, { recursive: true, encoding: 'utf8' }).sort()) {
+    const path = join(MIGRATIONS_FOLDER, file)
+    if (statSync(path).isFile()) hash.update(file).update(readFileSync(path))
+  }
+  return hash.digest('hex').slice(0, 16)
+}
+
+/** Names the archive after everything that makes its contents: PGlite and the migrations. */
+function pgliteTemplateFile (): string {
+  return join(tmpdir(), `mcphub-test-pglite-${pgliteVersion()}-${migrationsHash()}.tar`)
+}
+
+async function loadPgliteTemplate (): Promise<Blob> {
+  const file = pgliteTemplateFile()
+  if (existsSync(file)) return new Blob([readFileSync(file)])
+  const template = await PGlite.create()
+  await wrapPglite(template).migrate()
+  const archive = await template.dumpDataDir('none')
+  await template.close()
+  // Written whole, then renamed: a file running meanwhile sees no archive or a complete one.
+  const partial = `${file}.${process.pid}.partial`
+  writeFileSync(partial, Buffer.from(await archive.arrayBuffer()))
+  renameSync(partial, file)
+  return archive
+}
+
+/**
+ * A data dir whose embedded database a hub has yet to migrate, as on its first start, but
+ * already created: creating the cluster takes seconds of WebAssembly, so the first test of a
+ * run creates one in the temporary directory, named after PGlite's version, and every hub a
+ * test starts gets a copy. Tests of the very first start take a `testConfig` data dir instead.
+ */
+export async function embeddedDataDir (t: Tap): Promise<string> {
+  const template = join(tmpdir(), `mcphub-test-pglite-${pgliteVersion()}-cluster`)
+  if (!existsSync(template)) {
+    // Created aside, then renamed: a file running meanwhile sees no template or a complete one.
+    const partial = `${template}.${process.pid}.partial`
+    await (await PGlite.create(partial)).close()
+    try {
+      renameSync(partial, template)
+    } catch {
+      rmSync(partial, { recursive: true, force: true }) // another file made it first
+    }
+  }
+  const dataDir = testConfig(t).dataDir
+  cpSync(template, join(dataDir, 'pglite'), { recursive: true })
+  return dataDir
+}
+
+/** A migrated in-memory PGlite, loaded from the template for each test: isolated and fast. */
 async function pgliteDatabase (): Promise<DatabaseHandle> {
-  pgliteTemplate ??= (async () => {
-    const template = await PGlite.create()
-    await wrapPglite(template).migrate()
-    tap.teardown(() => template.close())
-    return template
-  })()
-  return wrapPglite(await (await pgliteTemplate).clone() as PGlite)
+  pgliteTemplate ??= loadPgliteTemplate()
+  return wrapPglite(await PGlite.create({ loadDataDir: await pgliteTemplate }))
 }
 
 let adminPool: pg.Pool | undefined
@@ -77,14 +138,18 @@ export function postgresUrl (database: string): string {
   return url.toString()
 }
 
-/** Runs one statement as the test server's admin (creating and dropping databases). */
-export async function postgresAdmin (statement: string): Promise<void> {
+async function adminQuery (statement: string, values: unknown[] = []): Promise<pg.QueryResult> {
   if (adminPool === undefined) {
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 })
     tap.teardown(() => pool.end())
     adminPool = pool
   }
-  await adminPool.query(statement)
+  return await adminPool.query(statement, values)
+}
+
+/** Runs one statement as the test server's admin (creating and dropping databases). */
+export async function postgresAdmin (statement: string): Promise<void> {
+  await adminQuery(statement)
 }
 
 /** A new, empty PostgreSQL database dropped when the test ends; returns its URL. */
@@ -95,11 +160,44 @@ export async function emptyPostgresDatabase (t: Tap): Promise<string> {
   return postgresUrl(name)
 }
 
+let postgresTemplate: Promise<string> | undefined
+
+/**
+ * The migrated PostgreSQL database every test's database is copied from: copying takes a
+ * fraction of the time migrating takes. The first file of a run creates it under a name made of
+ * the migrations it holds (migrated aside, then renamed: a copy needs nobody connected to it).
+ */
+async function loadPostgresTemplate (): Promise<string> {
+  const name = `mcphub_template_${migrationsHash()}`
+  const found = await adminQuery('select 1 from pg_database where datname = $1', [name])
+  if (found.rowCount === 0) {
+    const partial = `${name}_${process.pid}`
+    await postgresAdmin(`create database ${partial}`)
+    const handle = openPostgres(postgresUrl(partial), silentLog)
+    try {
+      await handle.migrate()
+    } finally {
+      await handle.close()
+    }
+    await adminQuery('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [partial])
+    try {
+      await postgresAdmin(`alter database ${partial} rename to ${name}`)
+    } catch (error) {
+      // Another file made it meanwhile: its copy serves, and ours goes.
+      if ((error as { code?: string }).code !== '42P04') throw error
+      await postgresAdmin(`drop database ${partial} with (force)`)
+    }
+  }
+  return name
+}
+
 /** An isolated database for one test; closing it drops it (PostgreSQL) or frees it (PGlite). */
 export async function testDatabase (t: Tap, driver: Driver): Promise<DatabaseHandle> {
   if (driver === 'pglite') return await pgliteDatabase()
+  postgresTemplate ??= loadPostgresTemplate()
+  const template = await postgresTemplate
   const name = `mcphub_test_${process.pid}_${++databaseCounter}`
-  await postgresAdmin(`create database ${name}`)
+  await postgresAdmin(`create database ${name} template ${template}`)
   const handle = openPostgres(postgresUrl(name), silentLog)
   return {
     ...handle,

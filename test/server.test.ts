@@ -2,7 +2,7 @@ import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { DRIVERS, emptyPostgresDatabase, testConfig } from './helper.ts'
+import { DRIVERS, embeddedDataDir, emptyPostgresDatabase, testConfig } from './helper.ts'
 import { endHubChildren, isRunning, startProcess, type Tracked } from './helpers/processes.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
 import { processesWithEnv } from '../supervisor/process-group.ts'
@@ -131,7 +131,7 @@ if (DRIVERS.includes('pg')) {
 }
 
 t.test('SIGTERM while the hub is starting closes it with 0, and no server is left running', async (t) => {
-  const dataDir = testConfig(t).dataDir
+  const dataDir = await embeddedDataDir(t)
   const settings = join(dataDir, 'mcp_settings.json')
   writeFileSync(settings, JSON.stringify({ mcpServers: { fixture: { command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' } } } }))
   const hub = spawnHub(t, { MCPHUB_DATA_DIR: dataDir, MCPHUB_SETTINGS_FILE: settings, MCPHUB_ADMIN_PASSWORD: 'server-test-password' })
@@ -189,7 +189,7 @@ t.test('SIGTERM while the database does not answer: the hub exits promptly, with
 })
 
 t.test('after a hub is killed with SIGKILL, the next start ends every process its servers left', async (t) => {
-  const dataDir = testConfig(t).dataDir
+  const dataDir = await embeddedDataDir(t)
   const pidFile = (name: string) => join(dataDir, `${name}.pid`)
   const settings = join(dataDir, 'mcp_settings.json')
   const server = (mode: string, name = mode) => ({ command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: mode, FIXTURE_PID_FILE: pidFile(name) } })
