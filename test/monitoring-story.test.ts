@@ -73,4 +73,5 @@ t.test('traffic, tool calls and a crashing server, read back from every monitori
 
   const scraped = await app.inject({ method: 'GET', url: '/metrics', headers: admin.headers })
   t.match(scraped.body, new RegExp(`^mcphub_tool_calls_total\\{server="${echo.key}"\\} ${calls + 1}$`, 'm'), '/metrics counts the same calls')
+  t.match(scraped.body, new RegExp(`^mcphub_server_restarts_total\\{server="${crasher.key}"\\} ${restarts}$`, 'm'), 'and the same restarts')
 })
