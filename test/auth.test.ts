@@ -156,7 +156,7 @@ for (const driver of DRIVERS) {
       t.match(key, /^mcphub_[A-Za-z0-9]{12}_[\w-]{43}$/)
       const [row] = await app.db.select().from(apiKeys).where(eq(apiKeys.id, id))
       t.equal(row?.prefix, prefix)
-      t.notOk(JSON.stringify(row).includes(key.split('_').pop()!), 'the secret part is not stored')
+      t.notOk(JSON.stringify(row).includes(key.slice(-43)), 'the secret part is not stored')
       t.match(row?.secretHash, /^[0-9a-f]{64}$/)
 
       const verify = await app.inject({ method: 'GET', url: '/api/auth/verify', headers: { 'x-api-key': key } })
