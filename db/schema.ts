@@ -283,6 +283,101 @@ export const hubLogs = pgTable('hub_logs', {
 
 export type HubLogRow = typeof hubLogs.$inferSelect
 
+/**
+ * The settings an admin edits at `/api/config` (SMTP, notification channels, alert rules), one
+ * row. Secrets inside `value` are sealed with the hub's SecretBox. `version` grows with every
+ * change and is the `ETag`, so two admins do not overwrite each other.
+ */
+export const hubConfig = pgTable('hub_config', {
+  id: integer('id').primaryKey().default(1),
+  value: jsonb('value').$type<Record<string, unknown>>().notNull(),
+  version: integer('version').notNull().default(1),
+  updatedAt: updatedAt(),
+  updatedBy: uuid('updated_by').references(() => users.id, { onDelete: 'set null' })
+}, () => [
+  check('hub_config_single_row_check', sql`id = 1`)
+])
+
+export type HubConfigRow = typeof hubConfig.$inferSelect
+
+/**
+ * An alert: a rule's condition that holds (`firing`) or held (`resolved`). `fingerprint` names
+ * the condition (rule and subject, e.g. `server-error:<serverId>`); at most one alert per
+ * fingerprint fires at a time.
+ */
+export const alerts = pgTable('alerts', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  fingerprint: text('fingerprint').notNull(),
+  rule: text('rule').notNull(),
+  severity: text('severity', { enum: ['info', 'warning', 'critical'] }).notNull(),
+  state: text('state', { enum: ['firing', 'resolved'] }).notNull().default('firing'),
+  /** The server it is about, when it is about one: who may read it follows. */
+  serverId: uuid('server_id').references((): AnyPgColumn => servers.id, { onDelete: 'set null' }),
+  /** One line: what happened. */
+  summary: text('summary').notNull(),
+  /** The figures behind it (restarts counted, error rate, threshold…); never secrets. */
+  details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  firedAt: timestamp('fired_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  resolvedAt: timestamp('resolved_at', { withTimezone: true, mode: 'date' }),
+  /** When notifications were last queued for it while firing: repeats wait for the repeat interval. */
+  notifiedAt: timestamp('notified_at', { withTimezone: true, mode: 'date' }),
+  updatedAt: updatedAt()
+}, (table) => [
+  uniqueIndex('alerts_firing_fingerprint_key').on(table.fingerprint).where(sql`${table.state} = 'firing'`),
+  index('alerts_state_fired_at_idx').on(table.state, table.firedAt),
+  index('alerts_server_idx').on(table.serverId),
+  check('alerts_state_check', sql`${table.state} in ('firing', 'resolved')`),
+  check('alerts_severity_check', sql`${table.severity} in ('info', 'warning', 'critical')`)
+])
+
+export type AlertRow = typeof alerts.$inferSelect
+
+/**
+ * The outbox: one row per notification and channel, written before any attempt to send it,
+ * then delivered by the worker with retries. What it says is rendered when it is queued; where
+ * it goes (addresses, URLs, secrets) is read from `hub_config` when it is sent.
+ */
+export const notifications = pgTable('notifications', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  alertId: uuid('alert_id').references(() => alerts.id, { onDelete: 'cascade' }),
+  channel: text('channel', { enum: ['email', 'slack', 'webhook'] }).notNull(),
+  /** `firing`, `resolved`, or `test`. */
+  kind: text('kind', { enum: ['firing', 'resolved', 'test'] }).notNull(),
+  /** The message as every channel renders it (subject, text, the webhook's JSON body). */
+  payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+  status: text('status', { enum: ['pending', 'delivered', 'failed'] }).notNull().default('pending'),
+  attempts: integer('attempts').notNull().default(0),
+  nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  lastError: text('last_error'),
+  createdAt: createdAt(),
+  deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' })
+}, (table) => [
+  index('notifications_pending_idx').on(table.nextAttemptAt).where(sql`${table.status} = 'pending'`),
+  index('notifications_alert_idx').on(table.alertId),
+  check('notifications_channel_check', sql`${table.channel} in ('email', 'slack', 'webhook')`),
+  check('notifications_kind_check', sql`${table.kind} in ('firing', 'resolved', 'test')`),
+  check('notifications_status_check', sql`${table.status} in ('pending', 'delivered', 'failed')`)
+])
+
+export type NotificationRow = typeof notifications.$inferSelect
+
+/** Each attempt to deliver a notification and its outcome, kept with it. */
+export const notificationAttempts = pgTable('notification_attempts', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  notificationId: uuid('notification_id').notNull().references(() => notifications.id, { onDelete: 'cascade' }),
+  attempt: integer('attempt').notNull(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  outcome: text('outcome', { enum: ['delivered', 'failed'] }).notNull(),
+  /** In plain words: refused address, TLS, authentication, the HTTP status… Never a secret. */
+  error: text('error'),
+  durationMs: integer('duration_ms').notNull()
+}, (table) => [
+  index('notification_attempts_notification_idx').on(table.notificationId, table.attempt),
+  check('notification_attempts_outcome_check', sql`${table.outcome} in ('delivered', 'failed')`)
+])
+
+export type NotificationAttemptRow = typeof notificationAttempts.$inferSelect
+
 /** Unique constraints and the API field each protects, for 409 details. */
 export const UNIQUE_FIELDS: Record<string, string> = {
   users_username_lower_key: 'username',

@@ -53,7 +53,19 @@ export const EnvSchema = Type.Object({
   MCPHUB_LOG_STORE_LEVEL: Type.Optional(LogLevel),
   MCPHUB_LOG_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 14 }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
-  OTEL_SERVICE_NAME: Type.String({ minLength: 1, maxLength: 200, default: 'mcphub' })
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, maxLength: 200, default: 'mcphub' }),
+  MCPHUB_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'the URL people open the hub at, for links in notifications' })),
+  MCPHUB_EGRESS_ALLOW: Type.Optional(Type.String({ pattern: '^[^,\\s]+(,[^,\\s]+)*$', description: 'comma-separated host names and CIDRs the hub may connect to although they are private (loopback, LAN, link-local…)' })),
+  MCPHUB_SMTP_HOST: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+  MCPHUB_SMTP_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  MCPHUB_SMTP_SECURE: Type.Optional(Type.Enum(['true', 'false'])),
+  MCPHUB_SMTP_USER: Type.Optional(Type.String({ maxLength: 320 })),
+  MCPHUB_SMTP_PASS: Type.Optional(Type.String({ maxLength: 2048 })),
+  MCPHUB_SMTP_FROM: Type.Optional(Type.String({ maxLength: 320 })),
+  MCPHUB_NOTIFY_EMAIL_TO: Type.Optional(Type.String({ pattern: '^[^,\\s]+(,[^,\\s]+)*$', description: 'comma-separated addresses alerts are emailed to; turns email notifications on' })),
+  MCPHUB_SLACK_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
+  MCPHUB_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
+  MCPHUB_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16, maxLength: 2048 }))
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -110,6 +122,18 @@ export interface Config {
   otlpEndpoint?: string | undefined
   /** The `service.name` of exported traces. */
   otelServiceName?: string | undefined
+  /** The URL people open the hub at (links in notifications); none when undefined. */
+  publicUrl?: string | undefined
+  /** Host names and CIDRs the egress guard lets the hub reach although they are private. */
+  egressAllow?: string[] | undefined
+  /** Settings of `/api/config` given by the environment, used until an admin stores that section. */
+  settingsPreset?: SettingsPreset | undefined
+}
+
+/** The MCPHUB_SMTP_*, MCPHUB_NOTIFY_EMAIL_TO, MCPHUB_SLACK_WEBHOOK_URL and MCPHUB_WEBHOOK_* presets, as `/api/config` fields. */
+export interface SettingsPreset {
+  smtp?: { host?: string, port?: number, secure?: boolean, auth?: { user?: string, pass?: string }, from?: string }
+  notifications?: { email?: boolean, emailTo?: string[], slack?: boolean, slackWebhookUrl?: string, webhook?: string, webhookSecret?: string }
 }
 
 export interface MetricsRetention {
@@ -150,7 +174,7 @@ const ENV_KEYS = Object.keys(EnvSchema.properties) as Array<keyof Env>
 
 function describe (error: { instancePath: string, message: string, params: unknown }, input: Record<string, unknown>): string {
   const name = error.instancePath.slice(1)
-  const shown = /SECRET|PASSWORD|TOKEN/.test(name) ? '(hidden)' : JSON.stringify(input[name])
+  const shown = /SECRET|PASS|TOKEN|SLACK_WEBHOOK/.test(name) ? '(hidden)' : JSON.stringify(input[name])
   const params = error.params as { allowedValues?: unknown[], limit?: number, pattern?: string }
   const rule = params.allowedValues
     ? `must be one of ${params.allowedValues.join(', ')}`
@@ -248,7 +272,32 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     logStoreLevel: parsed.MCPHUB_LOG_STORE_LEVEL,
     logRetentionDays: parsed.MCPHUB_LOG_RETENTION_DAYS,
     otlpEndpoint: parsed.OTEL_EXPORTER_OTLP_ENDPOINT,
-    otelServiceName: parsed.OTEL_SERVICE_NAME
+    otelServiceName: parsed.OTEL_SERVICE_NAME,
+    publicUrl: parsed.MCPHUB_PUBLIC_URL,
+    egressAllow: parsed.MCPHUB_EGRESS_ALLOW?.split(',') ?? [],
+    settingsPreset: settingsPresetOf(parsed)
+  }
+}
+
+function settingsPresetOf (env: Env): SettingsPreset {
+  const smtp = {
+    ...(env.MCPHUB_SMTP_HOST === undefined ? {} : { host: env.MCPHUB_SMTP_HOST }),
+    ...(env.MCPHUB_SMTP_PORT === undefined ? {} : { port: env.MCPHUB_SMTP_PORT }),
+    ...(env.MCPHUB_SMTP_SECURE === undefined ? {} : { secure: env.MCPHUB_SMTP_SECURE === 'true' }),
+    ...(env.MCPHUB_SMTP_USER === undefined && env.MCPHUB_SMTP_PASS === undefined
+      ? {}
+      : { auth: { ...(env.MCPHUB_SMTP_USER === undefined ? {} : { user: env.MCPHUB_SMTP_USER }), ...(env.MCPHUB_SMTP_PASS === undefined ? {} : { pass: env.MCPHUB_SMTP_PASS }) } }),
+    ...(env.MCPHUB_SMTP_FROM === undefined ? {} : { from: env.MCPHUB_SMTP_FROM })
+  }
+  const notifications = {
+    ...(env.MCPHUB_NOTIFY_EMAIL_TO === undefined ? {} : { email: true, emailTo: env.MCPHUB_NOTIFY_EMAIL_TO.split(',') }),
+    ...(env.MCPHUB_SLACK_WEBHOOK_URL === undefined ? {} : { slack: true, slackWebhookUrl: env.MCPHUB_SLACK_WEBHOOK_URL }),
+    ...(env.MCPHUB_WEBHOOK_URL === undefined ? {} : { webhook: env.MCPHUB_WEBHOOK_URL }),
+    ...(env.MCPHUB_WEBHOOK_SECRET === undefined ? {} : { webhookSecret: env.MCPHUB_WEBHOOK_SECRET })
+  }
+  return {
+    ...(Object.keys(smtp).length === 0 ? {} : { smtp }),
+    ...(Object.keys(notifications).length === 0 ? {} : { notifications })
   }
 }
 
