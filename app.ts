@@ -14,6 +14,7 @@ import access from './plugins/access.ts'
 import activity from './plugins/activity.ts'
 import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
+import egress from './plugins/egress.ts'
 import events from './plugins/events.ts'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import firstAdmin from './plugins/first-admin.ts'
@@ -148,6 +149,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous, metricsToken: config.metricsToken })
   await app.register(rateLimit, { limits: config.rateLimits })
   await app.register(errors)
+  await app.register(egress, { allow: config.egressAllow ?? [] })
   await app.register(events)
   await app.register(metrics, { enabled: config.metricsEnabled ?? true, now, ...(options.metricsSampleMs === undefined ? {} : { sampleMs: options.metricsSampleMs }) })
   await app.register(metricHistory, { retention: config.metricsRetentionDays, now })

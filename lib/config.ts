@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import ipaddr from 'ipaddr.js'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { MAX_PASSWORD_LENGTH } from './passwords.ts'
@@ -203,6 +204,11 @@ export function parseEnv (env: Record<string, string | undefined>): Env {
   const notOrigins = origins.filter((origin) => !URL.canParse(origin))
   if (notOrigins.length > 0) {
     problems.set('/MCPHUB_WS_ALLOWED_ORIGINS', `MCPHUB_WS_ALLOWED_ORIGINS: ${notOrigins.join(', ')} ${notOrigins.length === 1 ? 'is not an origin' : 'are not origins'} (scheme://host[:port])`)
+  }
+  const allowed = typeof input.MCPHUB_EGRESS_ALLOW === 'string' && !problems.has('/MCPHUB_EGRESS_ALLOW') ? input.MCPHUB_EGRESS_ALLOW.split(',') : []
+  const badRanges = allowed.filter((entry) => entry.includes('/') && !ipaddr.isValidCIDR(entry))
+  if (badRanges.length > 0) {
+    problems.set('/MCPHUB_EGRESS_ALLOW', `MCPHUB_EGRESS_ALLOW: ${badRanges.join(', ')} ${badRanges.length === 1 ? 'is not a CIDR' : 'are not CIDRs'} (10.0.0.0/8, fd00::/8)`)
   }
   const secret = input.MCPHUB_JWT_SECRET
   if (typeof secret === 'string' && KNOWN_EXAMPLE_SECRETS.has(secret)) {
