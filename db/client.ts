@@ -13,6 +13,10 @@ import { withTimeout } from '../lib/timeout.ts'
 import * as schema from './schema.ts'
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
+/** A transaction of `Database`: what `db.transaction(async (tx) => …)` hands its callback. */
+export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0]
+/** The database or a transaction on it: for writes that must commit together with the caller's. */
+export type Queryable = Database | Transaction
 
 /** One interface over both drivers: the rest of the hub never knows which one it talks to. */
 export interface DatabaseHandle {
