@@ -206,8 +206,9 @@ export function describe (error: Error & { code?: string }, host: string): Egres
   return new EgressError('connect', `connecting to ${host} failed: ${code === '' ? error.message : code}`)
 }
 
+/** A host as compared and resolved: without IPv6 brackets or the root's trailing dot. */
 function unbracket (host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host.replace(/\.$/, '')
 }
 
 function normalized (address: string): string {
