@@ -10,7 +10,9 @@ import type { Config } from './lib/config.ts'
 import { HubLog } from './logs/hub-log.ts'
 import { serializeError, serializeRequest } from './lib/log-serializers.ts'
 import type { SupervisorPolicy } from './supervisor/managed-server.ts'
+import type { AlertTimings } from './alerts/engine.ts'
 import access from './plugins/access.ts'
+import alerts from './plugins/alerts.ts'
 import activity from './plugins/activity.ts'
 import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
@@ -53,6 +55,8 @@ export interface AppOptions {
   wsLimits?: Partial<WsLimits>
   /** ms between samples of the gauges (tests shorten it); 5000 by default. */
   metricsSampleMs?: number
+  /** The alert engine's evaluation interval, "stable" time and clock (tests shorten and move them). */
+  alertTimings?: Partial<AlertTimings> & { now?: () => number }
 }
 
 /** Secrets pino must never write, wherever they appear in a logged object. */
@@ -155,6 +159,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(metricHistory, { retention: config.metricsRetentionDays, now })
   await app.register(activity, { retentionDays: config.activityRetentionDays, now })
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
+  await app.register(alerts, { now: options.alertTimings?.now ?? now, timings: options.alertTimings })
 
   await app.register(async (api) => {
     // Any request that may change stored records (even one that fails half-way) makes what was derived from them stale.
