@@ -64,8 +64,8 @@ export class AlertEngine {
   readonly #exited = new Map<string, { at: number, reason: StatusEvent['reason'] }>()
   readonly #serverNames = new Map<string, string>()
   readonly #signIns = new SlidingWindow<'hub'>()
+  /** Failed sign-ins per account name (lower case), existing or not. */
   readonly #accountSignIns = new SlidingWindow<string>()
-  readonly #usernames = new Map<string, string>()
   /** The last refresh-token reuse per account (`unknown` without one). */
   readonly #reuses = new Map<string, { username: string | null, at: number }>()
   #probeFailures = 0
@@ -141,10 +141,8 @@ export class AlertEngine {
     const now = this.#options.now()
     if (action === 'auth.login' && outcome === 'failure') {
       this.#signIns.add('hub', now)
-      if (actor?.userId != null) {
-        this.#accountSignIns.add(actor.userId, now)
-        this.#usernames.set(actor.userId, actor.username)
-      }
+      // The name tried: refused while throttled, or unknown, it is still someone's guess at an account.
+      if (actor != null) this.#accountSignIns.add(actor.username.toLowerCase(), now)
     } else if (action === 'auth.refresh-reuse') {
       this.#reuses.set(actor?.userId ?? 'unknown', { username: actor?.username ?? null, at: now })
     } else return
@@ -233,7 +231,6 @@ export class AlertEngine {
   #signInCandidates ({ signInFailures: rule }: Rules, now: number): Candidate[] {
     const hub = this.#signIns.counts(now, SIGN_IN_WINDOW_MS).get('hub') ?? 0
     const accounts = this.#accountSignIns.counts(now, SIGN_IN_WINDOW_MS)
-    for (const userId of this.#usernames.keys()) if (!accounts.has(userId)) this.#usernames.delete(userId)
     if (!rule.enabled) return []
     const found: Candidate[] = []
     if (hub > rule.perMinute) {
@@ -243,13 +240,12 @@ export class AlertEngine {
         details: { failures: hub, threshold: rule.perMinute }
       }))
     }
-    for (const [userId, failures] of accounts) {
+    for (const [username, failures] of accounts) {
       if (failures <= rule.perAccountPerMinute) continue
-      const username = this.#usernames.get(userId) ?? userId
-      found.push(candidate('signInFailures', `user:${userId}`, {
+      found.push(candidate('signInFailures', `account:${username}`, {
         serverId: null,
         summary: `${failures} failed sign-ins for ${username} in the last minute (threshold ${rule.perAccountPerMinute})`,
-        details: { userId, username, failures, threshold: rule.perAccountPerMinute }
+        details: { username, failures, threshold: rule.perAccountPerMinute }
       }))
     }
     return found

@@ -8,7 +8,7 @@ const AlertState = Type.Enum(['firing', 'resolved'])
 
 export const Alert = Type.Object({
   id: Type.String({ format: 'uuid' }),
-  fingerprint: Type.String({ description: 'The rule and its subject (`serverError:<serverId>`, `signInFailures`, `signInFailures:user:<userId>`…): at most one alert per fingerprint fires' }),
+  fingerprint: Type.String({ description: 'The rule and its subject (`serverError:<serverId>`, `signInFailures`, `signInFailures:account:<username>`…): at most one alert per fingerprint fires' }),
   rule: Type.Enum(RULE_NAMES, { description: 'The rule of the settings (`alerts.<rule>`) that raised it' }),
   severity: AlertSeverity,
   state: AlertState,
