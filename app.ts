@@ -9,6 +9,7 @@ import gateway from './gateway/index.ts'
 import type { Config } from './lib/config.ts'
 import { HubLog } from './logs/hub-log.ts'
 import { serializeError, serializeRequest } from './lib/log-serializers.ts'
+import type { RetryPolicy } from './notifications/outbox.ts'
 import type { SupervisorPolicy } from './supervisor/managed-server.ts'
 import access from './plugins/access.ts'
 import activity from './plugins/activity.ts'
@@ -21,6 +22,7 @@ import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
 import hubLogStore from './plugins/hub-log.ts'
 import metrics from './plugins/metrics.ts'
+import notifications from './plugins/notifications.ts'
 import metricHistory from './plugins/metric-history.ts'
 import swagger from './plugins/swagger.ts'
 import telemetry from './plugins/telemetry.ts'
@@ -29,6 +31,7 @@ import rateLimit from './plugins/rate-limit.ts'
 import redis from './plugins/redis.ts'
 import supervisor from './plugins/supervisor.ts'
 import authRoutes from './routes/auth/index.ts'
+import notificationRoutes from './routes/config/notifications.ts'
 import groupRoutes from './routes/groups/index.ts'
 import health from './routes/health/index.ts'
 import monitoringRoutes from './routes/monitoring/index.ts'
@@ -53,6 +56,8 @@ export interface AppOptions {
   wsLimits?: Partial<WsLimits>
   /** ms between samples of the gauges (tests shorten it); 5000 by default. */
   metricsSampleMs?: number
+  /** How notifications are retried (tests shorten it). */
+  notificationRetry?: Partial<RetryPolicy>
 }
 
 /** Secrets pino must never write, wherever they appear in a logged object. */
@@ -151,6 +156,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(errors)
   await app.register(egress, { allow: config.egressAllow ?? [] })
   await app.register(events)
+  await app.register(notifications, { publicUrl: config.publicUrl ?? null, now, ...(options.notificationRetry === undefined ? {} : { retry: options.notificationRetry }) })
   await app.register(metrics, { enabled: config.metricsEnabled ?? true, now, ...(options.metricsSampleMs === undefined ? {} : { sampleMs: options.metricsSampleMs }) })
   await app.register(metricHistory, { retention: config.metricsRetentionDays, now })
   await app.register(activity, { retentionDays: config.activityRetentionDays, now })
@@ -167,6 +173,7 @@ export async function buildApp (options: AppOptions) {
     await api.register(groupRoutes, { prefix: '/api/groups' })
     await api.register(serverRoutes, { prefix: '/api/servers' })
     await api.register(monitoringRoutes, { prefix: '/api/monitoring' })
+    await api.register(notificationRoutes, { prefix: '/api/config' })
     await api.register(prometheusRoutes, { token: config.metricsToken })
   })
   await app.register(gateway, { rateLimit: config.rateLimits.mcp, allowedHosts: config.allowedHosts })
