@@ -28,6 +28,7 @@ import swagger from './plugins/swagger.ts'
 import telemetry from './plugins/telemetry.ts'
 import { buildValidator } from './plugins/validation.ts'
 import rateLimit from './plugins/rate-limit.ts'
+import settings from './plugins/settings.ts'
 import redis from './plugins/redis.ts'
 import supervisor from './plugins/supervisor.ts'
 import authRoutes from './routes/auth/index.ts'
@@ -152,6 +153,7 @@ export async function buildApp (options: AppOptions) {
 
   await app.register(redis, { url: config.redisUrl, keyPrefix: config.redisKeyPrefix, now })
   await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous, metricsToken: config.metricsToken })
+  await app.register(settings, { preset: config.settingsPreset })
   await app.register(rateLimit, { limits: config.rateLimits })
   await app.register(errors)
   await app.register(egress, { allow: config.egressAllow ?? [] })
