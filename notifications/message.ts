@@ -10,8 +10,8 @@ const AlertData = Type.Object({
   id: Type.String({ format: 'uuid', description: 'The alert; the same in its `firing` and `resolved` notices' }),
   fingerprint: Type.String({ description: 'The condition it is about (rule and subject, e.g. `server-error:<serverId>`)' }),
   rule: Type.String({ description: 'The rule that fired (`serverError`, `signInFailures`…)' }),
-  severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
-  state: Type.Union([Type.Literal('firing'), Type.Literal('resolved')]),
+  severity: Type.Enum(['info', 'warning', 'critical']),
+  state: Type.Enum(['firing', 'resolved']),
   summary: Type.String({ description: 'What happened, in one line' }),
   details: Type.Record(Type.String(), Type.Unknown(), { description: 'The figures behind it (restarts counted, error rate, threshold…)' }),
   server: Nullable(Type.Object({ id: Type.String({ format: 'uuid' }), name: Nullable(Type.String()) }, { description: 'The server it is about, when it is about one' })),
@@ -31,7 +31,7 @@ const TestData = Type.Object({
  * library and the `webhookSecret`. `webhook-id` is the same on every retry of one notification.
  */
 export const WebhookPayload = Type.Object({
-  type: Type.Union([Type.Literal('alert.firing'), Type.Literal('alert.resolved'), Type.Literal('test')], { description: 'An alert fired, an alert was resolved, or an admin sent a test' }),
+  type: Type.Enum(['alert.firing', 'alert.resolved', 'test'], { description: 'An alert fired, an alert was resolved, or an admin sent a test' }),
   timestamp: Type.String({ format: 'date-time', description: 'When it happened' }),
   data: Type.Union([AlertData, TestData])
 }, {

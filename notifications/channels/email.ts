@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import nodemailer from 'nodemailer'
 import { privateRange, type EgressGuard } from '../../lib/egress.ts'
@@ -38,7 +39,8 @@ export async function sendEmail (egress: EgressGuard, smtp: Smtp, to: string[], 
     port: smtp.port,
     secure: smtp.secure,
     requireTLS: !smtp.secure && !onPrivateNetwork,
-    tls: { servername: host },
+    // The certificate must name the host; an address is no server name (RFC 6066).
+    tls: isIP(host) === 0 ? { servername: host } : {},
     ...(smtp.auth.user === null ? {} : { auth: { user: smtp.auth.user, pass: smtp.auth.pass ?? '' } }),
     connectionTimeout: timeouts.connectionMs,
     greetingTimeout: timeouts.greetingMs,
