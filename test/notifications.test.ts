@@ -181,6 +181,29 @@ for (const driver of DRIVERS) {
     const delivered = slack.requests.filter((_request, index) => index >= slack.requests.length - 3)
     t.same(new Set(delivered.map((request) => JSON.parse(request.body).text.match(/#\d+/)?.[0])).size, 3, 'each alert delivered once after the restart')
   })
+
+  t.test(`${driver}: closing waits a bounded time for an attempt, whose claim expires and is taken up again`, async (t) => {
+    const open = await reopenable(t, driver)
+    const webhook = await startHttpReceiver(t, (n) => n === 1 ? null : 200)
+    const preset = { notifications: { webhook: webhook.url, webhookSecret: WEBHOOK_SECRET } }
+    const first = await hub(t, driver, preset, { database: await open(), notificationRetry: { ...FAST_RETRY, leaseMs: 500 } })
+    const alert = await insertAlert(first.db)
+    await first.notifications.enqueue(first.db, alert, 'firing')
+    await until('the attempt to be under way', () => webhook.requests.length === 1)
+    const closing = Date.now()
+    await first.close()
+    t.ok(Date.now() - closing < 10_000, 'closed without waiting for the receiver')
+
+    const second = await hub(t, driver, preset, { database: await open() })
+    const [row] = await until('the delivery by the next hub', async () => {
+      const rows = await notificationsOf(second, [alert.id])
+      return rows[0]?.status === 'delivered' && rows
+    })
+    t.equal(row!.attempts, 2, 'the abandoned attempt counts')
+    t.same((await attemptsOf(second, row!.id)).map((attempt) => [attempt.attempt, attempt.outcome]), [[2, 'delivered']])
+    t.equal(webhook.requests.length, 2)
+    t.equal(webhook.requests[1]?.headers['webhook-id'], row!.id)
+  })
 }
 
 /** Opens the same database again, as a restarted hub would. */
@@ -315,3 +338,27 @@ t.test('email failures are told in plain words, without the password', async (t)
     withoutCanaries(t, JSON.stringify(attempts), 'the attempts')
   })
 })
+
+if (DRIVERS.includes('pg')) {
+  t.test('pg: two hubs on one database deliver each notification once', async (t) => {
+    const url = await emptyPostgresDatabase(t)
+    const webhook = await startHttpReceiver(t)
+    const preset = { notifications: { webhook: webhook.url, webhookSecret: WEBHOOK_SECRET } }
+    const [one, two] = await Promise.all([0, 1].map(async () => await hub(t, 'pg', preset, { database: openPostgres(url, { warn () {} }) })))
+    const ids: string[] = []
+    for (let i = 0; i < 20; i++) {
+      const alert = await insertAlert(one!.db)
+      ids.push(alert.id)
+      await (i % 2 === 0 ? one! : two!).notifications.enqueue(one!.db, alert, 'firing')
+    }
+    await Promise.all([one!.notifications.drain(), two!.notifications.drain()])
+    const rows = await until('every delivery', async () => {
+      const found = await notificationsOf(one!, ids)
+      return found.every((row) => row.status === 'delivered') && found
+    })
+    t.equal(rows.length, 20)
+    t.ok(rows.every((row) => row.attempts === 1), 'each attempted once')
+    t.equal(webhook.requests.length, 20, 'twenty calls')
+    t.equal(new Set(webhook.requests.map((request) => request.headers['webhook-id'])).size, 20, 'each notification once')
+  })
+}

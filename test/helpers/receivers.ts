@@ -13,15 +13,16 @@ export interface ReceivedRequest {
   body: string
 }
 
-/** A local HTTP receiver (Slack, a webhook): keeps every request and answers `status(n)` to the n-th (1-based). */
-export async function startHttpReceiver (t: Tap, status: (n: number) => number = () => 200): Promise<{ url: string, port: number, requests: ReceivedRequest[] }> {
+/** A local HTTP receiver (Slack, a webhook): keeps every request and answers `status(n)` to the n-th (1-based); null: never answers. */
+export async function startHttpReceiver (t: Tap, status: (n: number) => number | null = () => 200): Promise<{ url: string, port: number, requests: ReceivedRequest[] }> {
   const requests: ReceivedRequest[] = []
   const server = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       requests.push({ path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') })
-      response.writeHead(status(requests.length), { 'content-type': 'text/plain' }).end('ok')
+      const code = status(requests.length)
+      if (code !== null) response.writeHead(code, { 'content-type': 'text/plain' }).end('ok')
     })
   })
   server.listen(0, '127.0.0.1')
