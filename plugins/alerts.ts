@@ -1,7 +1,5 @@
 import fp from 'fastify-plugin'
 import { AlertEngine, DEFAULT_TIMINGS, type AlertTimings } from '../alerts/engine.ts'
-import type { Enqueue } from '../alerts/store.ts'
-import { DEFAULT_SETTINGS, type Rules } from '../settings/schemas.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,15 +20,12 @@ export interface AlertsPluginOptions {
  * the database closes.
  */
 export default fp<AlertsPluginOptions>(async (app, { now, timings }) => {
-  const rules = async (): Promise<Rules> => DEFAULT_SETTINGS.alerts
-  const notifications = (app as unknown as { notifications?: { enqueue: Enqueue } }).notifications
-  const enqueue: Enqueue = notifications === undefined ? async () => {} : (db, alert, kind) => notifications.enqueue(db, alert, kind)
   const engine = new AlertEngine({
     db: app.db,
     bus: app.events,
     now,
-    rules,
-    enqueue,
+    rules: async () => (await app.settings.read()).settings.alerts,
+    enqueue: (db, alert, kind) => app.notifications.enqueue(db, alert, kind),
     serverState: (serverId) => app.supervisor.get(serverId)?.state,
     log: app.log.child({ source: 'alerts' }),
     timings: { ...DEFAULT_TIMINGS, ...timings }
@@ -38,4 +33,4 @@ export default fp<AlertsPluginOptions>(async (app, { now, timings }) => {
   app.decorate('alerts', engine)
   app.addHook('onReady', () => { engine.start() })
   app.addHook('onClose', async () => { await engine.stop() })
-}, { name: 'alerts', dependencies: ['db', 'events', 'supervisor', 'activity'] })
+}, { name: 'alerts', dependencies: ['db', 'events', 'settings', 'notifications', 'supervisor', 'activity'] })

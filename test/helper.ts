@@ -241,6 +241,8 @@ export interface BuildOptions {
   wsLimits?: Partial<WsLimits>
   /** The alert engine's timings and clock. */
   alertTimings?: AppOptions['alertTimings']
+  /** How notifications are retried. */
+  notificationRetry?: AppOptions['notificationRetry']
   /** Registers extra routes (test fixtures) on the real app before it is ready. */
   extend?: (app: App) => void | Promise<void>
 }
@@ -257,7 +259,8 @@ export async function build (t: Tap, driver: Driver, options: BuildOptions = {})
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.supervisorPolicy === undefined ? {} : { supervisorPolicy: options.supervisorPolicy }),
     ...(options.wsLimits === undefined ? {} : { wsLimits: options.wsLimits }),
-    ...(options.alertTimings === undefined ? {} : { alertTimings: options.alertTimings })
+    ...(options.alertTimings === undefined ? {} : { alertTimings: options.alertTimings }),
+    ...(options.notificationRetry === undefined ? {} : { notificationRetry: options.notificationRetry })
   })
   t.teardown(() => app.close())
   await options.extend?.(app)
