@@ -27,7 +27,7 @@ const config: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['config'],
       summary: 'The hub\'s settings: SMTP, notification channels, alert rules (secrets masked)',
       description: 'The `ETag` header is the settings\' version: send it back as `If-Match` with a change.',
-      response: { 200: Ref(schemas.ConfigEnvelope, 'The settings in effect, secrets masked') }
+      response: { 200: { ...Ref(schemas.ConfigEnvelope, 'The settings in effect, secrets masked'), headers: schemas.EtagHeader } }
     }
   }, async (_request, reply) => answer(reply, await app.settings.read()))
 
@@ -40,7 +40,7 @@ const config: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Each section sent replaces the stored one whole; `********` sent for a secret keeps it. With `If-Match`, refused with a 409 when the settings changed since that version. Email needs `smtp.host` and `emailTo`, Slack needs `slackWebhookUrl`; a webhook without a secret gets a new one. The activity entry lists the fields that changed, never their values.',
       headers: schemas.ConfigHeaders,
       body: Ref(schemas.UpdateConfig),
-      response: { 200: Ref(schemas.ConfigEnvelope, 'The settings now in effect, secrets masked, with the new `ETag`'), ...errorResponses(400, 409, 422) }
+      response: { 200: { ...Ref(schemas.ConfigEnvelope, 'The settings now in effect, secrets masked, with the new `ETag`'), headers: schemas.EtagHeader }, ...errorResponses(400, 409, 422) }
     }
   }, async (request, reply) => {
     const by = principalOf(request).userId

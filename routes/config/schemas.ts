@@ -30,6 +30,11 @@ export const ConfigHeaders = Type.Object({
   }))
 })
 
+/** The response header that carries the settings' version. */
+export const EtagHeader = {
+  ETag: { type: 'string', pattern: '^"[0-9]+"$', description: 'The settings\' version (`"3"`): send it back as `If-Match`', examples: ['"3"'] }
+}
+
 const example = {
   ...DEFAULT_SETTINGS,
   smtp: { ...DEFAULT_SETTINGS.smtp, host: 'smtp.example.com', auth: { user: 'mcphub', pass: MASK }, from: 'mcphub@example.com' },
