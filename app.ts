@@ -34,6 +34,7 @@ import settings from './plugins/settings.ts'
 import redis from './plugins/redis.ts'
 import supervisor from './plugins/supervisor.ts'
 import authRoutes from './routes/auth/index.ts'
+import configRoutes from './routes/config/index.ts'
 import notificationRoutes from './routes/config/notifications.ts'
 import groupRoutes from './routes/groups/index.ts'
 import health from './routes/health/index.ts'
@@ -180,6 +181,7 @@ export async function buildApp (options: AppOptions) {
     await api.register(groupRoutes, { prefix: '/api/groups' })
     await api.register(serverRoutes, { prefix: '/api/servers' })
     await api.register(monitoringRoutes, { prefix: '/api/monitoring' })
+    await api.register(configRoutes, { prefix: '/api/config' })
     await api.register(notificationRoutes, { prefix: '/api/config' })
     await api.register(prometheusRoutes, { token: config.metricsToken })
   })

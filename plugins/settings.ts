@@ -15,5 +15,5 @@ export interface SettingsOptions {
 }
 
 export default fp<SettingsOptions>(async (app, { preset }) => {
-  app.decorate('settings', new SettingsStore({ db: app.db, secrets: app.auth.secrets, preset, log: app.log.child({ source: 'settings' }) }))
+  app.decorate('settings', new SettingsStore({ db: app.db, secrets: app.auth.secrets, preset, log: app.log }))
 }, { name: 'settings', dependencies: ['db', 'auth'] })
