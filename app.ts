@@ -9,8 +9,11 @@ import gateway from './gateway/index.ts'
 import type { Config } from './lib/config.ts'
 import { HubLog } from './logs/hub-log.ts'
 import { serializeError, serializeRequest } from './lib/log-serializers.ts'
+import type { RetryPolicy } from './notifications/outbox.ts'
 import type { SupervisorPolicy } from './supervisor/managed-server.ts'
+import type { AlertTimings } from './alerts/engine.ts'
 import access from './plugins/access.ts'
+import alerts from './plugins/alerts.ts'
 import activity from './plugins/activity.ts'
 import auth from './plugins/auth.ts'
 import db from './plugins/db.ts'
@@ -21,14 +24,18 @@ import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
 import hubLogStore from './plugins/hub-log.ts'
 import metrics from './plugins/metrics.ts'
+import notifications from './plugins/notifications.ts'
 import metricHistory from './plugins/metric-history.ts'
 import swagger from './plugins/swagger.ts'
 import telemetry from './plugins/telemetry.ts'
 import { buildValidator } from './plugins/validation.ts'
 import rateLimit from './plugins/rate-limit.ts'
+import settings from './plugins/settings.ts'
 import redis from './plugins/redis.ts'
 import supervisor from './plugins/supervisor.ts'
 import authRoutes from './routes/auth/index.ts'
+import configRoutes from './routes/config/index.ts'
+import notificationRoutes from './routes/config/notifications.ts'
 import groupRoutes from './routes/groups/index.ts'
 import health from './routes/health/index.ts'
 import monitoringRoutes from './routes/monitoring/index.ts'
@@ -53,6 +60,10 @@ export interface AppOptions {
   wsLimits?: Partial<WsLimits>
   /** ms between samples of the gauges (tests shorten it); 5000 by default. */
   metricsSampleMs?: number
+  /** The alert engine's evaluation interval, "stable" time and clock (tests shorten and move them). */
+  alertTimings?: Partial<AlertTimings> & { now?: () => number }
+  /** How notifications are retried (tests shorten it). */
+  notificationRetry?: Partial<RetryPolicy>
 }
 
 /** Secrets pino must never write, wherever they appear in a logged object. */
@@ -147,14 +158,17 @@ export async function buildApp (options: AppOptions) {
 
   await app.register(redis, { url: config.redisUrl, keyPrefix: config.redisKeyPrefix, now })
   await app.register(auth, { jwtSecret: config.jwtSecret, now, failedCredentialsPerMinute: config.rateLimits.anonymous, metricsToken: config.metricsToken })
+  await app.register(settings, { preset: config.settingsPreset })
   await app.register(rateLimit, { limits: config.rateLimits })
   await app.register(errors)
   await app.register(egress, { allow: config.egressAllow ?? [] })
   await app.register(events)
+  await app.register(notifications, { publicUrl: config.publicUrl ?? null, now, ...(options.notificationRetry === undefined ? {} : { retry: options.notificationRetry }) })
   await app.register(metrics, { enabled: config.metricsEnabled ?? true, now, ...(options.metricsSampleMs === undefined ? {} : { sampleMs: options.metricsSampleMs }) })
   await app.register(metricHistory, { retention: config.metricsRetentionDays, now })
   await app.register(activity, { retentionDays: config.activityRetentionDays, now })
   await app.register(supervisor, { dataDir: config.dataDir, baseEnv: config.childBaseEnv, settingsFile: config.settingsFile, ...(options.supervisorPolicy === undefined ? {} : { policy: options.supervisorPolicy }) })
+  await app.register(alerts, { now: options.alertTimings?.now ?? now, timings: options.alertTimings })
 
   await app.register(async (api) => {
     // Any request that may change stored records (even one that fails half-way) makes what was derived from them stale.
@@ -167,6 +181,8 @@ export async function buildApp (options: AppOptions) {
     await api.register(groupRoutes, { prefix: '/api/groups' })
     await api.register(serverRoutes, { prefix: '/api/servers' })
     await api.register(monitoringRoutes, { prefix: '/api/monitoring' })
+    await api.register(configRoutes, { prefix: '/api/config' })
+    await api.register(notificationRoutes, { prefix: '/api/config' })
     await api.register(prometheusRoutes, { token: config.metricsToken })
   })
   await app.register(gateway, { rateLimit: config.rateLimits.mcp, allowedHosts: config.allowedHosts })

@@ -10,7 +10,7 @@ const LEVEL_NAMES: Record<number, HubLogLevel> = { 10: 'trace', 20: 'debug', 30:
  * Where an entry comes from: the `source` binding of the logger that wrote it (`auth`,
  * `supervisor`, `gateway`, `database`, `ws`), else `http` for an entry bound to a request, else `hub`.
  */
-export const HUB_LOG_SOURCES = ['http', 'auth', 'supervisor', 'gateway', 'database', 'ws', 'hub'] as const
+export const HUB_LOG_SOURCES = ['http', 'auth', 'supervisor', 'gateway', 'database', 'ws', 'alerts', 'hub'] as const
 
 export type HubLogInsert = typeof hubLogs.$inferInsert
 

@@ -43,6 +43,8 @@ export interface ActivityRecorder {
   record(request: FastifyRequest, input: ActivityInput): ActivityEntry
   /** Names the object(s) the request's entry is about, when the route cannot say (what it creates): one entry each. */
   target(request: FastifyRequest, ...objects: Array<{ id: string, name: string | null }>): void
+  /** Names the fields the request's entry lists, when the route knows better than the body (the paths that changed). */
+  fields(request: FastifyRequest, names: string[]): void
   /** Writes the entries still waiting (never rejects: a failed write is retried later). */
   flush(): Promise<void>
   /** Deletes the entries older than the retention period; returns how many. */
@@ -108,6 +110,8 @@ interface RequestState {
   named?: ActivityObject[]
   /** The top-level names of the body as sent (before defaults are filled in); undefined when no body was read. */
   sent?: string[]
+  /** Fields named by the handler, instead of those sent. */
+  fields?: string[]
 }
 
 /**
@@ -163,6 +167,9 @@ export default fp<ActivityOptions>(async (app, { retentionDays, now }) => {
       const type = request.routeOptions.config.activity?.target?.type
       if (type === undefined) throw new Error(`Route ${request.routeOptions.url ?? ''} names no target type in config.activity`)
       stateOf(request).named = objects.map(({ id, name }) => ({ type, id, name }))
+    },
+    fields (request: FastifyRequest, names: string[]) {
+      stateOf(request).fields = names
     },
     flush: () => writer.flush(),
     prune: async () => await pruneActivity(app.db, new Date(now() - retentionDays * DAY_MS)),
@@ -225,7 +232,7 @@ export default fp<ActivityOptions>(async (app, { retentionDays, now }) => {
       outcome: success ? 'success' as const : 'failure' as const,
       reason: success ? null : codeOf(reply.statusCode),
       related: objectFor(request, route.related, state.related, success),
-      fields: fieldNames(request, state.sent)
+      fields: state.fields ?? fieldNames(request, state.sent)
     }
     const targets = state.named !== undefined && state.named.length > 0 ? state.named : [objectFor(request, route.target, state.target, success)]
     for (const target of targets) record(request, { ...base, target })

@@ -29,6 +29,7 @@ export default fp(async (app) => {
         { name: 'servers', description: 'MCP servers: configuration, live status, start/stop, logs, import/export' },
         { name: 'groups', description: 'Groups, members, server assignments and the permissions they grant' },
         { name: 'monitoring', description: 'The activity trail (audit log)' },
+        { name: 'config', description: 'Hub settings: SMTP, notification channels, alert rules' },
         { name: 'operations', description: 'Health and readiness probes' }
       ]
     },

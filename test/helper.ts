@@ -7,7 +7,7 @@ import { Writable } from 'node:stream'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import tap from 'tap'
-import { buildApp, type App } from '../app.ts'
+import { buildApp, type App, type AppOptions } from '../app.ts'
 import { MIGRATIONS_FOLDER, openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import type { SupervisorPolicy } from '../supervisor/managed-server.ts'
@@ -239,6 +239,10 @@ export interface BuildOptions {
   supervisorPolicy?: Partial<SupervisorPolicy>
   /** `/ws` bounds and timings. */
   wsLimits?: Partial<WsLimits>
+  /** The alert engine's timings and clock. */
+  alertTimings?: AppOptions['alertTimings']
+  /** How notifications are retried. */
+  notificationRetry?: AppOptions['notificationRetry']
   /** Registers extra routes (test fixtures) on the real app before it is ready. */
   extend?: (app: App) => void | Promise<void>
 }
@@ -254,7 +258,9 @@ export async function build (t: Tap, driver: Driver, options: BuildOptions = {})
     print: options.print ?? (() => {}),
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.supervisorPolicy === undefined ? {} : { supervisorPolicy: options.supervisorPolicy }),
-    ...(options.wsLimits === undefined ? {} : { wsLimits: options.wsLimits })
+    ...(options.wsLimits === undefined ? {} : { wsLimits: options.wsLimits }),
+    ...(options.alertTimings === undefined ? {} : { alertTimings: options.alertTimings }),
+    ...(options.notificationRetry === undefined ? {} : { notificationRetry: options.notificationRetry })
   })
   t.teardown(() => app.close())
   await options.extend?.(app)

@@ -132,7 +132,8 @@ const NAMED = [
   'Login', 'Refresh', 'TokenPair', 'SessionUser', 'Verification', 'MfaStatus', 'MfaEnrolment', 'MfaCode', 'ApiKey', 'CreateApiKey', 'CreatedApiKey',
   'Health', 'Readiness', 'ErrorEnvelope', 'Pagination',
   'ServerEnvelope', 'ServerPage', 'UserEnvelope', 'UserPage', 'GroupEnvelope', 'GroupPage', 'MemberEnvelope', 'MemberPage',
-  'AssignmentEnvelope', 'AssignmentPage', 'TokenPairEnvelope', 'ApiKeyListEnvelope', 'CreatedApiKeyEnvelope', 'LogLinesEnvelope'
+  'AssignmentEnvelope', 'AssignmentPage', 'TokenPairEnvelope', 'ApiKeyListEnvelope', 'CreatedApiKeyEnvelope', 'LogLinesEnvelope',
+  'HubConfig', 'UpdateConfig', 'ConfigEnvelope', 'SmtpSettings', 'NotificationSettings', 'AlertRules'
 ]
 
 t.test('every domain object, body and envelope is a named component, referenced by $ref', async (t) => {

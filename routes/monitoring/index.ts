@@ -3,6 +3,7 @@ import { listActivity } from '../../events/activity.ts'
 import { ok } from '../../lib/envelope.ts'
 import { errorResponses, Ref } from '../../lib/schemas.ts'
 import { principalOf } from '../../plugins/access.ts'
+import alerts from './alerts.ts'
 import logs from './logs.ts'
 import metrics from './metrics.ts'
 import * as schemas from './schemas.ts'
@@ -30,6 +31,7 @@ const monitoring: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   await app.register(logs)
+  await app.register(alerts)
 }
 
 export default monitoring
