@@ -94,6 +94,23 @@ for (const driver of DRIVERS) {
     t.same(await db.select().from(hubConfig), [])
   })
 
+  t.test(`${driver}: reads are cached briefly; an update is seen at once here, within the cache time by another hub`, async (t) => {
+    const { db } = await storeOn(t, driver)
+    const clock = { now: 0 }
+    const here = new SettingsStore({ db, secrets: box, cacheMs: 1000, now: () => clock.now })
+    const elsewhere = new SettingsStore({ db, secrets: box, cacheMs: 1000, now: () => clock.now })
+    t.equal((await here.read()).version, 0)
+    t.equal((await elsewhere.read()).version, 0)
+    await here.update({ smtp: smtp() })
+    t.equal((await here.read()).version, 1, 'this store\'s own update drops its cached read')
+    t.equal((await elsewhere.read()).version, 0, 'another hub reuses its read for a while')
+    clock.now += 1000
+    t.equal((await elsewhere.read()).version, 1, 'and reads again once it is older than cacheMs')
+    const read = await here.read()
+    read.settings.smtp.port = 1
+    t.equal((await here.read()).settings.smtp.port, 587, 'what a caller does to its copy is not cached')
+  })
+
   t.test(`${driver}: a secret sealed under another hub secret reads as unset`, async (t) => {
     const { db, store } = await storeOn(t, driver)
     await store.update({ smtp: smtp() })
