@@ -6,6 +6,7 @@ import type { App } from '../app.ts'
 import { openPglite, openPostgres, type DatabaseHandle, type Queryable } from '../db/client.ts'
 import { alerts, notificationAttempts, notifications, type AlertRow } from '../db/schema.ts'
 import type { SettingsPreset } from '../lib/config.ts'
+import { DEFAULT_RETRY, retryDelay } from '../notifications/outbox.ts'
 import { DEFAULT_SETTINGS, type Settings } from '../settings/schemas.ts'
 import { build, createUser, DRIVERS, embeddedDataDir, emptyPostgresDatabase, rememberSecret, signIn, type BuildOptions, type Driver } from './helper.ts'
 import { startHttpReceiver, startSmtpReceiver } from './helpers/receivers.ts'
@@ -397,3 +398,22 @@ if (DRIVERS.includes('pg')) {
     t.equal(new Set(webhook.requests.map((request) => request.headers['webhook-id'])).size, 20, 'each notification once')
   })
 }
+
+t.test('retries wait longer each time, with jitter, up to the cap', async (t) => {
+  const policy = { ...DEFAULT_RETRY, baseMs: 1000, maxMs: 10_000 }
+  t.same([1, 2, 3, 4, 5, 6].map((attempts) => retryDelay(policy, attempts, () => 0.5)), [1000, 2000, 4000, 8000, 10_000, 10_000], 'doubling, capped')
+  t.equal(retryDelay(policy, 1, () => 0), 800, '20% earlier at most')
+  t.equal(retryDelay(policy, 1, () => 1), 1200, '20% later at most')
+})
+
+t.test('a notification past its age is not retried', async (t) => {
+  const slack = await startHttpReceiver(t, () => 500)
+  const app = await hub(t, 'pglite', { notifications: { slack: true, slackWebhookUrl: slackUrl(slack.url) } }, { notificationRetry: { ...FAST_RETRY, maxAgeMs: 1 } })
+  const alert = await insertAlert(app.db)
+  await app.notifications.enqueue(app.db, alert, 'firing')
+  await app.notifications.drain()
+  const [row] = await notificationsOf(app, [alert.id])
+  t.equal(row?.status, 'failed')
+  t.equal(row?.attempts, 1)
+  t.equal(slack.requests.length, 1)
+})
