@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm'
 import fp from 'fastify-plugin'
 import type { Queryable } from '../db/client.ts'
 import { servers, type AlertRow } from '../db/schema.ts'
+import { driverMessage } from '../lib/batch-writer.ts'
 import { validationFailed } from '../lib/errors.ts'
 import { deliver, enabledChannels } from '../notifications/delivery.ts'
 import { alertMessage, testMessage, WebhookPayload, type AlertKind, type Channel, type Message } from '../notifications/message.ts'
@@ -100,7 +101,8 @@ export default fp<NotificationsOptions>(async (app, { publicUrl, retry, now }) =
 
   app.decorate('notifications', { enqueue, sendTest, drain: () => worker.drain() } satisfies Notifier)
   app.addHook('onReady', async () => {
-    await readSettings()
+    // A database away at start does not stop the hub: the worker retries, enqueue reads again.
+    await readSettings().catch((error: unknown) => log.warn({ err: { message: driverMessage(error) } }, 'could not read the notification settings'))
     worker.start()
   })
   app.addHook('onClose', async () => {

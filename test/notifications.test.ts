@@ -6,6 +6,8 @@ import type { App } from '../app.ts'
 import { openPglite, openPostgres, type DatabaseHandle, type Queryable } from '../db/client.ts'
 import { alerts, notificationAttempts, notifications, type AlertRow } from '../db/schema.ts'
 import type { SettingsPreset } from '../lib/config.ts'
+import { DEFAULT_RETRY, retryDelay } from '../notifications/outbox.ts'
+import { DEFAULT_SETTINGS, type Settings } from '../settings/schemas.ts'
 import { build, createUser, DRIVERS, embeddedDataDir, emptyPostgresDatabase, rememberSecret, signIn, type BuildOptions, type Driver } from './helper.ts'
 import { startHttpReceiver, startSmtpReceiver } from './helpers/receivers.ts'
 import { until } from './helpers/wait.ts'
@@ -180,6 +182,40 @@ for (const driver of DRIVERS) {
     t.equal(after.length, 3, 'none lost')
     const delivered = slack.requests.filter((_request, index) => index >= slack.requests.length - 3)
     t.same(new Set(delivered.map((request) => JSON.parse(request.body).text.match(/#\d+/)?.[0])).size, 3, 'each alert delivered once after the restart')
+  })
+
+  t.test(`${driver}: where a notification goes is read when it is sent`, async (t) => {
+    let down = true
+    const webhook = await startHttpReceiver(t, () => down ? 500 : 200)
+    const app = await hub(t, driver, {}, { notificationRetry: { baseMs: 50, maxMs: 200 } })
+    const notificationsOn = (fields: Partial<Settings['notifications']>) => app.settings.update({ notifications: { ...DEFAULT_SETTINGS.notifications, ...fields } }, {})
+    await notificationsOn({ webhook: webhook.url, webhookSecret: WEBHOOK_SECRET })
+
+    const first = await insertAlert(app.db)
+    await app.notifications.enqueue(app.db, first, 'firing')
+    await app.notifications.drain()
+    const newSecret = `whsec_${randomBytes(32).toString('base64')}`
+    rememberSecret(newSecret)
+    await notificationsOn({ webhook: webhook.url, webhookSecret: newSecret })
+    down = false
+    await until('the retry', async () => (await notificationsOf(app, [first.id]))[0]?.status === 'delivered')
+    const last = webhook.requests.at(-1)!
+    t.ok(new Webhook(newSecret).verify(last.body, last.headers as Record<string, string>), 'signed with the secret in effect when it was sent')
+
+    down = true
+    const second = await insertAlert(app.db)
+    await app.notifications.enqueue(app.db, second, 'firing')
+    await app.notifications.drain()
+    await notificationsOn({ webhook: null, webhookSecret: null })
+    const [row] = await until('it to fail', async () => {
+      const rows = await notificationsOf(app, [second.id])
+      return rows[0]?.status === 'failed' && rows
+    })
+    t.equal(row!.lastError, 'the webhook channel is turned off', 'a channel turned off meanwhile is not retried')
+
+    const third = await insertAlert(app.db)
+    await app.notifications.enqueue(app.db, third, 'firing')
+    t.same(await notificationsOf(app, [third.id]), [], 'nothing is queued on a channel turned off')
   })
 
   t.test(`${driver}: closing waits a bounded time for an attempt, whose claim expires and is taken up again`, async (t) => {
@@ -362,3 +398,22 @@ if (DRIVERS.includes('pg')) {
     t.equal(new Set(webhook.requests.map((request) => request.headers['webhook-id'])).size, 20, 'each notification once')
   })
 }
+
+t.test('retries wait longer each time, with jitter, up to the cap', async (t) => {
+  const policy = { ...DEFAULT_RETRY, baseMs: 1000, maxMs: 10_000 }
+  t.same([1, 2, 3, 4, 5, 6].map((attempts) => retryDelay(policy, attempts, () => 0.5)), [1000, 2000, 4000, 8000, 10_000, 10_000], 'doubling, capped')
+  t.equal(retryDelay(policy, 1, () => 0), 800, '20% earlier at most')
+  t.equal(retryDelay(policy, 1, () => 1), 1200, '20% later at most')
+})
+
+t.test('a notification past its age is not retried', async (t) => {
+  const slack = await startHttpReceiver(t, () => 500)
+  const app = await hub(t, 'pglite', { notifications: { slack: true, slackWebhookUrl: slackUrl(slack.url) } }, { notificationRetry: { ...FAST_RETRY, maxAgeMs: 1 } })
+  const alert = await insertAlert(app.db)
+  await app.notifications.enqueue(app.db, alert, 'firing')
+  await app.notifications.drain()
+  const [row] = await notificationsOf(app, [alert.id])
+  t.equal(row?.status, 'failed')
+  t.equal(row?.attempts, 1)
+  t.equal(slack.requests.length, 1)
+})
