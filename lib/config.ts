@@ -66,7 +66,7 @@ export const EnvSchema = Type.Object({
   MCPHUB_NOTIFY_EMAIL_TO: Type.Optional(Type.String({ pattern: '^[^,\\s]+(,[^,\\s]+)*$', description: 'comma-separated addresses alerts are emailed to; turns email notifications on' })),
   MCPHUB_SLACK_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
   MCPHUB_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
-  MCPHUB_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16, maxLength: 2048 }))
+  MCPHUB_WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{32,88}={0,2}$', description: 'a Standard Webhooks secret: whsec_ and base64 of 24 to 64 bytes' }))
 })
 
 export type Env = Static<typeof EnvSchema>

@@ -3,12 +3,10 @@ import { eq } from 'drizzle-orm'
 import fp from 'fastify-plugin'
 import type { Queryable } from '../db/client.ts'
 import { servers, type AlertRow } from '../db/schema.ts'
-import { driverMessage } from '../lib/batch-writer.ts'
 import { validationFailed } from '../lib/errors.ts'
 import { deliver, enabledChannels } from '../notifications/delivery.ts'
 import { alertMessage, testMessage, WebhookPayload, type AlertKind, type Channel, type Message } from '../notifications/message.ts'
 import { DEFAULT_RETRY, insertNotifications, OutboxWorker, type RetryPolicy } from '../notifications/outbox.ts'
-import type { Settings } from '../settings/schemas.ts'
 
 export interface TestResult {
   channel: Channel
@@ -48,20 +46,12 @@ export interface NotificationsOptions {
 const CLOSE_WAIT_MS = 3000
 /** The wait before looking at what `enqueue` wrote: its transaction has committed by then, most often. */
 const ENQUEUE_WAKE_MS = 50
-const SETTINGS_REFRESH_MS = 1000
 
 export default fp<NotificationsOptions>(async (app, { publicUrl, retry, now }) => {
   app.addSchema(WebhookPayload)
   const policy = { ...DEFAULT_RETRY, ...retry }
   const log = app.log.child({ source: 'notifications' })
-  /** The settings as last read. */
-  let latest: Settings | undefined
-  const readSettings = async () => (latest = (await app.settings.read()).settings)
-  // PGlite has one connection, which an open transaction holds: a read beside it would wait for
-  // the transaction, and the transaction for the read. Inside one, enqueue takes the settings
-  // as last read, refreshed every second (as often as the store's cache).
-  const settingsFor = async (db: Queryable) => db !== app.db && app.database.driver === 'pglite' && latest !== undefined ? latest : await readSettings()
-  const refresh = app.database.driver === 'pglite' ? setInterval(() => { readSettings().catch(() => {}) }, SETTINGS_REFRESH_MS).unref() : undefined
+  const readSettings = async (db?: Queryable) => (await app.settings.read(db)).settings
 
   const worker = new OutboxWorker({
     db: app.db,
@@ -74,7 +64,7 @@ export default fp<NotificationsOptions>(async (app, { publicUrl, retry, now }) =
   })
 
   async function enqueue (db: Queryable, alert: AlertRow, kind: AlertKind): Promise<void> {
-    const channels = enabledChannels(await settingsFor(db))
+    const channels = enabledChannels(await readSettings(db))
     if (channels.length === 0) return
     const [server] = alert.serverId === null ? [] : await db.select({ name: servers.name }).from(servers).where(eq(servers.id, alert.serverId))
     const message = alertMessage(alert, kind, { serverName: server?.name ?? null, publicUrl })
@@ -101,12 +91,9 @@ export default fp<NotificationsOptions>(async (app, { publicUrl, retry, now }) =
 
   app.decorate('notifications', { enqueue, sendTest, drain: () => worker.drain() } satisfies Notifier)
   app.addHook('onReady', async () => {
-    // A database away at start does not stop the hub: the worker retries, enqueue reads again.
-    await readSettings().catch((error: unknown) => log.warn({ err: { message: driverMessage(error) } }, 'could not read the notification settings'))
     worker.start()
   })
   app.addHook('onClose', async () => {
-    clearInterval(refresh)
     await worker.stop(CLOSE_WAIT_MS)
   })
 }, { name: 'notifications', dependencies: ['db', 'egress', 'settings'] })

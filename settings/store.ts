@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { and, eq, sql } from 'drizzle-orm'
-import type { Database } from '../db/client.ts'
+import type { Database, Queryable } from '../db/client.ts'
 import { hubConfig } from '../db/schema.ts'
 import type { SettingsPreset } from '../lib/config.ts'
 import type { SecretBox } from '../lib/crypto.ts'
@@ -159,12 +159,18 @@ export class SettingsStore {
     this.#cache = new EpochCache({ epochs: () => [this.#generation], ttlMs: options.cacheMs ?? 1000, maxEntries: 1, now: options.now ?? Date.now })
   }
 
-  /** The settings in effect, secrets in clear. */
-  async read (): Promise<StoredSettings> {
-    return structuredClone(await this.#cache.get('settings', async () => {
-      const [row] = await this.#db.select({ value: hubConfig.value, version: hubConfig.version }).from(hubConfig).where(eq(hubConfig.id, 1))
-      return this.#inEffect(row)
-    }))
+  /**
+   * The settings in effect, secrets in clear. Given a transaction, read through it (uncached):
+   * PGlite's one connection is held by an open transaction, so a read beside it would wait forever.
+   */
+  async read (db?: Queryable): Promise<StoredSettings> {
+    if (db !== undefined && db !== this.#db) return await this.#readFrom(db)
+    return structuredClone(await this.#cache.get('settings', async () => await this.#readFrom(this.#db)))
+  }
+
+  async #readFrom (db: Queryable): Promise<StoredSettings> {
+    const [row] = await db.select({ value: hubConfig.value, version: hubConfig.version }).from(hubConfig).where(eq(hubConfig.id, 1))
+    return this.#inEffect(row)
   }
 
   /**
