@@ -107,7 +107,7 @@ export async function getAlert (db: Database, id: string): Promise<AlertRow | un
 
 /** An alert's notifications, oldest first, each with its attempts. */
 export async function deliveriesOf (db: Database, alertId: string) {
-  const rows = await db.select().from(notifications).where(eq(notifications.alertId, alertId)).orderBy(asc(notifications.createdAt), asc(notifications.id))
+  const rows = await db.select().from(notifications).where(eq(notifications.alertId, alertId)).orderBy(asc(notifications.createdAt), asc(notifications.channel), asc(notifications.id))
   const attempts = rows.length === 0
     ? []
     : await db.select().from(notificationAttempts).where(inArray(notificationAttempts.notificationId, rows.map((row) => row.id))).orderBy(asc(notificationAttempts.attempt), desc(notificationAttempts.id))

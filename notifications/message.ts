@@ -8,7 +8,7 @@ export type AlertKind = 'firing' | 'resolved'
 
 const AlertData = Type.Object({
   id: Type.String({ format: 'uuid', description: 'The alert; the same in its `firing` and `resolved` notices' }),
-  fingerprint: Type.String({ description: 'The condition it is about (rule and subject, e.g. `server-error:<serverId>`)' }),
+  fingerprint: Type.String({ description: 'The condition it is about (rule and subject, e.g. `serverError:<serverId>`)' }),
   rule: Type.String({ description: 'The rule that fired (`serverError`, `signInFailures`…)' }),
   severity: Type.Enum(['info', 'warning', 'critical']),
   state: Type.Enum(['firing', 'resolved']),
@@ -43,7 +43,7 @@ export const WebhookPayload = Type.Object({
     timestamp: '2026-01-01T12:00:00.000Z',
     data: {
       id: '0b6f2f4e-2f5c-4d0e-9a39-5d1f6c1f0a42',
-      fingerprint: 'server-error:9a7b3c1d-2e4f-4a6b-8c0d-1e2f3a4b5c6d',
+      fingerprint: 'serverError:9a7b3c1d-2e4f-4a6b-8c0d-1e2f3a4b5c6d',
       rule: 'serverError',
       severity: 'critical',
       state: 'firing',

@@ -6,7 +6,7 @@ import type { SettingsPreset } from '../lib/config.ts'
 import { DEFAULT_SETTINGS } from '../settings/schemas.ts'
 import { build, createUser, DRIVERS, postgresAdmin, signIn, type Driver, type SignedIn } from './helper.ts'
 import { until } from './helpers/wait.ts'
-import { startHttpReceiver } from './helpers/receivers.ts'
+import { startHttpReceiver, startSmtpReceiver } from './helpers/receivers.ts'
 import { authedClient, listen, subscribe, type Message } from './helpers/ws.ts'
 
 // The alert engine on the real app: real child processes that crash, real sign-ins, real tool
@@ -79,7 +79,12 @@ async function crasher (app: App, admin: SignedIn, name: string, enabled: boolea
 for (const driver of DRIVERS) {
   t.test(`${driver}: a crash loop raises one alert, repeated only after the interval, resolved when the server recovers`, async (t) => {
     const webhook = await startHttpReceiver(t)
-    const { app, url, admin, clock } = await setUp(t, driver, { notifications: { webhook: webhook.url, webhookSecret: WEBHOOK_SECRET } })
+    const slack = await startHttpReceiver(t)
+    const smtp = await startSmtpReceiver(t, { disabledCommands: ['STARTTLS'] })
+    const { app, url, admin, clock } = await setUp(t, driver, {
+      smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'hub@example.com' },
+      notifications: { email: true, emailTo: ['ops@example.com'], slack: true, slackWebhookUrl: `${slack.url}/services/T0/B0/alerts-test`, webhook: webhook.url, webhookSecret: WEBHOOK_SECRET }
+    })
     await api(app, admin, 'PUT', '/api/config', { alerts: { ...DEFAULT_SETTINGS.alerts, serverError: { enabled: true, restarts: 3, withinMinutes: 10 } } })
     const socket = await authedClient(t, url, { token: admin.token })
     await subscribe(socket, { channel: 'alerts' })
@@ -128,10 +133,22 @@ for (const driver of DRIVERS) {
       return noticesOf(alert!.id).length === 3
     })
     t.same(noticesOf(alert!.id), ['alert.firing', 'alert.firing', 'alert.resolved'], 'fired, repeated once, resolved')
+    const aboutTheLoop = (text: string) => text.includes('crasher is crash-looping')
+    await until('the email and Slack notices delivered', () => smtp.mails.filter((mail) => aboutTheLoop(mail.subject)).length >= 3 && slack.requests.filter((request) => aboutTheLoop(request.body)).length >= 3)
+    const subjects = smtp.mails.filter((mail) => aboutTheLoop(mail.subject)).map((mail) => mail.subject)
+    t.same(subjects, [
+      'MCPHub: [CRITICAL] crasher is crash-looping: 3 restarts in 10 min',
+      'MCPHub: [CRITICAL] crasher is crash-looping: 3 restarts in 10 min',
+      'MCPHub: [RESOLVED] crasher is crash-looping: 3 restarts in 10 min'
+    ], 'the same three notices by email')
+    t.same(smtp.mails[0]!.to, ['ops@example.com'], 'to the configured address')
+    const slackTexts = slack.requests.map((request) => (JSON.parse(request.body) as { text: string }).text).filter(aboutTheLoop)
+    t.equal(slackTexts.length, 3, 'and the same three in Slack')
+    t.match(slackTexts[2], /RESOLVED/)
     const detail = await api(app, admin, 'GET', `/api/monitoring/alerts/${alert!.id}`)
     t.match(detail, { id: alert!.id, state: 'resolved' })
     t.same(detail.deliveries.map((delivery: { channel: string, kind: string, status: string }) => [delivery.channel, delivery.kind, delivery.status]),
-      [['webhook', 'firing', 'delivered'], ['webhook', 'firing', 'delivered'], ['webhook', 'resolved', 'delivered']], 'its deliveries')
+      ['firing', 'firing', 'resolved'].flatMap((kind) => ['email', 'slack', 'webhook'].map((channel) => [channel, kind, 'delivered'])), 'its deliveries: every channel, each notice once')
     t.match(detail.deliveries[0].attempts, [{ attempt: 1, outcome: 'delivered', error: null, durationMs: Number }], 'each with its attempts')
     t.notOk(JSON.stringify(detail).includes(WEBHOOK_SECRET), 'no secret in the answer')
   })
