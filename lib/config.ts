@@ -210,6 +210,9 @@ export function parseEnv (env: Record<string, string | undefined>): Env {
   if (badRanges.length > 0) {
     problems.set('/MCPHUB_EGRESS_ALLOW', `MCPHUB_EGRESS_ALLOW: ${badRanges.join(', ')} ${badRanges.length === 1 ? 'is not a CIDR' : 'are not CIDRs'} (10.0.0.0/8, fd00::/8)`)
   }
+  if (input.MCPHUB_WEBHOOK_URL !== undefined && input.MCPHUB_WEBHOOK_SECRET === undefined) {
+    problems.set('/MCPHUB_WEBHOOK_SECRET', 'MCPHUB_WEBHOOK_SECRET: is required with MCPHUB_WEBHOOK_URL, to sign what it receives; generate one with `echo whsec_$(openssl rand -base64 32)`')
+  }
   const secret = input.MCPHUB_JWT_SECRET
   if (typeof secret === 'string' && KNOWN_EXAMPLE_SECRETS.has(secret)) {
     problems.set('/MCPHUB_JWT_SECRET', 'MCPHUB_JWT_SECRET: is a published example value; generate one with `openssl rand -base64 48`')

@@ -145,3 +145,11 @@ if (DRIVERS.includes('pg')) {
     t.same(rows, [{ user: role, database: url.pathname.slice(1) }])
   })
 }
+
+t.test('a webhook preset needs its signing secret, in the Standard Webhooks form', async (t) => {
+  t.same(problemsOf({ MCPHUB_WEBHOOK_URL: 'https://hooks.example.com/mcphub' }), ['MCPHUB_WEBHOOK_SECRET: is required with MCPHUB_WEBHOOK_URL, to sign what it receives; generate one with `echo whsec_$(openssl rand -base64 32)`'])
+  const problems = problemsOf({ MCPHUB_WEBHOOK_URL: 'https://hooks.example.com/mcphub', MCPHUB_WEBHOOK_SECRET: 'not-a-canary-but-not-whsec' })
+  t.equal(problems.length, 1)
+  t.match(problems[0], /^MCPHUB_WEBHOOK_SECRET: .*got \(hidden\)$/, 'a bad secret is named, never shown')
+  t.same(problemsOf({ MCPHUB_WEBHOOK_URL: 'https://hooks.example.com/mcphub', MCPHUB_WEBHOOK_SECRET: `whsec_${Buffer.alloc(24, 7).toString('base64')}` }), [])
+})
