@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
-import { buildApp, type App } from './app.ts'
-import { DatabaseUnavailableError } from './db/client.ts'
+import type { App } from './app.ts'
 import { ConfigError, isWideBind, loadConfig } from './lib/config.ts'
 import { usage } from './lib/usage.ts'
 
@@ -83,6 +82,8 @@ async function main (): Promise<void> {
     fail(error.message)
   }
   await checkPort(config.port, config.host)
+  // The app (and all it loads, seconds of it) only now: the answers above come at once.
+  const [{ buildApp }, { DatabaseUnavailableError }] = await Promise.all([import('./app.ts'), import('./db/client.ts')])
 
   // SIGTERM and SIGINT are answered from here on, while the hub starts too.
   let stopping = false

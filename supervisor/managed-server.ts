@@ -447,6 +447,9 @@ export class ManagedServer {
     const resourceTemplates = capabilities.resources
       ? await allPages(async (cursor) => { const page = await client.listResourceTemplates({ cursor }); return [page.resourceTemplates, page.nextCursor] }).catch(() => [])
       : []
+    // The connection may have closed meanwhile (the child exited): a list that failed with it
+    // is not an answer, and a dead child's catalog is not the server's.
+    if (client.transport === undefined) throw new Error('the connection closed before the tools, prompts and resources were listed')
     this.#catalog = { tools, prompts, resources, resourceTemplates }
     this.#hooks.onCatalog(this)
   }

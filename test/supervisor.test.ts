@@ -164,6 +164,22 @@ t.test('a server that never initializes fails its start after its own timeout', 
   t.same(processesOf(server.spec.id), [])
 })
 
+// A child that dies during its start, at each step of it: the start fails (never `running`
+// without a child), and an enabled server is retried until its budget ends in error.
+t.test('a child that exits at any step of its start fails the start, and is retried', async (t) => {
+  await Promise.all(['initialize', 'tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'].map(async (method) => {
+    const server = managed(t, spec('normal', { enabled: true }, { FIXTURE_EXIT_ON: method }), { backoffBaseMs: 50, maxFailures: 2 })
+    await server.start()
+    t.not(server.state, 'running', `${method}: not running after the start`)
+    t.equal(server.status().pid, null, `${method}: no child`)
+    t.same(server.catalog.tools, [], `${method}: no catalog from the dead child`)
+    t.ok(await until(() => server.state === 'error', 10_000), `${method}: ends in error (state ${server.state})`)
+    t.equal(server.status().restartCount, 1, `${method}: retried`)
+    t.match(server.status().lastError, /gave up after 2 failures in \d+ min: exited with code 1 during its start/, `${method}: the reason`)
+    t.same(processesOf(server.spec.id), [], `${method}: no child left`)
+  }))
+})
+
 t.test('20 parallel restarts leave exactly one child', async (t) => {
   const server = managed(t, spec('normal'))
   await server.start()

@@ -48,124 +48,125 @@ async function untilPong (client: Client): Promise<Message[]> {
   return before
 }
 
+// The tests of one driver share a hub: each uses users, servers and sockets of its own.
 for (const driver of DRIVERS) {
-  t.test(`${driver}: a real server's start and stop arrive on server-status and server-logs`, async (t) => {
+  t.test(`${driver}: channels, on one hub`, async (t) => {
     const app = await build(t, driver, { supervisorPolicy: POLICY })
-    const admin = await signIn(app)
-    const id = await fixtureServer(t, app, admin, 'watched')
-    const client = await authedClient(t, await listen(app), { token: admin.token })
-    await subscribe(client, { channel: 'server-status', filters: { serverId: id } })
-    await subscribe(client, { channel: 'server-logs', filters: { serverId: [id], level: 'info' } })
 
-    await api(app, admin, 'POST', `/api/servers/${id}/start`)
-    const running = await client.waitFor(isEvent('server-status', (data) => data.to === 'running'))
-    t.match(running.data, { serverId: id, name: 'watched', from: 'starting', to: 'running', pid: Number, reason: null })
-    t.match(client.received.find(isEvent('server-logs', (data) => /^started pid \d+$/.test(String(data.message)))), {
-      seq: Number, timestamp: String, data: { serverId: id, name: 'watched', level: 'info', source: 'supervisor' }
-    }, 'the supervisor\'s line on server-logs')
+    t.test(`${driver}: a real server's start and stop arrive on server-status and server-logs`, async (t) => {
+      const admin = await signIn(app)
+      const id = await fixtureServer(t, app, admin, 'watched')
+      const client = await authedClient(t, await listen(app), { token: admin.token })
+      await subscribe(client, { channel: 'server-status', filters: { serverId: id } })
+      await subscribe(client, { channel: 'server-logs', filters: { serverId: [id], level: 'info' } })
 
-    await api(app, admin, 'POST', `/api/servers/${id}/stop`)
-    const stopped = await client.waitFor(isEvent('server-status', (data) => data.to === 'stopped'))
-    t.match(stopped.data, { serverId: id, pid: null })
-    const seqs = client.received.filter(isEvent('server-status')).map((message) => message.seq as number)
-    t.same(seqs, [...seqs].sort((a, b) => a - b), 'in order')
-  })
+      await api(app, admin, 'POST', `/api/servers/${id}/start`)
+      const running = await client.waitFor(isEvent('server-status', (data) => data.to === 'running'))
+      t.match(running.data, { serverId: id, name: 'watched', from: 'starting', to: 'running', pid: Number, reason: null })
+      t.match(client.received.find(isEvent('server-logs', (data) => /^started pid \d+$/.test(String(data.message)))), {
+        seq: Number, timestamp: String, data: { serverId: id, name: 'watched', level: 'info', source: 'supervisor' }
+      }, 'the supervisor\'s line on server-logs')
 
-  t.test(`${driver}: a user sees the servers of their groups only, and stops seeing one when its assignment goes`, async (t) => {
-    const app = await build(t, driver, { supervisorPolicy: POLICY })
-    const admin = await signIn(app)
-    const ours = await fixtureServer(t, app, admin, 'ours')
-    const theirs = await fixtureServer(t, app, admin, 'theirs')
-    const user = await createUser(app, admin)
-    await api(app, admin, 'POST', '/api/groups', { name: 'team', permissions: { servers: ['read'], tools: [] } })
-    await api(app, admin, 'POST', '/api/groups/team/members', { userId: user.userId, role: 'member' })
-    await api(app, admin, 'POST', '/api/groups/team/servers', { serverId: ours, permissions: ['read'] })
+      await api(app, admin, 'POST', `/api/servers/${id}/stop`)
+      const stopped = await client.waitFor(isEvent('server-status', (data) => data.to === 'stopped'))
+      t.match(stopped.data, { serverId: id, pid: null })
+      const seqs = client.received.filter(isEvent('server-status')).map((message) => message.seq as number)
+      t.same(seqs, [...seqs].sort((a, b) => a - b), 'in order')
+    })
 
-    const client = await authedClient(t, await listen(app), { token: user.token })
-    client.send({ type: 'subscribe', channel: 'server-status', filters: { serverId: theirs } })
-    t.match(await client.next(), { type: 'error', code: 'RESOURCE_NOT_FOUND', message: `Server ${theirs} not found` }, 'another group\'s server, as REST hides it')
-    client.send({ type: 'subscribe', channel: 'monitoring' })
-    t.match(await client.next(), { type: 'error', code: 'AUTHORIZATION_FAILED' }, 'monitoring is for admins')
-    await subscribe(client, { channel: 'server-status' })
-    await subscribe(client, { channel: 'server-logs' })
+    t.test(`${driver}: a user sees the servers of their groups only, and stops seeing one when its assignment goes`, async (t) => {
+      const admin = await signIn(app)
+      const ours = await fixtureServer(t, app, admin, 'ours')
+      const theirs = await fixtureServer(t, app, admin, 'theirs')
+      const user = await createUser(app, admin)
+      await api(app, admin, 'POST', '/api/groups', { name: 'team', permissions: { servers: ['read'], tools: [] } })
+      await api(app, admin, 'POST', '/api/groups/team/members', { userId: user.userId, role: 'member' })
+      await api(app, admin, 'POST', '/api/groups/team/servers', { serverId: ours, permissions: ['read'] })
 
-    await api(app, admin, 'POST', `/api/servers/${theirs}/start`)
-    await api(app, admin, 'POST', `/api/servers/${ours}/start`)
-    await client.waitFor(isEvent('server-status', (data) => data.serverId === ours && data.to === 'running'))
-    await untilPong(client)
-    const serverIds = new Set(client.received.filter((message) => message.type === 'event' && message.channel !== 'user-activity').map((message) => (message.data as { serverId: string }).serverId))
-    t.same([...serverIds], [ours], 'status and logs of its own server only')
+      const client = await authedClient(t, await listen(app), { token: user.token })
+      client.send({ type: 'subscribe', channel: 'server-status', filters: { serverId: theirs } })
+      t.match(await client.next(), { type: 'error', code: 'RESOURCE_NOT_FOUND', message: `Server ${theirs} not found` }, 'another group\'s server, as REST hides it')
+      client.send({ type: 'subscribe', channel: 'monitoring' })
+      t.match(await client.next(), { type: 'error', code: 'AUTHORIZATION_FAILED' }, 'monitoring is for admins')
+      await subscribe(client, { channel: 'server-status' })
+      await subscribe(client, { channel: 'server-logs' })
 
-    await api(app, admin, 'DELETE', `/api/groups/team/servers/${ours}`)
-    // Within seconds the socket hears no more of the server: checked as each round trip goes.
-    for (;;) {
-      app.events.publish('server-status', { serverId: ours, name: 'ours', key: 'ours', from: 'running', to: 'running', pid: 1, reason: null, nextRetryAt: null, at: new Date().toISOString() })
-      const before = await untilPong(client)
-      if (before.length === 0) break
-      await delay(50)
-    }
-    await api(app, admin, 'POST', `/api/servers/${ours}/stop`)
-    t.same(await untilPong(client), [], 'the stop of a server it may no longer read is not sent')
-    t.equal(client.socket.readyState, client.socket.OPEN, 'the socket stays open')
-  })
+      await api(app, admin, 'POST', `/api/servers/${theirs}/start`)
+      await api(app, admin, 'POST', `/api/servers/${ours}/start`)
+      await client.waitFor(isEvent('server-status', (data) => data.serverId === ours && data.to === 'running'))
+      await untilPong(client)
+      const serverIds = new Set(client.received.filter((message) => message.type === 'event' && message.channel !== 'user-activity').map((message) => (message.data as { serverId: string }).serverId))
+      t.same([...serverIds], [ours], 'status and logs of its own server only')
 
-  t.test(`${driver}: alerts go to admins, and to users for the servers they may read`, async (t) => {
-    const app = await build(t, driver)
-    const admin = await signIn(app)
-    const ours = await fixtureServer(t, app, admin, 'ours')
-    const theirs = await fixtureServer(t, app, admin, 'theirs')
-    const user = await createUser(app, admin)
-    await api(app, admin, 'POST', '/api/groups', { name: 'team', permissions: { servers: ['read'], tools: [] } })
-    await api(app, admin, 'POST', '/api/groups/team/members', { userId: user.userId, role: 'member' })
-    await api(app, admin, 'POST', '/api/groups/team/servers', { serverId: ours, permissions: ['read'] })
-    const url = await listen(app)
-    const adminClient = await authedClient(t, url, { token: admin.token })
-    const critical = await authedClient(t, url, { token: admin.token })
-    const userClient = await authedClient(t, url, { token: user.token })
-    await subscribe(adminClient, { channel: 'alerts' })
-    await subscribe(critical, { channel: 'alerts', filters: { severity: 'critical' } })
-    await subscribe(userClient, { channel: 'alerts' })
+      await api(app, admin, 'DELETE', `/api/groups/team/servers/${ours}`)
+      // Within seconds the socket hears no more of the server: checked as each round trip goes.
+      for (;;) {
+        app.events.publish('server-status', { serverId: ours, name: 'ours', key: 'ours', from: 'running', to: 'running', pid: 1, reason: null, nextRetryAt: null, at: new Date().toISOString() })
+        const before = await untilPong(client)
+        if (before.length === 0) break
+        await delay(50)
+      }
+      await api(app, admin, 'POST', `/api/servers/${ours}/stop`)
+      t.same(await untilPong(client), [], 'the stop of a server it may no longer read is not sent')
+      t.equal(client.socket.readyState, client.socket.OPEN, 'the socket stays open')
+    })
 
-    const published = [alert(ours), alert(theirs, 'critical'), alert(null, 'info'), alert(ours, 'critical')].map((data) => app.events.publish('alerts', data))
-    const seqsOf = async (client: Client, count: number) => {
-      const seqs: number[] = []
-      while (seqs.length < count) seqs.push((await client.waitFor(isEvent('alerts'))).seq as number)
-      return seqs
-    }
-    t.same(await seqsOf(adminClient, 4), published.map((event) => event.seq), 'the admin: every alert')
-    t.same(await seqsOf(critical, 2), [published[1]!.seq, published[3]!.seq], 'severity: critical and above')
-    t.same(await seqsOf(userClient, 2), [published[0]!.seq, published[3]!.seq], 'the user: its server\'s alerts only')
-    t.same(await untilPong(userClient), [], 'nothing else')
-  })
+    t.test(`${driver}: alerts go to admins, and to users for the servers they may read`, async (t) => {
+      const admin = await signIn(app)
+      const ours = await fixtureServer(t, app, admin, 'ours-alerted')
+      const theirs = await fixtureServer(t, app, admin, 'theirs-alerted')
+      const user = await createUser(app, admin)
+      await api(app, admin, 'POST', '/api/groups', { name: 'alerted', permissions: { servers: ['read'], tools: [] } })
+      await api(app, admin, 'POST', '/api/groups/alerted/members', { userId: user.userId, role: 'member' })
+      await api(app, admin, 'POST', '/api/groups/alerted/servers', { serverId: ours, permissions: ['read'] })
+      const url = await listen(app)
+      const adminClient = await authedClient(t, url, { token: admin.token })
+      const critical = await authedClient(t, url, { token: admin.token })
+      const userClient = await authedClient(t, url, { token: user.token })
+      await subscribe(adminClient, { channel: 'alerts' })
+      await subscribe(critical, { channel: 'alerts', filters: { severity: 'critical' } })
+      await subscribe(userClient, { channel: 'alerts' })
 
-  t.test(`${driver}: user-activity: admins see all (filtered by userId and action), users their own`, async (t) => {
-    const app = await build(t, driver)
-    const admin = await signIn(app)
-    const user = await createUser(app, admin)
-    const other = await createUser(app, admin)
-    const url = await listen(app)
-    const adminClient = await authedClient(t, url, { token: admin.token })
-    const filtered = await authedClient(t, url, { token: admin.token })
-    const userClient = await authedClient(t, url, { token: user.token })
-    await subscribe(adminClient, { channel: 'user-activity' })
-    await subscribe(filtered, { channel: 'user-activity', filters: { userId: user.userId, action: 'auth.login' } })
-    await subscribe(userClient, { channel: 'user-activity' })
-    userClient.send({ type: 'subscribe', channel: 'user-activity', filters: { userId: other.userId } })
-    t.match(await userClient.next(), { type: 'error', code: 'AUTHORIZATION_FAILED' }, 'a user may not ask for another user\'s activity')
+      const published = [alert(ours), alert(theirs, 'critical'), alert(null, 'info'), alert(ours, 'critical')].map((data) => app.events.publish('alerts', data))
+      const seqsOf = async (client: Client, count: number) => {
+        const seqs: number[] = []
+        while (seqs.length < count) seqs.push((await client.waitFor(isEvent('alerts'))).seq as number)
+        return seqs
+      }
+      t.same(await seqsOf(adminClient, 4), published.map((event) => event.seq), 'the admin: every alert')
+      t.same(await seqsOf(critical, 2), [published[1]!.seq, published[3]!.seq], 'severity: critical and above')
+      t.same(await seqsOf(userClient, 2), [published[0]!.seq, published[3]!.seq], 'the user: its server\'s alerts only')
+      t.same(await untilPong(userClient), [], 'nothing else')
+    })
 
-    const byUser = app.events.publish('user-activity', activity({ action: 'auth.login', actor: { userId: user.userId, username: user.username } }))
-    const byOther = app.events.publish('user-activity', activity({ action: 'auth.login', actor: { userId: other.userId, username: other.username } }))
-    const onUser = app.events.publish('user-activity', activity({ action: 'user.update', actor: { userId: admin.userId, username: 'admin' }, target: { type: 'user', id: user.userId, name: user.username } }))
-    const failed = app.events.publish('user-activity', activity({ action: 'auth.login', outcome: 'failure', actor: { userId: null, username: 'nobody' } }))
-    const seqs = async (client: Client, count: number) => {
-      const found: number[] = []
-      while (found.length < count) found.push((await client.waitFor(isEvent('user-activity'))).seq as number)
-      return found
-    }
-    t.same(await seqs(adminClient, 4), [byUser.seq, byOther.seq, onUser.seq, failed.seq], 'the admin: everything')
-    t.same(await seqs(filtered, 1), [byUser.seq], 'filtered by userId and action')
-    t.same(await seqs(userClient, 2), [byUser.seq, onUser.seq], 'the user: what it did and what was done to it')
-    t.same(await untilPong(userClient), [], 'nothing else')
+    t.test(`${driver}: user-activity: admins see all (filtered by userId and action), users their own`, async (t) => {
+      const admin = await signIn(app)
+      const user = await createUser(app, admin)
+      const other = await createUser(app, admin)
+      const url = await listen(app)
+      const adminClient = await authedClient(t, url, { token: admin.token })
+      const filtered = await authedClient(t, url, { token: admin.token })
+      const userClient = await authedClient(t, url, { token: user.token })
+      await subscribe(adminClient, { channel: 'user-activity' })
+      await subscribe(filtered, { channel: 'user-activity', filters: { userId: user.userId, action: 'auth.login' } })
+      await subscribe(userClient, { channel: 'user-activity' })
+      userClient.send({ type: 'subscribe', channel: 'user-activity', filters: { userId: other.userId } })
+      t.match(await userClient.next(), { type: 'error', code: 'AUTHORIZATION_FAILED' }, 'a user may not ask for another user\'s activity')
+
+      const byUser = app.events.publish('user-activity', activity({ action: 'auth.login', actor: { userId: user.userId, username: user.username } }))
+      const byOther = app.events.publish('user-activity', activity({ action: 'auth.login', actor: { userId: other.userId, username: other.username } }))
+      const onUser = app.events.publish('user-activity', activity({ action: 'user.update', actor: { userId: admin.userId, username: 'admin' }, target: { type: 'user', id: user.userId, name: user.username } }))
+      const failed = app.events.publish('user-activity', activity({ action: 'auth.login', outcome: 'failure', actor: { userId: null, username: 'nobody' } }))
+      const seqs = async (client: Client, count: number) => {
+        const found: number[] = []
+        while (found.length < count) found.push((await client.waitFor(isEvent('user-activity'))).seq as number)
+        return found
+      }
+      t.same(await seqs(adminClient, 4), [byUser.seq, byOther.seq, onUser.seq, failed.seq], 'the admin: everything')
+      t.same(await seqs(filtered, 1), [byUser.seq], 'filtered by userId and action')
+      t.same(await seqs(userClient, 2), [byUser.seq, onUser.seq], 'the user: what it did and what was done to it')
+      t.same(await untilPong(userClient), [], 'nothing else')
+    })
   })
 }
 

@@ -58,111 +58,112 @@ for (const driver of DRIVERS) {
   })
 }
 
-t.test('since resumes without gap or repeat; a socket with two subscriptions gets each event once', async (t) => {
+// These four share a hub (default limits): each uses sockets and subscriptions of its own.
+t.test('on one hub', async (t) => {
   const app = await build(t, 'pglite')
-  const admin = await signIn(app)
-  const client = await authedClient(t, await listen(app), { token: admin.token })
-  const [a1, a2, a3] = [alert(), alert(), alert()].map((data) => app.events.publish('alerts', data))
-  const first = await subscribe(client, { channel: 'alerts', since: a1!.seq })
-  const a4 = app.events.publish('alerts', alert())
-  await client.waitFor((message) => message.seq === a4.seq)
-  t.same(seqs(events(client)), [a2!.seq, a3!.seq, a4.seq], 'the missed events, then the live one')
 
-  // A second subscription replaying what the first already sent sends none of it again.
-  const second = await subscribe(client, { channel: 'alerts', since: a1!.seq })
-  t.not(second, first)
-  const a5 = app.events.publish('alerts', alert())
-  await client.waitFor((message) => message.seq === a5.seq)
-  t.same(seqs(events(client)), [a2!.seq, a3!.seq, a4.seq, a5.seq], 'each event once')
-})
+  t.test('since resumes without gap or repeat; a socket with two subscriptions gets each event once', async (t) => {
+    const admin = await signIn(app)
+    const client = await authedClient(t, await listen(app), { token: admin.token })
+    const [a1, a2, a3] = [alert(), alert(), alert()].map((data) => app.events.publish('alerts', data))
+    const first = await subscribe(client, { channel: 'alerts', since: a1!.seq })
+    const a4 = app.events.publish('alerts', alert())
+    await client.waitFor((message) => message.seq === a4.seq)
+    t.same(seqs(events(client)), [a2!.seq, a3!.seq, a4.seq], 'the missed events, then the live one')
 
-t.test('since beyond what the hub holds answers reset, then the live events', async (t) => {
-  const app = await build(t, 'pglite')
-  const admin = await signIn(app)
-  const client = await authedClient(t, await listen(app), { token: admin.token })
-  const lastSeq = app.events.lastSeq('alerts')
-  client.send({ type: 'subscribe', channel: 'alerts', since: lastSeq + 10 })
-  const { subscriptionId } = await client.next()
-  t.same(await client.next(), { type: 'reset', channel: 'alerts', subscriptionId }, 'a sequence number from before a restart')
+    // A second subscription replaying what the first already sent sends none of it again.
+    const second = await subscribe(client, { channel: 'alerts', since: a1!.seq })
+    t.not(second, first)
+    const a5 = app.events.publish('alerts', alert())
+    await client.waitFor((message) => message.seq === a5.seq)
+    t.same(seqs(events(client)), [a2!.seq, a3!.seq, a4.seq, a5.seq], 'each event once')
+  })
 
-  for (let n = 0; n < 1001; n++) app.events.publish('alerts', alert())
-  client.send({ type: 'subscribe', channel: 'alerts', since: lastSeq })
-  const answer = await client.waitFor((message) => message.type === 'subscribed')
-  t.same(await client.next(), { type: 'reset', channel: 'alerts', subscriptionId: answer.subscriptionId }, 'the ring no longer reaches back')
-  const live = app.events.publish('alerts', alert())
-  t.match(await client.waitFor((message) => message.seq === live.seq), { type: 'event', channel: 'alerts' }, 'then live')
-})
+  t.test('since beyond what the hub holds answers reset, then the live events', async (t) => {
+    const admin = await signIn(app)
+    const client = await authedClient(t, await listen(app), { token: admin.token })
+    const lastSeq = app.events.lastSeq('alerts')
+    client.send({ type: 'subscribe', channel: 'alerts', since: lastSeq + 10 })
+    const { subscriptionId } = await client.next()
+    t.same(await client.next(), { type: 'reset', channel: 'alerts', subscriptionId }, 'a sequence number from before a restart')
 
-t.test('every bad message is answered with the contract\'s error, and the socket goes on', async (t) => {
-  const app = await build(t, 'pglite')
-  const admin = await signIn(app)
-  const client = await authedClient(t, await listen(app), { token: admin.token })
-  const cases: Array<[string, unknown, string, string?]> = [
-    ['malformed JSON', '{"type":', 'INVALID_REQUEST'],
-    ['an array', '[1]', 'INVALID_REQUEST'],
-    ['a string', '"subscribe"', 'INVALID_REQUEST'],
-    ['no type', {}, 'INVALID_REQUEST'],
-    ['an unknown type', { type: 'publish' }, 'INVALID_REQUEST'],
-    ['an unknown channel', { type: 'subscribe', channel: 'secrets' }, 'VALIDATION_ERROR', 'channel'],
-    ['no channel', { type: 'subscribe' }, 'VALIDATION_ERROR', 'channel'],
-    ['an unknown field', { type: 'subscribe', channel: 'alerts', isAdmin: true }, 'VALIDATION_ERROR', 'isAdmin'],
-    ['a bad level', { type: 'subscribe', channel: 'server-logs', filters: { level: 'loud' } }, 'VALIDATION_ERROR', 'filters.level'],
-    ['an unknown filter', { type: 'subscribe', channel: 'server-logs', filters: { owner: 'x' } }, 'VALIDATION_ERROR', 'filters.owner'],
-    ['a filter of another channel', { type: 'subscribe', channel: 'server-status', filters: { level: 'info' } }, 'VALIDATION_ERROR', 'filters.level'],
-    ['metrics on another channel', { type: 'subscribe', channel: 'alerts', metrics: ['cpu'] }, 'VALIDATION_ERROR', 'metrics'],
-    ['an unknown metric', { type: 'subscribe', channel: 'monitoring', metrics: ['temperature'] }, 'VALIDATION_ERROR', 'metrics.0'],
-    ['a negative since', { type: 'subscribe', channel: 'alerts', since: -1 }, 'VALIDATION_ERROR', 'since'],
-    ['an interval too short', { type: 'subscribe', channel: 'monitoring', filters: { interval: 10 } }, 'VALIDATION_ERROR', 'filters.interval'],
-    ['no subscription id', { type: 'unsubscribe' }, 'VALIDATION_ERROR', 'subscriptionId'],
-    ['an unknown subscription', { type: 'unsubscribe', subscriptionId: 's999' }, 'RESOURCE_NOT_FOUND'],
-    ['a second auth', { type: 'auth', token: admin.token }, 'INVALID_REQUEST']
-  ]
-  for (const [name, message, code, field] of cases) {
-    client.send(message)
-    const answer = await client.next()
-    t.match(answer, { type: 'error', code, message: String }, name)
-    if (field !== undefined) t.match(answer.details, { field }, `${name}: names ${field}`)
-  }
-  client.socket.send(Buffer.from('{"type":"ping"}'), { binary: true })
-  t.match(await client.next(), { type: 'error', code: 'INVALID_REQUEST' }, 'a binary frame')
+    for (let n = 0; n < 1001; n++) app.events.publish('alerts', alert())
+    client.send({ type: 'subscribe', channel: 'alerts', since: lastSeq })
+    const answer = await client.waitFor((message) => message.type === 'subscribed')
+    t.same(await client.next(), { type: 'reset', channel: 'alerts', subscriptionId: answer.subscriptionId }, 'the ring no longer reaches back')
+    const live = app.events.publish('alerts', alert())
+    t.match(await client.waitFor((message) => message.seq === live.seq), { type: 'event', channel: 'alerts' }, 'then live')
+  })
 
-  for (let n = 0; n < 64; n++) await subscribe(client, { channel: 'alerts' })
-  client.send({ type: 'subscribe', channel: 'alerts' })
-  t.match(await client.next(), { type: 'error', code: 'VALIDATION_ERROR', details: { field: 'subscriptions' } }, 'a 65th subscription')
+  t.test('every bad message is answered with the contract\'s error, and the socket goes on', async (t) => {
+    const admin = await signIn(app)
+    const client = await authedClient(t, await listen(app), { token: admin.token })
+    const cases: Array<[string, unknown, string, string?]> = [
+      ['malformed JSON', '{"type":', 'INVALID_REQUEST'],
+      ['an array', '[1]', 'INVALID_REQUEST'],
+      ['a string', '"subscribe"', 'INVALID_REQUEST'],
+      ['no type', {}, 'INVALID_REQUEST'],
+      ['an unknown type', { type: 'publish' }, 'INVALID_REQUEST'],
+      ['an unknown channel', { type: 'subscribe', channel: 'secrets' }, 'VALIDATION_ERROR', 'channel'],
+      ['no channel', { type: 'subscribe' }, 'VALIDATION_ERROR', 'channel'],
+      ['an unknown field', { type: 'subscribe', channel: 'alerts', isAdmin: true }, 'VALIDATION_ERROR', 'isAdmin'],
+      ['a bad level', { type: 'subscribe', channel: 'server-logs', filters: { level: 'loud' } }, 'VALIDATION_ERROR', 'filters.level'],
+      ['an unknown filter', { type: 'subscribe', channel: 'server-logs', filters: { owner: 'x' } }, 'VALIDATION_ERROR', 'filters.owner'],
+      ['a filter of another channel', { type: 'subscribe', channel: 'server-status', filters: { level: 'info' } }, 'VALIDATION_ERROR', 'filters.level'],
+      ['metrics on another channel', { type: 'subscribe', channel: 'alerts', metrics: ['cpu'] }, 'VALIDATION_ERROR', 'metrics'],
+      ['an unknown metric', { type: 'subscribe', channel: 'monitoring', metrics: ['temperature'] }, 'VALIDATION_ERROR', 'metrics.0'],
+      ['a negative since', { type: 'subscribe', channel: 'alerts', since: -1 }, 'VALIDATION_ERROR', 'since'],
+      ['an interval too short', { type: 'subscribe', channel: 'monitoring', filters: { interval: 10 } }, 'VALIDATION_ERROR', 'filters.interval'],
+      ['no subscription id', { type: 'unsubscribe' }, 'VALIDATION_ERROR', 'subscriptionId'],
+      ['an unknown subscription', { type: 'unsubscribe', subscriptionId: 's999' }, 'RESOURCE_NOT_FOUND'],
+      ['a second auth', { type: 'auth', token: admin.token }, 'INVALID_REQUEST']
+    ]
+    for (const [name, message, code, field] of cases) {
+      client.send(message)
+      const answer = await client.next()
+      t.match(answer, { type: 'error', code, message: String }, name)
+      if (field !== undefined) t.match(answer.details, { field }, `${name}: names ${field}`)
+    }
+    client.socket.send(Buffer.from('{"type":"ping"}'), { binary: true })
+    t.match(await client.next(), { type: 'error', code: 'INVALID_REQUEST' }, 'a binary frame')
 
-  client.send({ type: 'ping', id: 'still-here' })
-  t.same(await client.next(), { type: 'pong', id: 'still-here' }, 'the socket is still usable')
-  const event = app.events.publish('alerts', alert())
-  t.match(await client.next(), { type: 'event', seq: event.seq }, 'and hears its subscriptions')
+    for (let n = 0; n < 64; n++) await subscribe(client, { channel: 'alerts' })
+    client.send({ type: 'subscribe', channel: 'alerts' })
+    t.match(await client.next(), { type: 'error', code: 'VALIDATION_ERROR', details: { field: 'subscriptions' } }, 'a 65th subscription')
 
-  const big = await authedClient(t, await listen(app), { token: admin.token })
-  big.send({ type: 'ping', id: 'x'.repeat(64 * 1024) })
-  t.equal((await big.closed).code, 1009, 'a message over 64 KiB closes the socket (1009)')
-})
+    client.send({ type: 'ping', id: 'still-here' })
+    t.same(await client.next(), { type: 'pong', id: 'still-here' }, 'the socket is still usable')
+    const event = app.events.publish('alerts', alert())
+    t.match(await client.next(), { type: 'event', seq: event.seq }, 'and hears its subscriptions')
 
-t.test('a user\'s 17th socket is closed with 4429; once one closes, another may open', async (t) => {
-  const app = await build(t, 'pglite')
-  const admin = await signIn(app)
-  const user = await createUser(app, admin)
-  const url = await listen(app)
-  const open: Client[] = []
-  for (let n = 0; n < 16; n++) open.push(await authedClient(t, url, { token: user.token }))
-  const extra = await connect(t, url)
-  extra.send({ type: 'auth', token: user.token })
-  t.match(await extra.next(), { type: 'error', code: 'RATE_LIMIT_EXCEEDED', message: /at most 16 per user/ })
-  t.equal((await extra.closed).code, 4429)
-  t.ok(await authedClient(t, url, { token: admin.token }), 'another user is not affected')
+    const big = await authedClient(t, await listen(app), { token: admin.token })
+    big.send({ type: 'ping', id: 'x'.repeat(64 * 1024) })
+    t.equal((await big.closed).code, 1009, 'a message over 64 KiB closes the socket (1009)')
+  })
 
-  open[0]!.socket.close()
-  await open[0]!.closed
-  // The hub sees the close a moment after the client does.
-  for (;;) {
-    const next = await connect(t, url, user.headers)
-    const answer = await next.next()
-    if (answer.type === 'authenticated') break
-    await next.closed
-  }
-  t.pass('a socket of the user may open again')
+  t.test('a user\'s 17th socket is closed with 4429; once one closes, another may open', async (t) => {
+    const admin = await signIn(app)
+    const user = await createUser(app, admin)
+    const url = await listen(app)
+    const open: Client[] = []
+    for (let n = 0; n < 16; n++) open.push(await authedClient(t, url, { token: user.token }))
+    const extra = await connect(t, url)
+    extra.send({ type: 'auth', token: user.token })
+    t.match(await extra.next(), { type: 'error', code: 'RATE_LIMIT_EXCEEDED', message: /at most 16 per user/ })
+    t.equal((await extra.closed).code, 4429)
+    t.ok(await authedClient(t, url, { token: admin.token }), 'another user is not affected')
+
+    open[0]!.socket.close()
+    await open[0]!.closed
+    // The hub sees the close a moment after the client does.
+    for (;;) {
+      const next = await connect(t, url, user.headers)
+      const answer = await next.next()
+      if (answer.type === 'authenticated') break
+      await next.closed
+    }
+    t.pass('a socket of the user may open again')
+  })
 })
 
 t.test('a consumer that does not read loses log lines, counted, and hears how many once it reads again', async (t) => {
