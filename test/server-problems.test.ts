@@ -27,7 +27,7 @@ t.test('crashes, give-ups and start timeouts are on the hub\'s log with the serv
     return res.json().data.id as string
   }
 
-  const crashing = await create('crashing', { env: { FIXTURE_MODE: 'crash-after-init' }, enabled: true })
+  const crashing = await create('crashing', { env: { FIXTURE_MODE: 'crash-after-init', FIXTURE_CRASH_MS: '1000' }, enabled: true })
   t.ok(await until(() => app.supervisor.get(crashing)?.state === 'error'), 'the crash loop ends in error')
   const ofCrashing = records().filter((record) => record.serverId === crashing)
   t.match(ofCrashing, [
