@@ -99,13 +99,27 @@ export async function waitGroupGone (pgid: number, timeoutMs: number): Promise<b
  */
 export async function killUntilGone (find: () => { groups: number[], pids: number[] }, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
+  // A process being killed stops showing its environment before it has exited: once found, it is watched by its pid.
+  const found = new Set<number>()
   for (;;) {
     const { groups, pids } = find()
+    for (const pid of pids) found.add(pid)
     const alive = groups.filter(groupAlive)
-    if (alive.length === 0 && pids.length === 0) return true
+    const running = [...found].filter(processRunning)
+    if (alive.length === 0 && running.length === 0) return true
     if (Date.now() >= deadline) return false
     for (const pgid of alive) signalGroup(pgid, 'SIGKILL')
-    killAll(pids)
+    killAll(running)
     await sleep(20)
+  }
+}
+
+/** True while the process exists and has not exited (a zombie has). */
+export function processRunning (pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
   }
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { killAll, listProcesses, processesWithEnv, signalGroup } from '../../supervisor/process-group.ts'
+import { killAll, listProcesses, processesWithEnv, processRunning, signalGroup } from '../../supervisor/process-group.ts'
 import { HUB_ID_VARIABLE } from '../../supervisor/supervisor.ts'
 
 interface Tap {
@@ -121,10 +121,4 @@ export function endHubChildren (t: Tap, dataDir: string): void {
 }
 
 /** Whether a process still runs (a zombie does not: it has exited and waits to be collected). */
-export function isRunning (pid: number): boolean {
-  try {
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z')
-  } catch {
-    return false
-  }
-}
+export const isRunning = processRunning
