@@ -65,18 +65,6 @@ async function untilAlerts (app: App, who: SignedIn, what: string, rule: string,
   })
 }
 
-const quietHubs = new Map<Driver, ReturnType<typeof setUp>>()
-
-/**
- * One hub per driver (building one costs seconds) for the tests of tool calls, refresh tokens
- * and sign-ins, in that order: each looks at its own rule's alerts, the clock only moves on,
- * and the sign-in burst comes last (its throttling would slow later sign-ins).
- */
-async function quietHub (driver: Driver): ReturnType<typeof setUp> {
-  if (!quietHubs.has(driver)) quietHubs.set(driver, setUp(t, driver))
-  return await quietHubs.get(driver)!
-}
-
 const alertEvent = (rule: string, state: string) => (message: Message) =>
   message.type === 'event' && message.channel === 'alerts' && (message.data as Alert).rule === rule && (message.data as Alert).state === state
 
@@ -191,42 +179,8 @@ for (const driver of DRIVERS) {
     t.equal((await alertsOf(app, admin, '&state=firing')).length, 0, 'an asked-for stop raises nothing')
   })
 
-  t.test(`${driver}: tool calls that fail too often raise the error-rate alert`, async (t) => {
-    const { app, url, admin, clock } = await quietHub(driver)
-    const server = await api(app, admin, 'POST', '/api/servers', { name: 'echo', command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string }
-    await api(app, admin, 'POST', `/api/servers/${server.id}/start`)
-    const client = new McpClient({ name: 'alerts-test', version: '1.0.0' })
-    await client.connect(new StreamableHTTPClientTransport(new URL(url.replace('ws://', 'http://').replace(/\/ws$/, '/mcp')), { requestInit: { headers: admin.headers } }))
-    t.teardown(() => client.close())
-    for (let i = 0; i < 15; i++) await client.callTool({ name: 'echo__echo', arguments: { text: 'fine' } })
-    for (let i = 0; i < 5; i++) await t.rejects(client.callTool({ name: 'echo__echo', arguments: {} }))
-
-    const [alert] = await untilAlerts(app, admin, 'the error-rate alert', 'toolErrorRate', (found) => found.length > 0)
-    t.match(alert, { fingerprint: `toolErrorRate:${server.id}`, serverId: server.id, state: 'firing', message: 'echo: 25.0% of tool calls failed over 5 minutes (5 of 20; threshold 20%)' })
-
-    clock.offset += 5 * MINUTE + 1000
-    await untilAlerts(app, admin, 'resolved once the calls are older than 5 minutes', 'toolErrorRate', (found) => found[0]?.state === 'resolved')
-  })
-
-  t.test(`${driver}: a spent refresh token used again raises one alert`, async (t) => {
-    const { app, admin, clock } = await quietHub(driver)
-    const user = await createUser(app, admin)
-    const first = await app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refreshToken: user.refreshToken } })
-    t.equal(first.statusCode, 200)
-    for (let i = 0; i < 2; i++) {
-      const reused = await app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refreshToken: user.refreshToken } })
-      t.equal(reused.statusCode, 401)
-    }
-    const [alert] = await untilAlerts(app, admin, 'the reuse alert', 'refreshTokenReuse', (found) => found.length > 0)
-    t.match(alert, { fingerprint: `refreshTokenReuse:${user.userId}`, severity: 'critical', state: 'firing', message: `A spent refresh token of ${user.username} was used again; its session was revoked` })
-    t.equal((await alertsOf(app, admin)).filter((one) => one.rule === 'refreshTokenReuse').length, 1, 'one alert for both reuses')
-
-    clock.offset += 11 * MINUTE
-    await untilAlerts(app, admin, 'resolved after a quiet while', 'refreshTokenReuse', (found) => found[0]?.state === 'resolved')
-  })
-
   t.test(`${driver}: a burst of failed sign-ins raises the hub-wide and the per-account alerts, which resolve`, async (t) => {
-    const { app, url, admin, clock } = await quietHub(driver)
+    const { app, url, admin, clock } = await setUp(t, driver)
     const socket = await authedClient(t, url, { token: admin.token })
     await subscribe(socket, { channel: 'alerts' })
     const victim = await createUser(app, admin)
@@ -253,6 +207,40 @@ for (const driver of DRIVERS) {
     const resolved = await untilAlerts(app, admin, 'both resolved', 'signInFailures', (found) => found.every((alert) => alert.state === 'resolved'))
     t.equal(resolved.length, 2, 'the same two, resolved')
     await socket.waitFor(alertEvent('signInFailures', 'resolved'))
+  })
+
+  t.test(`${driver}: a spent refresh token used again raises one alert`, async (t) => {
+    const { app, admin, clock } = await setUp(t, driver)
+    const user = await createUser(app, admin)
+    const first = await app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refreshToken: user.refreshToken } })
+    t.equal(first.statusCode, 200)
+    for (let i = 0; i < 2; i++) {
+      const reused = await app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refreshToken: user.refreshToken } })
+      t.equal(reused.statusCode, 401)
+    }
+    const [alert] = await untilAlerts(app, admin, 'the reuse alert', 'refreshTokenReuse', (found) => found.length > 0)
+    t.match(alert, { fingerprint: `refreshTokenReuse:${user.userId}`, severity: 'critical', state: 'firing', message: `A spent refresh token of ${user.username} was used again; its session was revoked` })
+    t.equal((await alertsOf(app, admin)).filter((one) => one.rule === 'refreshTokenReuse').length, 1, 'one alert for both reuses')
+
+    clock.offset += 11 * MINUTE
+    await untilAlerts(app, admin, 'resolved after a quiet while', 'refreshTokenReuse', (found) => found[0]?.state === 'resolved')
+  })
+
+  t.test(`${driver}: tool calls that fail too often raise the error-rate alert`, async (t) => {
+    const { app, url, admin, clock } = await setUp(t, driver)
+    const server = await api(app, admin, 'POST', '/api/servers', { name: 'echo', command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string }
+    await api(app, admin, 'POST', `/api/servers/${server.id}/start`)
+    const client = new McpClient({ name: 'alerts-test', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(url.replace('ws://', 'http://').replace(/\/ws$/, '/mcp')), { requestInit: { headers: admin.headers } }))
+    t.teardown(() => client.close())
+    for (let i = 0; i < 15; i++) await client.callTool({ name: 'echo__echo', arguments: { text: 'fine' } })
+    for (let i = 0; i < 5; i++) await t.rejects(client.callTool({ name: 'echo__echo', arguments: {} }))
+
+    const [alert] = await untilAlerts(app, admin, 'the error-rate alert', 'toolErrorRate', (found) => found.length > 0)
+    t.match(alert, { fingerprint: `toolErrorRate:${server.id}`, serverId: server.id, state: 'firing', message: 'echo: 25.0% of tool calls failed over 5 minutes (5 of 20; threshold 20%)' })
+
+    clock.offset += 5 * MINUTE + 1000
+    await untilAlerts(app, admin, 'resolved once the calls are older than 5 minutes', 'toolErrorRate', (found) => found[0]?.state === 'resolved')
   })
 
   t.test(`${driver}: users see the alerts of the servers they may read; bad queries are 422`, async (t) => {
