@@ -5,7 +5,7 @@ import { driverMessage } from '../lib/batch-writer.ts'
 import { DeliveryError } from './failure.ts'
 import type { Channel } from './message.ts'
 
-/** How the worker retries, and how long it holds what it claims. */
+/** How the worker retries, how long it holds what it claims, and how long closing waits for it. */
 export interface RetryPolicy {
   /** The wait after the first failure, doubled after each further one (±20% jitter)… */
   baseMs: number
@@ -19,6 +19,8 @@ export interface RetryPolicy {
   leaseMs: number
   /** How often the outbox is looked at when nothing wakes the worker (other hubs enqueue too). */
   pollMs: number
+  /** How long closing the hub waits for an attempt under way (SMTP may take longer; its claim then expires and it is retried). */
+  closeWaitMs: number
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -27,7 +29,8 @@ export const DEFAULT_RETRY: RetryPolicy = {
   maxAttempts: 12,
   maxAgeMs: 24 * 60 * 60_000,
   leaseMs: 2 * 60_000,
-  pollMs: 5000
+  pollMs: 5000,
+  closeWaitMs: 3000
 }
 
 /** Notifications one claim takes at most; they are attempted together. */

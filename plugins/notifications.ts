@@ -42,8 +42,6 @@ export interface NotificationsOptions {
   now: () => number
 }
 
-/** How long closing the hub waits for an attempt under way (SMTP may take longer; its claim then expires and it is retried). */
-const CLOSE_WAIT_MS = 3000
 /** The wait before looking at what `enqueue` wrote: its transaction has committed by then, most often. */
 const ENQUEUE_WAKE_MS = 50
 
@@ -94,6 +92,6 @@ export default fp<NotificationsOptions>(async (app, { publicUrl, retry, now }) =
     worker.start()
   })
   app.addHook('onClose', async () => {
-    await worker.stop(CLOSE_WAIT_MS)
+    await worker.stop(policy.closeWaitMs)
   })
 }, { name: 'notifications', dependencies: ['db', 'egress', 'settings'] })

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm'
 import { Client as McpClient, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import type { App } from '../app.ts'
 import type { SettingsPreset } from '../lib/config.ts'
+import { DEFAULT_TIMINGS } from '../alerts/engine.ts'
 import { DEFAULT_SETTINGS } from '../settings/schemas.ts'
 import { build, createUser, DRIVERS, postgresAdmin, signIn, type Driver, type SignedIn } from './helper.ts'
 import { until } from './helpers/wait.ts'
@@ -11,11 +12,11 @@ import { authedClient, listen, subscribe, type Message } from './helpers/ws.ts'
 
 // The alert engine on the real app: real child processes that crash, real sign-ins, real tool
 // calls through the gateway. Its clock is the real one plus `clock.offset`, so a test can let
-// the repeat interval or a window pass without waiting for it.
+// the repeat interval, a window or the time a server must run to count as recovered pass
+// without waiting for it.
 
 const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
-const POLICY = { startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 100, backoffJitter: 0, maxFailures: 10 }
-const STABLE_MS = 1500
+const POLICY = { startTimeoutMs: 5000, stdinGraceMs: 300, stopTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 100, backoffJitter: 0, maxFailures: 5 }
 const MINUTE = 60_000
 const WEBHOOK_SECRET = `whsec_${Buffer.from('alerts-test-webhook-secret-0123').toString('base64')}`
 
@@ -32,12 +33,13 @@ interface Alert {
   notifiedAt: string | null
 }
 
-async function setUp (t: Test, driver: Driver, preset?: SettingsPreset) {
+/** Tests evaluate when they need to (`untilAlerts`); only the database's probes need the timer to be quick. */
+async function setUp (t: Test, driver: Driver, preset?: SettingsPreset, evaluateMs = DEFAULT_TIMINGS.evaluateMs) {
   const clock = { offset: 0 }
   const app = await build(t, driver, {
     supervisorPolicy: POLICY,
     ...(preset === undefined ? {} : { config: { egressAllow: ['127.0.0.1'], settingsPreset: preset }, notificationRetry: { baseMs: 20, maxMs: 100 } }),
-    alertTimings: { evaluateMs: 100, stableMs: STABLE_MS, probeTimeoutMs: 2000, now: () => Date.now() + clock.offset }
+    alertTimings: { evaluateMs, probeTimeoutMs: 2000, now: () => Date.now() + clock.offset }
   })
   const url = await listen(app)
   const admin = await signIn(app)
@@ -121,6 +123,9 @@ for (const driver of DRIVERS) {
     await api(app, admin, 'PUT', `/api/servers/${server.id}`, { env: {} })
     await api(app, admin, 'POST', `/api/servers/${server.id}/start`)
     await until('the server runs', () => app.supervisor.get(server.id)?.state === 'running')
+    await app.alerts.evaluate()
+    t.equal((await alertsOf(app, admin)).find((one) => one.id === alert!.id)!.state, 'firing', 'not resolved before it has run for a while')
+    clock.offset += DEFAULT_TIMINGS.stableMs
     const [resolved] = await untilAlerts(app, admin, 'the alert resolved', 'serverError', (found) => found[0]?.state === 'resolved')
     t.match(resolved, { id: alert!.id, state: 'resolved', resolvedAt: String })
     t.match((await socket.waitFor(alertEvent('serverError', 'resolved'))).data, { id: alert!.id }, 'the resolution pushed on /ws')
@@ -270,7 +275,7 @@ for (const driver of DRIVERS) {
 }
 
 t.test('pg: an unreachable database is pushed and logged at once, and stored once it answers', { skip: !DRIVERS.includes('pg') && 'needs PostgreSQL' }, async (t) => {
-  const { app, url, admin } = await setUp(t, 'pg')
+  const { app, url, admin } = await setUp(t, 'pg', undefined, 100)
   const socket = await authedClient(t, url, { token: admin.token })
   await subscribe(socket, { channel: 'alerts' })
   const result = await app.db.execute(sql`select current_database() as name`) as unknown as { rows: Array<{ name: string }> }

@@ -7,6 +7,7 @@ import type { Config } from '../lib/config.ts'
 import { DEFAULT_SETTINGS, MASK, type Settings } from '../settings/schemas.ts'
 import { build, captureLogs, createUser, DRIVERS, rememberSecret, signIn, type Driver, type SignedIn } from './helper.ts'
 import { listActivity, trail } from './helpers/activity.ts'
+import { until } from './helpers/wait.ts'
 
 // `/api/config`: admins read the hub's settings (secrets masked) and replace whole sections,
 // guarded by ETag / If-Match; every change is one activity entry naming the fields, never values.
@@ -38,10 +39,27 @@ interface Hub {
 }
 
 async function hub (t: Tap, driver: Driver, config: Partial<Config> = {}, logLines?: string[]): Promise<Hub> {
-  const app = await build(t, driver, {
+  return await wrap(await build(t, driver, {
     config: { ...config, ...(logLines === undefined ? {} : { logLevel: 'trace' as const }) },
     ...(logLines === undefined ? {} : { logStream: captureLogs(logLines).stream })
-  })
+  }))
+}
+
+const sharedApps = new Map<Driver, Promise<App>>()
+
+/**
+ * A hub shared by the tests of one driver that need no hub of their own (building one costs
+ * seconds), as new: nothing stored, so version 0, once its cached read has expired too.
+ */
+async function sharedHub (driver: Driver): Promise<Hub> {
+  if (!sharedApps.has(driver)) sharedApps.set(driver, build(t, driver))
+  const app = await sharedApps.get(driver)!
+  await app.db.delete(hubConfig)
+  await until('the emptied settings read', async () => (await app.settings.read()).version === 0)
+  return await wrap(app)
+}
+
+async function wrap (app: App): Promise<Hub> {
   const admin = await signIn(app)
   const answers: string[] = []
   const send = async (who: SignedIn | null, request: InjectOptions) => {
@@ -72,7 +90,7 @@ function assertNoCanary (t: Tap & { notOk(value: unknown, message: string): void
 
 for (const driver of DRIVERS) {
   t.test(`${driver}: a new hub shows the defaults at version 0`, async (t) => {
-    const f = await hub(t, driver)
+    const f = await sharedHub(driver)
     const res = await f.get()
     t.equal(res.statusCode, 200)
     t.equal(res.headers.etag, '"0"')
@@ -111,7 +129,7 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: PUT replaces the sections sent, masks secrets, and the mask keeps them`, async (t) => {
-    const f = await hub(t, driver)
+    const f = await sharedHub(driver)
     const pass = canary('smtp-pass')
     const slackUrl = `https://hooks.slack.example.com/${canary('slack')}`
     const alerts = { ...DEFAULT_SETTINGS.alerts, repeatIntervalMinutes: 15, toolLatency: { enabled: false, p95Ms: 2500 } }
@@ -151,7 +169,7 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: ETag and If-Match guard concurrent edits`, async (t) => {
-    const f = await hub(t, driver)
+    const f = await sharedHub(driver)
     t.equal((await f.get()).headers.etag, '"0"')
     const first = await f.put({ smtp: smtp() }, '"0"')
     t.equal(first.statusCode, 200)
@@ -180,7 +198,7 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: each bad input is a 422 naming the field, and nothing changes`, async (t) => {
-    const f = await hub(t, driver)
+    const f = await sharedHub(driver)
     const pass = canary('bad-input-pass')
     t.equal((await f.put({ smtp: smtp({ auth: { user: 'mcphub', pass } }) })).statusCode, 200)
     const before = await f.get()
@@ -220,7 +238,7 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: admins only`, async (t) => {
-    const f = await hub(t, driver)
+    const f = await sharedHub(driver)
     const user = await createUser(f.app, f.admin)
     t.equal((await f.get(user)).statusCode, 403)
     t.equal((await f.put({ smtp: smtp() }, undefined, user)).statusCode, 403)

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { Database } from '../db/client.ts'
 import { hubConfig } from '../db/schema.ts'
 import { HubError } from '../lib/errors.ts'
 import { SecretBox } from '../lib/crypto.ts'
@@ -9,22 +10,29 @@ import { DRIVERS, testDatabase, type Driver } from './helper.ts'
 // The settings store on its own: what it reads before and after an admin stores a section,
 // secrets sealed at rest, versions that guard concurrent changes.
 
-type Tap = { teardown(fn: () => unknown): void }
-
 const PASS = 'canary-smtp-pass-7f3a9c'
 const box = new SecretBox('store-test-hub-secret-0123456789abcdef')
 
-async function storeOn (t: Tap, driver: Driver, preset = {}) {
-  const database = await testDatabase(t, driver)
-  t.teardown(() => database.close())
-  return { db: database.db, store: new SettingsStore({ db: database.db, secrets: box, preset, cacheMs: 0 }) }
+/** One database per driver for the whole file (opening one costs seconds); each test starts with nothing stored. */
+const databases = new Map<Driver, Promise<Database>>()
+
+async function storeOn (driver: Driver, preset = {}) {
+  if (!databases.has(driver)) {
+    databases.set(driver, testDatabase(t, driver).then((handle) => {
+      t.teardown(() => handle.close())
+      return handle.db
+    }))
+  }
+  const db = await databases.get(driver)!
+  await db.delete(hubConfig)
+  return { db, store: new SettingsStore({ db, secrets: box, preset, cacheMs: 0 }) }
 }
 
 const smtp = (changes: Partial<Settings['smtp']> = {}): Settings['smtp'] => ({ ...DEFAULT_SETTINGS.smtp, host: 'mail.example.com', auth: { user: 'hub', pass: PASS }, ...changes })
 
 for (const driver of DRIVERS) {
   t.test(`${driver}: defaults, then the preset, until a section is stored`, async (t) => {
-    const { store } = await storeOn(t, driver, { smtp: { host: 'preset.example.com', auth: { pass: 'preset-pass' } } })
+    const { store } = await storeOn(driver, { smtp: { host: 'preset.example.com', auth: { pass: 'preset-pass' } } })
     const first = await store.read()
     t.equal(first.version, 0, 'nothing stored: version 0')
     t.same(first.settings.alerts, DEFAULT_SETTINGS.alerts)
@@ -38,7 +46,7 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: secrets sealed at rest, in clear when read`, async (t) => {
-    const { db, store } = await storeOn(t, driver)
+    const { db, store } = await storeOn(driver)
     await store.update({ smtp: smtp(), notifications: { ...DEFAULT_SETTINGS.notifications, webhook: 'https://hooks.example.com/in' } })
     const [row] = await db.select().from(hubConfig)
     t.notOk(JSON.stringify(row).includes(PASS), 'no clear secret in the row')
@@ -56,7 +64,7 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: a stale version is refused, and of two concurrent updates one wins`, async (t) => {
-    const { store } = await storeOn(t, driver)
+    const { store } = await storeOn(driver)
     await store.update({ smtp: smtp() })
     await t.rejects(store.update({ smtp: smtp({ port: 25 }) }, { ifVersion: 0 }), { code: 'RESOURCE_CONFLICT' })
     const outcomes = await Promise.allSettled([25, 2525].map((port) => store.update({ smtp: smtp({ port }) }, { ifVersion: 1 })))
@@ -69,7 +77,7 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: rules across fields refuse the update and change nothing`, async (t) => {
-    const { db, store } = await storeOn(t, driver)
+    const { db, store } = await storeOn(driver)
     await store.update({ smtp: smtp() })
     const before = await db.select().from(hubConfig)
     const notifications = DEFAULT_SETTINGS.notifications
@@ -89,13 +97,13 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: a refused first update leaves no row`, async (t) => {
-    const { db, store } = await storeOn(t, driver)
+    const { db, store } = await storeOn(driver)
     await t.rejects(store.update({ notifications: { ...DEFAULT_SETTINGS.notifications, slack: true } }), { code: 'VALIDATION_ERROR' })
     t.same(await db.select().from(hubConfig), [])
   })
 
   t.test(`${driver}: reads are cached briefly; an update is seen at once here, within the cache time by another hub`, async (t) => {
-    const { db } = await storeOn(t, driver)
+    const { db } = await storeOn(driver)
     const clock = { now: 0 }
     const here = new SettingsStore({ db, secrets: box, cacheMs: 1000, now: () => clock.now })
     const elsewhere = new SettingsStore({ db, secrets: box, cacheMs: 1000, now: () => clock.now })
@@ -112,7 +120,7 @@ for (const driver of DRIVERS) {
   })
 
   t.test(`${driver}: a secret sealed under another hub secret reads as unset`, async (t) => {
-    const { db, store } = await storeOn(t, driver)
+    const { db, store } = await storeOn(driver)
     await store.update({ smtp: smtp() })
     const warnings: object[] = []
     const other = new SettingsStore({ db, secrets: new SecretBox('another-hub-secret-0123456789abcdefgh'), log: { warn: (object) => warnings.push(object) } })

@@ -13,15 +13,25 @@ export interface ReceivedRequest {
   body: string
 }
 
+export interface HttpReceiver {
+  url: string
+  port: number
+  requests: ReceivedRequest[]
+  /** How the n-th request (1-based, counted since the last reset) is answered; null: never. */
+  status: (n: number) => number | null
+  /** Forgets the requests kept so far, and answers with `status` from now on: a fresh receiver for the next test. */
+  reset(status?: (n: number) => number | null): void
+}
+
 /** A local HTTP receiver (Slack, a webhook): keeps every request and answers `status(n)` to the n-th (1-based); null: never answers. */
-export async function startHttpReceiver (t: Tap, status: (n: number) => number | null = () => 200): Promise<{ url: string, port: number, requests: ReceivedRequest[] }> {
+export async function startHttpReceiver (t: Tap, status: (n: number) => number | null = () => 200): Promise<HttpReceiver> {
   const requests: ReceivedRequest[] = []
   const server = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       requests.push({ path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') })
-      const code = status(requests.length)
+      const code = receiver.status(requests.length)
       if (code !== null) response.writeHead(code, { 'content-type': 'text/plain' }).end('ok')
     })
   })
@@ -29,7 +39,17 @@ export async function startHttpReceiver (t: Tap, status: (n: number) => number |
   await once(server, 'listening')
   t.teardown(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve) }))
   const { port } = server.address() as AddressInfo
-  return { url: `http://127.0.0.1:${port}`, port, requests }
+  const receiver: HttpReceiver = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    status,
+    reset (next = () => 200) {
+      requests.length = 0
+      receiver.status = next
+    }
+  }
+  return receiver
 }
 
 export interface ReceivedMail {
