@@ -13,43 +13,40 @@ export async function firingAlerts (db: Database): Promise<AlertRow[]> {
   return await db.select().from(alerts).where(eq(alerts.state, 'firing'))
 }
 
+/** Writes one alert row and, when a row was written, queues its notice: both in one transaction. */
+async function writeWithNotice (db: Database, kind: NotificationKind, enqueue: Enqueue, write: (tx: Queryable) => Promise<AlertRow[]>): Promise<AlertRow | undefined> {
+  return await db.transaction(async (tx) => {
+    const [row] = await write(tx)
+    if (row !== undefined) await enqueue(tx, row, kind)
+    return row
+  })
+}
+
 /**
  * Stores a firing alert and queues its notifications, in one transaction; undefined when one
  * with the same fingerprint fires already (here or on another hub).
  */
 export async function openAlert (db: Database, found: Candidate, at: Date, enqueue: Enqueue, id?: string): Promise<AlertRow | undefined> {
-  return await db.transaction(async (tx) => {
-    const [row] = await tx.insert(alerts)
-      .values({ ...(id === undefined ? {} : { id }), ...found, state: 'firing', firedAt: at, notifiedAt: at })
-      .onConflictDoNothing({ target: alerts.fingerprint, where: sql`${alerts.state} = 'firing'` })
-      .returning()
-    if (row !== undefined) await enqueue(tx, row, 'firing')
-    return row
-  })
+  return await writeWithNotice(db, 'firing', enqueue, (tx) => tx.insert(alerts)
+    .values({ ...(id === undefined ? {} : { id }), ...found, state: 'firing', firedAt: at, notifiedAt: at })
+    .onConflictDoNothing({ target: alerts.fingerprint, where: sql`${alerts.state} = 'firing'` })
+    .returning())
 }
 
 /** Resolves a firing alert and queues the resolved notice, in one transaction; undefined when it no longer fires. */
 export async function resolveAlert (db: Database, id: string, at: Date, enqueue: Enqueue): Promise<AlertRow | undefined> {
-  return await db.transaction(async (tx) => {
-    const [row] = await tx.update(alerts)
-      .set({ state: 'resolved', resolvedAt: at, updatedAt: at })
-      .where(and(eq(alerts.id, id), eq(alerts.state, 'firing')))
-      .returning()
-    if (row !== undefined) await enqueue(tx, row, 'resolved')
-    return row
-  })
+  return await writeWithNotice(db, 'resolved', enqueue, (tx) => tx.update(alerts)
+    .set({ state: 'resolved', resolvedAt: at, updatedAt: at })
+    .where(and(eq(alerts.id, id), eq(alerts.state, 'firing')))
+    .returning())
 }
 
 /** Notifies a firing alert again, unless someone (another hub) did since `alert` was read. */
 export async function renotifyAlert (db: Database, alert: AlertRow, at: Date, enqueue: Enqueue): Promise<AlertRow | undefined> {
-  return await db.transaction(async (tx) => {
-    const [row] = await tx.update(alerts)
-      .set({ notifiedAt: at, updatedAt: at })
-      .where(and(eq(alerts.id, alert.id), eq(alerts.state, 'firing'), alert.notifiedAt === null ? sql`${alerts.notifiedAt} is null` : eq(alerts.notifiedAt, alert.notifiedAt)))
-      .returning()
-    if (row !== undefined) await enqueue(tx, row, 'firing')
-    return row
-  })
+  return await writeWithNotice(db, 'firing', enqueue, (tx) => tx.update(alerts)
+    .set({ notifiedAt: at, updatedAt: at })
+    .where(and(eq(alerts.id, alert.id), eq(alerts.state, 'firing'), alert.notifiedAt === null ? sql`${alerts.notifiedAt} is null` : eq(alerts.notifiedAt, alert.notifiedAt)))
+    .returning())
 }
 
 /** Each existing server's tool calls since `since`: count, failures, p95 duration. */
