@@ -195,7 +195,7 @@ export class EgressGuard {
 const TLS_CODES = /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|UNABLE_TO_|SELF_SIGNED|HOSTNAME_MISMATCH)/
 
 /** A socket error in plain words, naming the host and never the URL (it may hold a token). */
-export function describe (error: Error & { code?: string }, host: string): EgressError {
+function describe (error: Error & { code?: string }, host: string): EgressError {
   if (error instanceof EgressError) return error
   const code = error.code ?? ''
   if (TLS_CODES.test(code) || /certificate|ssl|tls/i.test(error.message)) return new EgressError('tls', `TLS with ${host} failed: ${error.message}`)
