@@ -11,6 +11,13 @@ export const SECURITY_SCHEMES = {
 
 export default fp(async (app) => {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
+  // Fastify validates a missing body as null, which an optional body schema refuses (422):
+  // routes marked OPTIONAL_BODY see `{}` instead.
+  app.addHook('onRoute', (route) => {
+    if ((route.schema as Record<string, unknown> | undefined)?.[OPTIONAL_BODY] !== true) return
+    const defaultBody = async (request: { body: unknown }) => { request.body ??= {} }
+    route.preValidation = [defaultBody, ...[route.preValidation ?? []].flat()]
+  })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -27,8 +27,6 @@ const notificationRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/notifications/test', {
     config: { access: 'admin', activity: { action: 'config.notifications.test' } },
-    // A missing body is validated as null, which the optional body refuses (422).
-    preValidation: async (request) => { request.body ??= {} },
     schema: {
       operationId: 'testNotifications',
       tags: ['config'],

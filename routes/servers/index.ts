@@ -160,8 +160,6 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/:serverId/stop', {
     config: { access: on('execute'), activity: audit('server.stop') },
-    // Fastify validates a missing body as null, which the optional stop body refuses (422).
-    preValidation: async (request) => { request.body ??= {} },
     schema: {
       operationId: 'stopServer',
       tags: ['servers'],
