@@ -35,7 +35,7 @@ export default fp(async (app) => {
         { name: 'users', description: 'User accounts (admins manage; users see themselves)' },
         { name: 'servers', description: 'MCP servers: configuration, live status, start/stop, logs, import/export' },
         { name: 'groups', description: 'Groups, members, server assignments and the permissions they grant' },
-        { name: 'monitoring', description: 'The activity trail (audit log)' },
+        { name: 'monitoring', description: 'Status, metrics, the activity trail, the hub\'s log and alerts' },
         { name: 'config', description: 'Hub settings: SMTP, notification channels, alert rules' },
         { name: 'operations', description: 'Health and readiness probes' }
       ]
