@@ -33,7 +33,11 @@ function pyString (text: string): string {
 }
 /** One line of documentation text. */
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim()
-const docstring = (text: string, indent: string) => `${indent}"""${oneLine(text).replace(/\\/g, '\\\\').replace(/"""/g, '\\"\\"\\"')}"""\n`
+/** Text safe inside a docstring. */
+const docText = (text: string) => text.replace(/\\/g, '\\\\').replace(/"""/g, '\\"\\"\\"')
+/** One line ending with a full stop. */
+const sentence = (text: string) => { const line = oneLine(text); return /[.!?]$/.test(line) ? line : `${line}.` }
+const docstring = (text: string, indent: string) => `${indent}"""${docText(oneLine(text)).replace(/"$/, '" ')}"""\n`
 const refName = (ref: string) => ref.replace('#/components/schemas/', '')
 
 interface Field {
@@ -283,8 +287,8 @@ function emitMethod (operation: SdkOperation, types: TypeWriter): string {
   const name = pythonName(operation.method)
   const result = resultTypeOf(operation, types)
   let text = `\n    def ${name}(${parameters(signature)}) -> ${result}:\n`
-  const description = operation.description === undefined ? '' : `\n\n        ${oneLine(operation.description)}`
-  text += `        """${oneLine(operation.summary)}.${description}\n\n        \`${operation.httpMethod} ${operation.path}\`\n        """\n`.replace(/\.\./g, '.').replace(/\\/g, '\\\\')
+  const description = operation.description === undefined ? '' : `\n\n        ${sentence(operation.description)}`
+  text += `        """${docText(`${sentence(operation.summary)}${description}\n\n        \`${operation.httpMethod} ${operation.path}\``)}\n        """\n`
   const query = [
     ...signature.query.map((a) => `${pyString(a.wire)}: ${a.name}`),
     ...signature.filters.map((f) => `${pyString(`filter[${f.name}]`)}: filter.get(${pyString(f.name)})`)
@@ -313,7 +317,7 @@ function emitIterator (operation: SdkOperation, types: TypeWriter): string {
   const item = types.type(itemSchema, `${pascal(operation.resource)}${pascal(operation.method)}Item`)
   const name = pythonName(operation.iterator!)
   let text = `\n    def ${name}(${parameters(signature, new Set([counter]))}) -> Iterator[${item}]:\n`
-  text += `        """Every item of \`${pythonName(operation.method)}\`, ${cursor ? 'following `nextCursor`' : 'page after page'}: ${oneLine(operation.summary)}."""\n`.replace(/\.\./g, '.')
+  text += `        """Every item of \`${pythonName(operation.method)}\`, ${cursor ? 'following `nextCursor`' : 'page after page'}: ${docText(sentence(operation.summary))}"""\n`
   const call = [
     ...signature.path.map((a) => a.name),
     ...signature.query.map((a) => `${a.name}=${a.name === counter ? counter : a.name}`),

@@ -420,7 +420,7 @@ class Servers:
         return self._transport.request('POST', '/api/servers', body={'name': name, 'key': key, 'command': command, 'args': args, 'env': env, 'cwd': cwd, 'enabled': enabled, 'description': description, 'tags': tags, 'callTimeout': call_timeout, 'startTimeout': start_timeout}, result='json')
 
     def import_(self, *, mcp_servers: Dict[str, McpServersMcpServersValue]) -> ImportResult:
-        """Import servers from a `{ "mcpServers": {..} }` document (Claude Desktop / mcp_settings.json).
+        """Import servers from a `{ "mcpServers": {...} }` document (Claude Desktop / mcp_settings.json).
 
         All entries are validated first; nothing is created unless all are valid. Existing names are skipped (`skipped`); entries the hub cannot run yet (remote servers: a `url`, or a `type` other than `stdio`) are skipped and listed in `unsupported` with the reason. `"disabled": true` and `"enabled": false` both import a server without starting it.
 
@@ -429,7 +429,7 @@ class Servers:
         return self._transport.request('POST', '/api/servers/import', body={'mcpServers': mcp_servers}, result='json')
 
     def export(self) -> McpServers:
-        """Export every server as `{ "mcpServers": {..} }` (env values masked).
+        """Export every server as `{ "mcpServers": {...} }` (env values masked).
 
         `GET /api/servers/export`
         """
