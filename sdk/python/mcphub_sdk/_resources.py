@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Literal, Optional, Union
+from typing import Dict, Iterator, List, Literal, Optional, Union
 
-from ._transport import UNSET, Unset
+from ._transport import UNSET, Transport, Unset
 from ._types import (
     ActivityEvent,
     ActivityPageData,
@@ -57,9 +57,6 @@ from ._types import (
     UsersListFilter,
     Verification,
 )
-
-if TYPE_CHECKING:
-    from ._transport import Transport
 
 
 class Hub:
