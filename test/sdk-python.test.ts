@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { startLiveHub } from './helpers/live-hub.ts'
 import { startProcess, type Tracked } from './helpers/processes.ts'
 
@@ -19,27 +19,32 @@ const EXPECTED_TESTS = 23
 const python = spawnSync('python3', ['--version'], { encoding: 'utf8' })
 const hasPython = python.status === 0
 
-async function finished (t: Test, process: Tracked): Promise<{ code: number | null, output: string }> {
+/** Waits for a process to end: its exit code and everything it wrote. */
+async function finished (process: Tracked): Promise<{ code: number | null, output: string }> {
   const { code } = await process.exit
-  const output = `${process.stdout()}${process.stderr()}`
-  if (code !== 0) t.comment(output)
-  return { code, output }
+  return { code, output: `${process.stdout()}${process.stderr()}` }
 }
 
 t.test('the Python SDK, installed with pip, passes its tests against a live hub', { skip: hasPython ? false : 'python3 is not installed: the Python SDK is not tested' }, async (t) => {
-  const hub = await startLiveHub(t)
-  // A second hub where an anonymous caller gets two requests a minute: the 429 case.
-  const limited = await startLiveHub(t, 'pglite', { config: { rateLimits: { anonymous: 2, user: 0, admin: 0, mcp: 0 } } })
-
   const work = mkdtempSync(join(tmpdir(), 'mcphub-sdk-python-'))
   t.teardown(() => rmSync(work, { recursive: true, force: true }))
   const site = join(work, 'site')
   const env = { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INDEX: '1', PYTHONDONTWRITEBYTECODE: '1' }
-  const install = await finished(t, startProcess(t, 'python3', ['-m', 'pip', 'install', '--no-index', '--target', site, PACKAGE], { cwd: work, env }))
+  // pip installs while the hubs start; from the temporary directory, where the source tree is not importable.
+  const installing = finished(startProcess(t, 'python3', ['-m', 'pip', 'install', '--no-index', '--target', site, PACKAGE], { cwd: work, env }))
+  const [hub, limited] = await Promise.all([
+    startLiveHub(t),
+    // A second hub where an anonymous caller gets two requests a minute: the 429 case.
+    startLiveHub(t, 'pglite', { config: { rateLimits: { anonymous: 2, user: 0, admin: 0, mcp: 0 } } })
+  ])
+  const install = await installing
   t.equal(install.code, 0, 'pip installs ./sdk/python offline')
-  if (install.code !== 0) return
+  if (install.code !== 0) {
+    t.comment(install.output)
+    return
+  }
 
-  const tests = startProcess(t, 'python3', ['-m', 'unittest', 'discover', '-v', '-s', join(PACKAGE, 'tests'), '-p', 'test_*.py'], {
+  const run = await finished(startProcess(t, 'python3', ['-m', 'unittest', 'discover', '-v', '-s', join(PACKAGE, 'tests'), '-p', 'test_*.py'], {
     cwd: work,
     env: {
       ...env,
@@ -50,9 +55,9 @@ t.test('the Python SDK, installed with pip, passes its tests against a live hub'
       MCPHUB_FIXTURE: JSON.stringify(hub.fixture),
       MCPHUB_LIMITED_URL: limited.baseUrl
     }
-  })
-  const run = await finished(t, tests)
+  }))
   t.equal(run.code, 0, 'python3 -m unittest passes')
   t.match(run.output, new RegExp(`Ran ${EXPECTED_TESTS} tests`), `it ran the ${EXPECTED_TESTS} tests`)
   t.notMatch(run.output, /skipped/, 'none was skipped')
+  if (!t.passing()) t.comment(run.output)
 })
