@@ -49,8 +49,8 @@ interface Field {
 
 /** Python type expressions for schemas, and the TypedDicts they need (named after where they appear). */
 class TypeWriter {
-  /** TypedDict definitions, in the order they were first needed. */
-  readonly definitions: string[] = []
+  /** The types `_types.py` defines (TypedDicts and aliases), in the order they were first needed. */
+  readonly definitions: Array<{ name: string, text: string }> = []
   readonly #named = new Map<JsonSchema, string>()
   readonly #taken = new Set<string>()
   readonly #schemas: Record<string, JsonSchema>
@@ -68,7 +68,7 @@ class TypeWriter {
   /** A component schema: a TypedDict, or an alias for anything that is not an object. */
   defineComponent (name: string, schema: JsonSchema): void {
     if (this.#isObject(schema)) this.#defineObject(name, schema)
-    else this.definitions.push(`${schema.description === undefined ? '' : `#: ${oneLine(String(schema.description))}\n`}${name} = ${this.type(schema, name)}\n`)
+    else this.definitions.push({ name, text: `${schema.description === undefined ? '' : `#: ${oneLine(String(schema.description))}\n`}${name} = ${this.type(schema, name)}\n` })
   }
 
   /** The type of `schema`; inline objects become TypedDicts named `hint`. */
@@ -146,7 +146,7 @@ class TypeWriter {
         fields.push({ key, type: this.type(property, `${name}${pascal(key)}`), required: required.has(key), description: description === undefined ? undefined : oneLine(String(description)) })
       }
     }
-    this.definitions.push(typedDict(name, schema.description as string | undefined, bases, fields))
+    this.definitions.push({ name, text: typedDict(name, schema.description as string | undefined, bases, fields) })
   }
 }
 
@@ -204,8 +204,9 @@ function emitResources (model: SdkModel, types: TypeWriter): string {
     text += `\n\nclass ${className}:\n    """\`client.${resource}\`: ${model.operations.filter((o) => o.resource === resource).map((o) => pythonName(o.method)).join(', ')}."""\n\n`
     text += '    def __init__(self, transport: Transport) -> None:\n        self._transport = transport\n'
     for (const operation of model.operations.filter((o) => o.resource === resource)) {
-      text += emitMethod(operation, types)
-      if (operation.iterator !== undefined) text += emitIterator(operation, types)
+      const signature = signatureOf(operation, types)
+      text += emitMethod(operation, signature, types)
+      if (operation.iterator !== undefined) text += emitIterator(operation, signature, types)
     }
   }
   text += '\n\nclass Resources:\n    """Every resource of the API, as attributes of the client."""\n\n'
@@ -223,12 +224,8 @@ interface Signature {
   filterType: string | undefined
 }
 
-const signatures = new WeakMap<SdkOperation, Signature>()
-
-/** The arguments of an operation's method (and of its iterator), computed once. */
+/** The arguments of an operation's method (and of its iterator); defines the TypedDict of its `filter`. */
 function signatureOf (operation: SdkOperation, types: TypeWriter): Signature {
-  const known = signatures.get(operation)
-  if (known !== undefined) return known
   const hint = `${pascal(operation.resource)}${pascal(operation.method)}`
   const argument = (parameter: SdkParameter, name: string) => ({ name, wire: parameter.name, type: types.type(parameter.schema, `${hint}${pascal(name)}`), required: parameter.required })
   const path = operation.pathParams.map((p) => argument(p, pythonName(p.name)))
@@ -244,22 +241,21 @@ function signatureOf (operation: SdkOperation, types: TypeWriter): Signature {
   const body: Argument[] = []
   if (operation.body !== undefined) {
     const bodySchema = types.resolve(operation.body.schema)
+    if (typeof bodySchema.properties !== 'object') throw new Error(`${operation.operationId}: the Python SDK takes body fields as keyword arguments, and this body has no properties`)
     const required = new Set((bodySchema.required ?? []) as string[])
-    for (const [key, property] of Object.entries((bodySchema.properties ?? {}) as Record<string, JsonSchema>)) {
+    for (const [key, property] of Object.entries(bodySchema.properties as Record<string, JsonSchema>)) {
       body.push({ name: pythonName(key), wire: key, type: types.type(property, `${hint}${pascal(key)}`), required: required.has(key) })
     }
   }
   let filterType: string | undefined
   if (filters.length > 0) {
     filterType = `${hint}Filter`
-    types.definitions.push(typedDict(filterType, `The \`filter[...]\` parameters of \`${operation.resource}.${pythonName(operation.method)}\`.`, [], filters.map((f) => ({ key: f.name, type: f.type, required: false, description: undefined }))))
+    types.definitions.push({ name: filterType, text: typedDict(filterType, `The \`filter[...]\` parameters of \`${operation.resource}.${pythonName(operation.method)}\`.`, [], filters.map((f) => ({ key: f.name, type: f.type, required: false, description: undefined }))) })
   }
   const names = [...path, ...query, ...headers, ...body].map((a) => a.name)
   const clash = names.find((name, i) => names.indexOf(name) !== i || name === 'filter' || name === 'self')
   if (clash !== undefined) throw new Error(`${operation.operationId}: two arguments named ${clash} in the Python SDK`)
-  const signature = { path, query, filters, headers, body, filterType }
-  signatures.set(operation, signature)
-  return signature
+  return { path, query, filters, headers, body, filterType }
 }
 
 function resultTypeOf (operation: SdkOperation, types: TypeWriter): string {
@@ -282,8 +278,7 @@ function parameters (signature: Signature, skip: Set<string> = new Set()): strin
 
 const dict = (entries: string[]) => entries.length === 0 ? '{}' : `{${entries.join(', ')}}`
 
-function emitMethod (operation: SdkOperation, types: TypeWriter): string {
-  const signature = signatureOf(operation, types)
+function emitMethod (operation: SdkOperation, signature: Signature, types: TypeWriter): string {
   const name = pythonName(operation.method)
   const result = resultTypeOf(operation, types)
   let text = `\n    def ${name}(${parameters(signature)}) -> ${result}:\n`
@@ -309,8 +304,7 @@ function emitMethod (operation: SdkOperation, types: TypeWriter): string {
   return text
 }
 
-function emitIterator (operation: SdkOperation, types: TypeWriter): string {
-  const signature = signatureOf(operation, types)
+function emitIterator (operation: SdkOperation, signature: Signature, types: TypeWriter): string {
   const cursor = operation.paging === 'cursor'
   const counter = cursor ? 'cursor' : 'page'
   const itemSchema = (types.resolve(operation.result!).properties as Record<string, JsonSchema>).items!.items as JsonSchema
@@ -320,7 +314,7 @@ function emitIterator (operation: SdkOperation, types: TypeWriter): string {
   text += `        """Every item of \`${pythonName(operation.method)}\`, ${cursor ? 'following `nextCursor`' : 'page after page'}: ${docText(sentence(operation.summary))}"""\n`
   const call = [
     ...signature.path.map((a) => a.name),
-    ...signature.query.map((a) => `${a.name}=${a.name === counter ? counter : a.name}`),
+    ...signature.query.map((a) => `${a.name}=${a.name}`),
     ...signature.headers.map((a) => `${a.name}=${a.name}`),
     ...(signature.filterType === undefined ? [] : ['filter=filter'])
   ]
@@ -342,7 +336,7 @@ const HEADER = (model: SdkModel) => `# Generated by \`npm run sdk\` from openapi
 
 /** The names of `typing` that `code` uses, for its import line. */
 function typingNames (code: string, always: string[]): string {
-  const names = ['Any', 'Dict', 'Iterator', 'List', 'Literal', 'Optional', 'Union'].filter((name) => new RegExp(`\\b${name}\\[?\\b`).test(code))
+  const names = ['Any', 'Dict', 'Iterator', 'List', 'Literal', 'Optional', 'Union'].filter((name) => new RegExp(`\\b${name}\\b`).test(code))
   return [...names, ...always].sort().join(', ')
 }
 
@@ -350,14 +344,15 @@ export function emitPython (model: SdkModel): Record<string, string> {
   const types = new TypeWriter(model.schemas)
   for (const [name, schema] of Object.entries(model.schemas)) types.defineComponent(name, schema)
   const resources = emitResources(model, types)
-  const typeNames = [...types.definitions.join('\n').matchAll(/^(?:class )?([A-Z][A-Za-z0-9]*)\b/gm)].map((m) => m[1]!)
+  const typeNames = types.definitions.map((definition) => definition.name)
+  const typeDefinitions = types.definitions.map((definition) => definition.text).join('\n\n')
   const code = resources.replace(/"""[\s\S]*?"""/g, '')
   const used = typeNames.filter((name) => new RegExp(`\\b${name}\\b`).test(code)).sort()
 
   const typesFile = `${HEADER(model)}"""The API's data shapes, as TypedDicts (the JSON the hub sends and takes)."""\n\nfrom __future__ import annotations\n\n` +
-    `from typing import ${typingNames(types.definitions.join('\n'), ['TypedDict'])}\n\n` +
+    `from typing import ${typingNames(typeDefinitions, ['TypedDict'])}\n\n` +
     `__all__ = [\n${typeNames.map((n) => `    ${pyString(n)},\n`).join('')}]\n\n\n` +
-    types.definitions.join('\n\n')
+    typeDefinitions
 
   const resourcesFile = `${HEADER(model)}"""The API's operations, a class per resource: each method is one request through the transport."""\n\nfrom __future__ import annotations\n\n` +
     `from typing import ${typingNames(code, [])}\n\n` +
