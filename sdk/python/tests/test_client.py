@@ -183,6 +183,17 @@ class ClientTest(unittest.TestCase):
         self.admin.groups.delete(group['id'])
         self.admin.users.delete(user['id'])
 
+    def test_signs_in_with_a_token_pair(self) -> None:
+        anonymous = MCPHubClient(URL)
+        pair = anonymous.auth.login(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
+        self.assertGreater(pair['expiresIn'], 0)
+        with MCPHubClient(URL, token=pair['token']) as client:
+            self.assertEqual(client.auth.verify()['user']['username'], ADMIN_USERNAME)
+            self.assertNotIn(pair['token'], repr(client))
+        renewed = anonymous.auth.refresh(refresh_token=pair['refreshToken'])
+        self.assertNotEqual(renewed['refreshToken'], pair['refreshToken'])
+        self.assertEqual(MCPHubClient(URL, token=renewed['token']).auth.verify()['user']['username'], ADMIN_USERNAME)
+
     def test_repr_hides_secrets(self) -> None:
         client = MCPHubClient(URL, username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
         client.auth.verify()

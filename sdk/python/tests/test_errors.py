@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
 import struct
 import threading
+import time
 import unittest
 import uuid
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from mcphub_sdk import MCPHubClient, MCPHubError
 
-from hub import ADMIN_PASSWORD, ADMIN_USERNAME, LIMITED_URL, URL, admin_client, needs_hub, unique
+from hub import ADMIN_USERNAME, LIMITED_URL, URL, admin_client, needs_hub, unique
+
+
+class FailureAssertions(unittest.TestCase):
+    def assertFails(self, code: str, status, call, *args, **kwargs) -> MCPHubError:
+        with self.assertRaises(MCPHubError) as caught:
+            call(*args, **kwargs)
+        self.assertEqual((caught.exception.code, caught.exception.status), (code, status), str(caught.exception))
+        self.assertTrue(caught.exception.message)
+        return caught.exception
 
 
 @needs_hub
-class ErrorTest(unittest.TestCase):
+class ErrorTest(FailureAssertions):
     @classmethod
     def setUpClass(cls) -> None:
         cls.admin = admin_client()
@@ -22,13 +35,6 @@ class ErrorTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls) -> None:
         cls.admin.close()
-
-    def assertFails(self, code: str, status, call, *args, **kwargs) -> MCPHubError:
-        with self.assertRaises(MCPHubError) as caught:
-            call(*args, **kwargs)
-        self.assertEqual((caught.exception.code, caught.exception.status), (code, status), str(caught.exception))
-        self.assertTrue(caught.exception.message)
-        return caught.exception
 
     def test_not_found(self) -> None:
         self.assertFails('RESOURCE_NOT_FOUND', 404, self.admin.servers.get, str(uuid.uuid4()))
@@ -81,14 +87,20 @@ class ErrorTest(unittest.TestCase):
         patient = MCPHubClient(LIMITED_URL, max_retry_after=0.01)
         self.assertFails('RATE_LIMIT_EXCEEDED', 429, patient.auth.verify)
 
+
+class WithoutHubTest(FailureAssertions, unittest.TestCase):
+    """What happens on the way: refused and silent ports, dropped connections, 429s (a socket plays the hub)."""
+
     def test_closed_port_is_a_network_error(self) -> None:
         with socket.socket() as probe:
             probe.bind(('127.0.0.1', 0))
             port = probe.getsockname()[1]
-        client = MCPHubClient(f'http://127.0.0.1:{port}', username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
+        password = 'a password that stays secret'
+        client = MCPHubClient(f'http://someone:{password}@127.0.0.1:{port}', username='someone', password=password)
         error = self.assertFails('NETWORK_ERROR', None, client.servers.list)
-        self.assertIsNotNone(error.__cause__)
-        self.assertNotIn(ADMIN_PASSWORD, str(error))
+        self.assertIsInstance(error.__cause__, OSError)
+        self.assertNotIn(password, str(error))
+        self.assertNotIn(password, repr(client))
 
     def test_no_answer_is_a_timeout(self) -> None:
         with socket.socket() as silent:
@@ -100,30 +112,54 @@ class ErrorTest(unittest.TestCase):
 
     def test_a_dropped_connection_is_retried_for_idempotent_requests(self) -> None:
         # A port that resets the first connection, then answers like the hub.
-        answered = []
-        with socket.socket() as listener:
-            listener.bind(('127.0.0.1', 0))
-            listener.listen(2)
-
-            def serve() -> None:
-                first, _ = listener.accept()
-                first.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-                first.recv(65536)
-                first.close()  # RST
-                second, _ = listener.accept()
-                with second:
-                    second.recv(65536)
-                    body = b'{"success":true,"data":{"status":"ok"},"timestamp":"2026-01-01T00:00:00.000Z"}'
-                    second.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ' + str(len(body)).encode() + b'\r\nConnection: close\r\n\r\n' + body)
-                    answered.append(True)
-
-            thread = threading.Thread(target=serve, daemon=True)
-            thread.start()
-            client = MCPHubClient(f'http://127.0.0.1:{listener.getsockname()[1]}', timeout=5)
+        with one_off_server([None, (200, {}, {'success': True, 'data': {'status': 'ok'}})]) as url:
+            client = MCPHubClient(url, timeout=5)
             self.assertEqual(client.servers.get(str(uuid.uuid4())), {'status': 'ok'})
-            thread.join(5)
-        self.assertEqual(answered, [True])
+        # A POST may have reached the hub: it is not sent again.
+        with one_off_server([None]) as url:
+            self.assertFails('NETWORK_ERROR', None, MCPHubClient(url, timeout=5).servers.create, name='x', command='node')
 
+    def test_a_429_is_retried_after_retry_after(self) -> None:
+        limited = (429, {'Retry-After': '0.2'}, {'success': False, 'error': {'code': 'RATE_LIMIT_EXCEEDED', 'message': 'Too many requests'}})
+        answer = (200, {}, {'success': True, 'data': {'status': 'ok'}})
+        with one_off_server([limited, answer]) as url:
+            started = time.monotonic()
+            self.assertEqual(MCPHubClient(url, timeout=5).servers.get(str(uuid.uuid4())), {'status': 'ok'})
+            self.assertGreaterEqual(time.monotonic() - started, 0.2)
+        with one_off_server([limited, limited, limited]) as url:
+            error = self.assertFails('RATE_LIMIT_EXCEEDED', 429, MCPHubClient(url, timeout=5, max_retries=2).servers.get, str(uuid.uuid4()))
+            self.assertEqual(error.retry_after, 0.2)
+
+
+@contextlib.contextmanager
+def one_off_server(answers: List[Optional[Tuple[int, Dict[str, str], Any]]]) -> Iterator[str]:
+    """A port that answers each connection in turn with the next answer (None: a connection reset)."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(len(answers))
+
+    def serve() -> None:
+        for answer in answers:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                if answer is None:
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                    continue
+                status, headers, document = answer
+                body = json.dumps(document).encode()
+                head = f'HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n'
+                head += ''.join(f'{name}: {value}\r\n' for name, value in headers.items())
+                connection.sendall(head.encode() + b'\r\n' + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f'http://127.0.0.1:{listener.getsockname()[1]}'
+        thread.join(5)
+        assert not thread.is_alive(), 'the client did not make every expected request'
+    finally:
+        listener.close()
 
 if __name__ == '__main__':
     unittest.main()
