@@ -164,12 +164,7 @@ class Transport:
         """Sends a request with retries and credentials; returns a 2xx answer's status, headers and body."""
         response = self.open(method, template, path_params=path_params, query=query, headers=headers,
                              body=body, body_optional=body_optional, authenticated=authenticated)
-        with response:
-            try:
-                payload = response.read()
-            except (OSError, http.client.HTTPException) as error:
-                raise self.network_error(error) from error
-            return response.status, response.headers, payload
+        return response.status, response.headers, self._read(response)
 
     def open(
         self,
@@ -229,25 +224,29 @@ class Transport:
             if error.status != 401:
                 raise
         # The token was refused (revoked, or expired early): refresh once, shared with other threads.
-        token = self._renew(generation)
+        token, _ = self._renew(generation)
         return self._with_retries(method, url, data, {**headers, 'Authorization': f'Bearer {token}'}, timeout)
 
     def _fresh_token(self) -> Tuple[str, int]:
         """The session's access token, signed in or refreshed first when it is missing or about to expire."""
         session = self._session
         assert session is not None
-        generation = session.generation
-        if session.token is not None and time.monotonic() < session.expires_at - self.refresh_margin:
-            return session.token, generation
-        return self._renew(generation), session.generation
+        with self._session_lock:
+            token, generation = session.token, session.generation
+        if token is not None and time.monotonic() < session.expires_at - self.refresh_margin:
+            return token, generation
+        return self._renew(generation)
 
-    def _renew(self, seen_generation: int) -> str:
-        """Refreshes (or signs in) unless another thread did since `seen_generation`; all wait for the one that does."""
+    def _renew(self, seen_generation: int) -> Tuple[str, int]:
+        """Refreshes (or signs in) unless another thread did since `seen_generation`; all wait for the one that does.
+
+        Returns the access token and its generation (which counts sign-ins and refreshes).
+        """
         session = self._session
         assert session is not None
         with self._session_lock:
             if session.generation != seen_generation and session.token is not None:
-                return session.token
+                return session.token, session.generation
             pair = None
             if session.refresh_token is not None:
                 try:
@@ -265,14 +264,20 @@ class Transport:
             session.refresh_token = pair['refreshToken']
             session.expires_at = time.monotonic() + float(pair['expiresIn'])
             session.generation += 1
-            return session.token
+            return session.token, session.generation
 
     def _post_public(self, path: str, fields: Dict[str, Any]) -> Dict[str, Any]:
         response = self._with_retries('POST', self.base_url + path, json.dumps(fields).encode('utf-8'), {}, self.timeout)
-        with response:
-            payload = response.read()
-        pair: Dict[str, Any] = self.decode(response.status, response.headers, payload, result='json')
+        pair: Dict[str, Any] = self.decode(response.status, response.headers, self._read(response), result='json')
         return pair
+
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
+        """The whole body of a response, which is closed after."""
+        with response:
+            try:
+                return response.read()
+            except (OSError, http.client.HTTPException) as error:
+                raise self.network_error(error) from error
 
     # --- sending, retrying, errors ---
 
@@ -384,7 +389,12 @@ def ndjson_lines(response: http.client.HTTPResponse, on_error: Callable[[BaseExc
                 raise on_error(error) from error
             if not line:
                 return
-            if line.strip():
-                yield json.loads(line)
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as error:
+                raise MCPHubError(INVALID_RESPONSE, response.status, 'a line of the stream is not JSON') from error
+            yield item
     finally:
         response.close()
