@@ -40,5 +40,19 @@ def totp(secret: str, step: int) -> str:
     return f'{(struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}'
 
 
-def totp_step(now: float | None = None) -> int:
-    return int((time.time() if now is None else now) // 30)
+def totp_step() -> int:
+    return int(time.time() // 30)
+
+
+def mfa_user(admin):
+    """A new plain user with MFA enrolled (through the SDK): (username, password, a code not used yet)."""
+    from mcphub_sdk import MCPHubClient
+    username, password = unique('mfa'), 'a long enough password 1'
+    admin.users.create(username=username, password=password, role='user')
+    with MCPHubClient(URL, username=username, password=password) as plain:
+        secret = plain.auth.enroll_mfa()['secret']
+        step = totp_step()
+        if not plain.auth.confirm_mfa(code=totp(secret, step))['enabled']:
+            raise AssertionError('MFA is not enabled after confirming it')
+    # A step once used is spent; the hub accepts the next one as well.
+    return username, password, totp(secret, step + 1)
