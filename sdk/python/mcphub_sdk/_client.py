@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Iterator, Literal, Optional, Tuple, Type
+from typing import Any, Iterator, Literal, Optional, Tuple, Type
 
 from . import _resources
 from ._transport import Transport, ndjson_lines
@@ -46,6 +46,13 @@ class Config(_resources.Config):
     def get_with_etag(self) -> Tuple[HubConfig, str]:
         """The settings and their version (the `ETag`), to send back as `update(if_match=...)`."""
         status, headers, payload = self._transport.send('GET', '/api/config')
+        config: HubConfig = self._transport.decode(status, headers, payload, result='json')
+        return config, headers.get('ETag', '*')
+
+    def update_with_etag(self, etag: str, **sections: Any) -> Tuple[HubConfig, str]:
+        """Replaces these sections only if the settings are still at `etag`'s version (else a 409
+        `RESOURCE_CONFLICT`); returns the new settings and their version."""
+        status, headers, payload = self._transport.send('PUT', '/api/config', headers={'if-match': etag}, body=sections)
         config: HubConfig = self._transport.decode(status, headers, payload, result='json')
         return config, headers.get('ETag', '*')
 

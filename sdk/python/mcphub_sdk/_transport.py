@@ -337,6 +337,18 @@ def read_quietly(error: urllib.error.HTTPError) -> bytes:
         return b''
 
 
+#: The contract's code for each status, for error answers without the envelope (a proxy's page).
+CODE_OF_STATUS = {
+    400: 'INVALID_REQUEST',
+    401: 'AUTHENTICATION_FAILED',
+    403: 'AUTHORIZATION_FAILED',
+    404: 'RESOURCE_NOT_FOUND',
+    409: 'RESOURCE_CONFLICT',
+    422: 'VALIDATION_ERROR',
+    429: 'RATE_LIMIT_EXCEEDED',
+}
+
+
 def error_from_answer(status: int, headers: Any, payload: bytes) -> MCPHubError:
     """The MCPHubError for a non-2xx answer: the envelope's code, message and details."""
     retry_after = retry_after_seconds(headers.get('Retry-After') if headers is not None else None)
@@ -345,7 +357,7 @@ def error_from_answer(status: int, headers: Any, payload: bytes) -> MCPHubError:
         error = document['error']
         return MCPHubError(str(error['code']), status, str(error.get('message', '')), error.get('details'), retry_after)
     except (ValueError, KeyError, TypeError, AttributeError):
-        code = 'RATE_LIMIT_EXCEEDED' if status == 429 else 'SERVER_ERROR' if status >= 500 else INVALID_RESPONSE
+        code = CODE_OF_STATUS.get(status, 'SERVER_ERROR' if status >= 500 else INVALID_RESPONSE)
         return MCPHubError(code, status, f'HTTP {status} without the error envelope', None, retry_after)
 
 

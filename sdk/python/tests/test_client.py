@@ -128,6 +128,12 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(MCPHubError) as caught:
             self.admin.config.update(if_match=etag, alerts=config['alerts'])
         self.assertEqual((caught.exception.code, caught.exception.status), ('RESOURCE_CONFLICT', 409))
+        current, current_etag = self.admin.config.get_with_etag()
+        self.assertNotEqual(current_etag, etag)
+        restored, restored_etag = self.admin.config.update_with_etag(current_etag, alerts=config['alerts'])
+        self.assertEqual(restored['alerts'], config['alerts'])
+        self.assertNotEqual(restored_etag, current_etag)
+        self.assertEqual(self.admin.config.get_with_etag()[1], restored_etag)
 
     def test_threads_share_the_token_refresh(self) -> None:
         # With MFA the client cannot sign in again: a refresh token spent twice (which revokes
