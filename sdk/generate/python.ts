@@ -282,7 +282,8 @@ function emitMethod (operation: SdkOperation, signature: Signature, types: TypeW
   const name = pythonName(operation.method)
   const result = resultTypeOf(operation, types)
   let text = `\n    def ${name}(${parameters(signature)}) -> ${result}:\n`
-  const description = operation.description === undefined ? '' : `\n\n        ${sentence(operation.description)}`
+  let description = operation.description === undefined ? '' : `\n\n        ${sentence(operation.description)}`
+  if (operation.queryParams.some(isStreamSwitch)) description += `\n\n        For the stream, use \`client.${operation.resource}.follow_${pythonName(operation.method)}()\`.`
   text += `        """${docText(`${sentence(operation.summary)}${description}\n\n        \`${operation.httpMethod} ${operation.path}\``)}\n        """\n`
   const query = [
     ...signature.query.map((a) => `${pyString(a.wire)}: ${a.name}`),

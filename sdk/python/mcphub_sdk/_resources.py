@@ -495,6 +495,8 @@ class Servers:
 
         With `follow=true` the response is NDJSON (`application/x-ndjson`): the matching recent lines, then each new line as it comes, until the client disconnects.
 
+        For the stream, use `client.servers.follow_logs()`.
+
         `GET /api/servers/{serverId}/logs`
         """
         return self._transport.request('GET', '/api/servers/{serverId}/logs', path_params={'serverId': server_id}, query={'level': level, 'since': since, 'limit': limit}, result='json')
