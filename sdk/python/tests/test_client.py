@@ -11,7 +11,7 @@ from typing import List
 import mcphub_sdk
 from mcphub_sdk import MCPHubClient, MCPHubError
 
-from hub import ADMIN_PASSWORD, ADMIN_USERNAME, FIXTURE, URL, admin_client, mfa_user, needs_hub, unique
+from live_hub import ADMIN_PASSWORD, ADMIN_USERNAME, FIXTURE, URL, admin_client, mfa_user, needs_hub, unique
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from mcphub_sdk import MCPHubClient, MCPHubError
 
-from hub import ADMIN_USERNAME, LIMITED_URL, URL, admin_client, needs_hub, unique
+from live_hub import ADMIN_USERNAME, LIMITED_URL, URL, admin_client, needs_hub, unique
 
 
 class FailureAssertions(unittest.TestCase):
