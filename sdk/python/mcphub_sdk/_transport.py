@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 from ._errors import INVALID_RESPONSE, NETWORK_ERROR, TIMEOUT, MCPHubError
 from ._version import __version__
@@ -177,9 +177,12 @@ class Transport:
         body: Optional[Mapping[str, Any]] = None,
         body_optional: bool = False,
         authenticated: bool = True,
-        timeout: Optional[float] = None,
+        timeout: Union[float, None, Unset] = UNSET,
     ) -> http.client.HTTPResponse:
-        """Sends a request and returns the open 2xx response (for streams); raises MCPHubError otherwise."""
+        """Sends a request and returns the open 2xx response (for streams); raises MCPHubError otherwise.
+
+        `timeout` bounds each wait on the socket: the client's by default, None for no bound.
+        """
         if self._closed:
             raise MCPHubError(NETWORK_ERROR, None, 'this client is closed')
         url = self.base_url + expand(template, path_params or {}) + query_string(query or {})
@@ -188,7 +191,7 @@ class Transport:
         if body is not None and (fields or not body_optional):
             data = json.dumps(fields).encode('utf-8')
         extra = {name: value for name, value in (headers or {}).items() if value is not None}
-        return self._with_credentials(method, url, data, extra, authenticated, self.timeout if timeout is None else timeout)
+        return self._with_credentials(method, url, data, extra, authenticated, self.timeout if isinstance(timeout, Unset) else timeout)
 
     def decode(self, status: int, headers: http.client.HTTPMessage, payload: bytes, *, result: str, enveloped: bool = True) -> Any:
         """The result of a 2xx answer."""
@@ -209,7 +212,7 @@ class Transport:
 
     # --- credentials ---
 
-    def _with_credentials(self, method: str, url: str, data: Optional[bytes], headers: Dict[str, str], authenticated: bool, timeout: float) -> http.client.HTTPResponse:
+    def _with_credentials(self, method: str, url: str, data: Optional[bytes], headers: Dict[str, str], authenticated: bool, timeout: Optional[float]) -> http.client.HTTPResponse:
         if not authenticated:
             return self._with_retries(method, url, data, headers, timeout)
         if self._api_key is not None:
@@ -281,7 +284,7 @@ class Transport:
 
     # --- sending, retrying, errors ---
 
-    def _with_retries(self, method: str, url: str, data: Optional[bytes], headers: Dict[str, str], timeout: float) -> http.client.HTTPResponse:
+    def _with_retries(self, method: str, url: str, data: Optional[bytes], headers: Dict[str, str], timeout: Optional[float]) -> http.client.HTTPResponse:
         attempt = 0
         while True:
             try:
@@ -300,7 +303,7 @@ class Transport:
             attempt += 1
             time.sleep(wait)
 
-    def _send_once(self, method: str, url: str, data: Optional[bytes], headers: Dict[str, str], timeout: float) -> http.client.HTTPResponse:
+    def _send_once(self, method: str, url: str, data: Optional[bytes], headers: Dict[str, str], timeout: Optional[float]) -> http.client.HTTPResponse:
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header('Accept', 'application/json')
         request.add_header('User-Agent', self.user_agent)

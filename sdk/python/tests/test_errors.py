@@ -131,6 +131,41 @@ class WithoutHubTest(FailureAssertions, unittest.TestCase):
             self.assertEqual(error.retry_after, 0.2)
 
 
+    def test_a_followed_stream_waits_longer_than_the_request_timeout(self) -> None:
+        # A hub whose log stream sends one line, stays quiet for longer than the client's
+        # timeout, then sends another: the stream waits (timeout=None) or gives up (timeout=0.1).
+        line = json.dumps({'time': '2026-01-01T00:00:00.000Z', 'level': 'info', 'source': 'stderr', 'message': 'hello'}).encode() + b'\n'
+        for timeout, expected in ((None, ['hello', 'hello']), (0.1, ['hello', 'TIMEOUT'])):
+            with socket.socket() as listener:
+                listener.bind(('127.0.0.1', 0))
+                listener.listen(1)
+                done = threading.Event()
+
+                def serve() -> None:
+                    connection, _ = listener.accept()
+                    with connection:
+                        connection.recv(65536)
+                        connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n' + line)
+                        done.wait(0.5)  # quiet, longer than the client's timeout
+                        with contextlib.suppress(OSError):
+                            connection.sendall(line)
+
+                thread = threading.Thread(target=serve, daemon=True)
+                thread.start()
+                client = MCPHubClient(f'http://127.0.0.1:{listener.getsockname()[1]}', api_key='k', timeout=0.2)
+                seen = []
+                with contextlib.closing(client.servers.follow_logs(str(uuid.uuid4()), timeout=timeout)) as lines:
+                    try:
+                        for item in lines:
+                            seen.append(item['message'])
+                            if len(seen) == 2:
+                                break
+                    except MCPHubError as error:
+                        seen.append(error.code)
+                done.set()
+                thread.join(5)
+                self.assertEqual(seen, expected)
+
 @contextlib.contextmanager
 def one_off_server(answers: List[Optional[Tuple[int, Dict[str, str], Any]]]) -> Iterator[str]:
     """A port that answers each connection in turn with the next answer (None: a connection reset)."""
