@@ -39,7 +39,8 @@ export interface WebSocketLike {
   readonly readyState: number
   send (data: string): void
   close (code?: number, reason?: string): void
-  addEventListener (type: 'open' | 'message' | 'close' | 'error', listener: (event: never) => void): void
+  // The events' types differ between implementations: each listener reads what it needs.
+  addEventListener (type: 'open' | 'message' | 'close' | 'error', listener: (event: any) => void): void
 }
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike
