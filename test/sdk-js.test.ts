@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -238,8 +238,10 @@ t.test('a user of the SDK against a live hub', async (t) => {
   // Config, changed with If-Match.
   const { config, etag } = await client.config.getWithETag()
   t.match(etag, /^"\d+"$/, `the settings' version: ${etag}`)
-  const updated = await client.config.update({ alerts: config.alerts }, { ifMatch: etag })
-  t.same(updated.alerts, config.alerts, 'updated with If-Match')
+  const repeatIntervalMinutes = config.alerts.repeatIntervalMinutes + 1
+  const updated = await client.config.update({ alerts: { ...config.alerts, repeatIntervalMinutes } }, { ifMatch: etag })
+  t.equal(updated.alerts.repeatIntervalMinutes, repeatIntervalMinutes, 'updated with If-Match')
+  t.equal((await client.config.get()).alerts.repeatIntervalMinutes, repeatIntervalMinutes, 'and it stays')
   const stale = await failure(() => client.config.update({ alerts: config.alerts }, { ifMatch: etag }))
   t.match(stale, { code: 'RESOURCE_CONFLICT', status: 409 }, 'the same version again: 409')
 
@@ -308,6 +310,15 @@ t.test('token refresh: concurrent calls share one refresh', async (t) => {
   t.same(calls, { login: 1, refresh: 1 }, 'with one refresh (a refresh token spent twice would end the session)')
   await Promise.all(Array.from({ length: 5 }, () => client.auth.verify()))
   t.same(calls, { login: 1, refresh: 2 }, 'and once more: the rotated refresh token works')
+
+  // A token the hub refuses (401): refreshed once, and the call retried.
+  const pair = await new MCPHubClient({ baseURL: hub.baseUrl, ...hub.admin }).auth.login()
+  rememberSecret(pair.refreshToken)
+  const given = new MCPHubClient({ baseURL: hub.baseUrl, token: 'not-a-valid-token', refreshToken: pair.refreshToken }, { fetch: countingFetch })
+  t.equal((await given.auth.verify()).user.username, hub.admin.username, 'a refused token is refreshed after the 401, and the call succeeds')
+  t.same(calls, { login: 1, refresh: 3 }, 'by one refresh')
+  const noRefresh = await failure(() => new MCPHubClient({ baseURL: hub.baseUrl, token: 'not-a-valid-token' }).auth.verify())
+  t.match(noRefresh, { code: 'AUTHENTICATION_FAILED', status: 401 }, 'without a refresh token, the 401 is the answer')
 })
 
 t.test('429 and network errors', async (t) => {
@@ -328,4 +339,41 @@ t.test('429 and network errors', async (t) => {
   const unreachable = await failure(() => new MCPHubClient({ baseURL: `http://127.0.0.1:${port}`, token: 'a token' }).servers.list())
   t.match(unreachable, { code: 'NETWORK_ERROR', status: 0 }, 'a closed port: NETWORK_ERROR')
   t.ok(unreachable.cause instanceof Error, `wrapping the cause: ${String(unreachable.cause)}`)
+
+  // A hub behind connections that break: the next `resets` requests are answered by a reset.
+  let resets = 0
+  const target = new URL(hub.baseUrl)
+  const sockets = new Set<Socket>()
+  const breaking = createServer((socket) => {
+    const upstream = connect(Number(target.port), target.hostname)
+    for (const end of [socket, upstream]) {
+      sockets.add(end)
+      end.on('close', () => sockets.delete(end))
+      end.on('error', () => { socket.destroy(); upstream.destroy() })
+    }
+    upstream.pipe(socket)
+    socket.on('data', (chunk: Buffer) => {
+      if (resets > 0 && chunk.toString('latin1').match(/^[A-Z]+ \//) !== null) {
+        resets--
+        socket.resetAndDestroy()
+        upstream.destroy()
+      } else {
+        upstream.write(chunk)
+      }
+    })
+  })
+  await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    return new Promise((resolve) => breaking.close(resolve))
+  })
+  const viaBreaking = new MCPHubClient({ baseURL: `http://127.0.0.1:${(breaking.address() as AddressInfo).port}`, ...hub.admin })
+  resets = 2
+  t.equal((await viaBreaking.hub.health()).status, 'ok', 'a GET whose connection was reset twice is retried, and succeeds')
+  t.equal(resets, 0, 'on its third try')
+  resets = 2
+  const post = await failure(() => viaBreaking.auth.login())
+  t.match(post, { code: 'NETWORK_ERROR', status: 0 }, 'a POST is not retried: NETWORK_ERROR')
+  t.equal(resets, 1, 'after one try')
+  t.ok(post.cause instanceof Error, 'wrapping the cause')
 })
