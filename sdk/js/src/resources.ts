@@ -83,7 +83,10 @@ export class Servers extends ServersResource {
         buffered += decoder.decode(chunk.value, { stream: true })
         const lines = buffered.split('\n')
         buffered = lines.pop()!
-        for (const line of lines) if (line.trim() !== '') yield JSON.parse(line) as LogLine
+        for (const line of lines) {
+          if (signal?.aborted === true) return
+          if (line.trim() !== '') yield JSON.parse(line) as LogLine
+        }
       }
     } finally {
       await reader.cancel().catch(() => {})
