@@ -319,6 +319,32 @@ t.test('token refresh: concurrent calls share one refresh', async (t) => {
   t.same(calls, { login: 1, refresh: 3 }, 'by one refresh')
   const noRefresh = await failure(() => new MCPHubClient({ baseURL: hub.baseUrl, token: 'not-a-valid-token' }).auth.verify())
   t.match(noRefresh, { code: 'AUTHENTICATION_FAILED', status: 401 }, 'without a refresh token, the 401 is the answer')
+
+  // The hub ends a live-events socket whose session ended (4401): the client signs in again and resubscribes.
+  const sockets: { sent: string[], closeCode?: number }[] = []
+  const RecordingWebSocket = class extends WebSocket {
+    constructor (url: string) {
+      super(url)
+      const entry: (typeof sockets)[number] = { sent: [] }
+      sockets.push(entry)
+      this.addEventListener('close', (event) => { entry.closeCode = event.code })
+      const send = this.send.bind(this)
+      this.send = (data: string) => {
+        entry.sent.push(data)
+        send(data)
+      }
+    }
+  }
+  const watcher = new MCPHubClient({ baseURL: hub.baseUrl, ...hub.admin }, { WebSocket: RecordingWebSocket, reconnect: { initialDelay: 20, maxDelay: 200 } })
+  const live = inbox<true>()
+  const stop = watcher.events.subscribe('user-activity', { onSubscribed: () => live.push(true) }, () => {})
+  t.teardown(stop)
+  await live.next(() => true)
+  await watcher.auth.logout()
+  await live.next(() => true, 1)
+  t.equal(sockets[0]!.closeCode, 4401, 'signed out: the hub closed the socket with 4401')
+  const tokenOf = (socket: (typeof sockets)[number]) => JSON.parse(socket.sent[0]!).token as string
+  t.ok(sockets.length === 2 && tokenOf(sockets[1]!) !== tokenOf(sockets[0]!), 'the client came back with a fresh token, and resubscribed')
 })
 
 t.test('429 and network errors', async (t) => {
