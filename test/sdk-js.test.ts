@@ -355,6 +355,24 @@ t.test('429 and network errors', async (t) => {
   const limited = await failure(() => client.auth.verify())
   t.match(limited, { code: 'RATE_LIMIT_EXCEEDED', status: 429 }, 'over the budget: 429')
   t.ok(typeof limited.retryAfter === 'number' && limited.retryAfter > 0, `with retryAfter ${limited.retryAfter} s`)
+  const capped = new MCPHubClient({ baseURL: hub.baseUrl, ...hub.admin }, { maxRetryAfter: 5 })
+  await capped.auth.login()
+  const started = Date.now()
+  t.match(await failure(() => capped.auth.verify()), { code: 'RATE_LIMIT_EXCEEDED' }, 'a Retry-After longer than maxRetryAfter is not waited for')
+  t.ok(Date.now() - started < 5000, 'it fails at once')
+
+  // A 429 asking for a short wait (as a proxy in front of the hub might send): waited for, then retried.
+  let limitedOnce = false
+  const limitingFetch: typeof fetch = async (input, init) => {
+    if (limitedOnce || !String(input).endsWith('/healthz')) return await fetch(input, init)
+    limitedOnce = true
+    const body = { success: false, error: { code: 'RATE_LIMIT_EXCEEDED', message: 'Too many requests' }, timestamp: new Date().toISOString() }
+    return new Response(JSON.stringify(body), { status: 429, headers: { 'content-type': 'application/json', 'retry-after': '1' } })
+  }
+  const patient = new MCPHubClient({ baseURL: hub.baseUrl, ...hub.admin }, { fetch: limitingFetch })
+  const before = Date.now()
+  t.equal((await patient.hub.health()).status, 'ok', 'a 429 is retried')
+  t.ok(limitedOnce && Date.now() - before >= 1000, `after its Retry-After (${Date.now() - before} ms)`)
 
   const port = await new Promise<number>((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
