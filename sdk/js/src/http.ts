@@ -230,7 +230,7 @@ export class Transport {
     let recovered = false
     for (;;) {
       const credentials = spec.authenticated === false || this.authenticator === undefined ? undefined : await this.authenticator.credentials(signal)
-      const headers: Record<string, string> = { accept: 'application/json', ...credentials?.headers }
+      const headers: Record<string, string> = { accept: streaming ? 'application/x-ndjson' : spec.resultType === 'text' ? 'text/plain' : 'application/json', ...credentials?.headers }
       for (const [name, value] of Object.entries(spec.headers ?? {})) if (value !== undefined) headers[name] = value
       if (spec.body !== undefined) headers['content-type'] = 'application/json'
       const deadline = new Deadline(this.#timeout, signal)
