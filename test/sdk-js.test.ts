@@ -234,6 +234,13 @@ t.test('a user of the SDK against a live hub', async (t) => {
   t.equal(metrics.timeRange, '1h', 'metrics of the last hour')
   t.ok(Array.isArray(metrics.series), 'as series')
   t.match(await client.monitoring.prometheus(), /# (HELP|TYPE) /, 'Prometheus text')
+  const hubLog: string[] = []
+  for await (const entry of client.monitoring.iterateLogs({ limit: 5 })) {
+    hubLog.push(entry.id)
+    if (hubLog.length === 12) break
+  }
+  t.equal(hubLog.length, 12, 'the hub log, iterated by cursor across pages of 5')
+  t.equal(new Set(hubLog).size, 12, 'each entry once')
 
   // Config, changed with If-Match.
   const { config, etag } = await client.config.getWithETag()

@@ -180,6 +180,8 @@ function emitResources (model: SdkModel): string {
   const resources = new Map<string, SdkOperation[]>()
   for (const operation of model.operations) resources.set(operation.resource, [...(resources.get(operation.resource) ?? []), operation])
 
+  const declared = model.operations.flatMap((o) => [queryTypeName(o), optionsTypeName(o), resultTypeName(o)]).filter((name) => name in model.schemas)
+  if (declared.length > 0) throw new Error(`names of generated types taken by component schemas: ${declared.join(', ')}`)
   const usedTypes = new Set<string>()
   const text = [...resources].map(([resource, operations]) => {
     const members = operations.flatMap((operation) => [emitMethod(operation), ...(operation.iterator === undefined ? [] : [emitIterator(operation, model.schemas)])])
