@@ -1,5 +1,5 @@
 import { Events, type ReconnectOptions, type WebSocketConstructor } from './events.js'
-import { AuthResource, GroupsResource, HubResource, MonitoringResource, UsersResource } from './generated/resources.js'
+import { AuthResource, GroupsResource, HubResource, MonitoringResource, UsersResource, type RESOURCES } from './generated/resources.js'
 import { Transport, type TransportOptions } from './http.js'
 import { Auth, Config, Servers } from './resources.js'
 import { Session, type Credentials } from './session.js'
@@ -16,6 +16,9 @@ export interface ClientOptions extends Omit<TransportOptions, 'baseURL'> {
   reconnect?: ReconnectOptions
 }
 
+/** Every generated resource, as the client must expose it: a resource new in the API and missing here does not compile. */
+type Resources = { [Name in keyof typeof RESOURCES]: InstanceType<(typeof RESOURCES)[Name]> }
+
 /**
  * The MCPHub client:
  *
@@ -24,7 +27,7 @@ export interface ClientOptions extends Omit<TransportOptions, 'baseURL'> {
  * const { items, pagination } = await client.servers.list()
  * ```
  */
-export class MCPHubClient {
+export class MCPHubClient implements Resources {
   readonly hub: HubResource
   readonly auth: Auth
   readonly users: UsersResource
