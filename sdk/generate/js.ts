@@ -158,7 +158,8 @@ function emitMethod (operation: SdkOperation): string {
   if (!operation.enveloped && operation.resultType === 'json') fields.push('enveloped: false')
   if (operation.public) fields.push('authenticated: false')
 
-  const doc = jsDoc([operation.summary, operation.description, `\`${operation.httpMethod} ${operation.path}\``], '  ')
+  const follow = operation.stream === undefined ? undefined : `For the stream of new lines, use \`client.${operation.resource}.follow${operation.method[0]!.toUpperCase()}${operation.method.slice(1)}()\`.`
+  const doc = jsDoc([operation.summary, operation.description, follow, `\`${operation.httpMethod} ${operation.path}\``], '  ')
   const result = resultType(operation)
   return `${doc}  async ${operation.method} (${parameters.join(', ')}): Promise<${result}> {\n` +
     `    return await this.http.request<${result}>({ ${fields.join(', ')} })\n  }\n`

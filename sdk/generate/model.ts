@@ -65,6 +65,12 @@ export interface SdkOperation {
   enveloped: boolean
   /** `page`: `page`/`limit` with `pagination.hasNext`; `cursor`: `cursor` with `pagination.nextCursor`. */
   paging: 'page' | 'cursor' | undefined
+  /**
+   * Operations that also answer an NDJSON stream: the query switch that asks for it (`follow`,
+   * left out of `queryParams`), and the stream's line schema. The hand-made `followLogs` /
+   * `follow_logs` read the stream.
+   */
+  stream: { switch: string, line: JsonSchema } | undefined
   /** Whether the operation is open without credentials. */
   public: boolean
   summary: string
@@ -210,6 +216,9 @@ export function buildModel (document: OpenApiDocument, documentText: string): Sd
         const fields = Object.keys(resolve(pagination).properties as object)
         paging = fields.includes('nextCursor') ? 'cursor' : 'page'
       }
+      const ndjson = content['application/x-ndjson']
+      const streamSwitch = parameters.find((p) => p.in === 'query' && p.name === 'follow' && p.schema.type === 'boolean')
+      if (ndjson !== undefined && streamSwitch === undefined) throw new Error(`${operation.operationId}: an NDJSON answer without a boolean \`follow\` query parameter`)
       const body = operation.requestBody?.content['application/json']
       const strip = ({ in: _in, ...parameter }: (typeof parameters)[number]): SdkParameter => parameter
       operations.push({
@@ -220,7 +229,7 @@ export function buildModel (document: OpenApiDocument, documentText: string): Sd
         httpMethod: httpMethod.toUpperCase() as SdkOperation['httpMethod'],
         path,
         pathParams: pathParams.map(strip),
-        queryParams: parameters.filter((p) => p.in === 'query').map(strip),
+        queryParams: parameters.filter((p) => p.in === 'query' && p !== streamSwitch).map(strip),
         headerParams: parameters.filter((p) => p.in === 'header').map(strip),
         body: body === undefined ? undefined : { schema: body.schema, required: operation.requestBody!.required === true },
         successStatus: Number(status),
@@ -228,6 +237,7 @@ export function buildModel (document: OpenApiDocument, documentText: string): Sd
         result,
         enveloped,
         paging,
+        stream: ndjson === undefined ? undefined : { switch: streamSwitch!.name, line: ndjson.schema },
         public: Array.isArray(operation.security) && operation.security.length === 0,
         summary: operation.summary ?? operation.operationId,
         description: operation.description

@@ -193,9 +193,6 @@ interface Argument {
 /** `filter[name]` query parameters, gathered in one `filter` dict argument. */
 const FILTER = /^filter\[(.+)\]$/
 
-/** `follow=true` turns a log listing into a stream: the hand-made `follow_logs` reads it. */
-const isStreamSwitch = (parameter: SdkParameter) => parameter.name === 'follow' && parameter.schema.type === 'boolean'
-
 function emitResources (model: SdkModel, types: TypeWriter): string {
   const resources = [...new Set(model.operations.map((operation) => operation.resource))]
   let text = ''
@@ -232,7 +229,6 @@ function signatureOf (operation: SdkOperation, types: TypeWriter): Signature {
   const query: Argument[] = []
   const filters: Argument[] = []
   for (const parameter of operation.queryParams) {
-    if (isStreamSwitch(parameter)) continue
     const filter = FILTER.exec(parameter.name)
     if (filter !== null) filters.push(argument(parameter, filter[1]!))
     else query.push(argument(parameter, pythonName(parameter.name)))
@@ -283,7 +279,7 @@ function emitMethod (operation: SdkOperation, signature: Signature, types: TypeW
   const result = resultTypeOf(operation, types)
   let text = `\n    def ${name}(${parameters(signature)}) -> ${result}:\n`
   let description = operation.description === undefined ? '' : `\n\n        ${sentence(operation.description)}`
-  if (operation.queryParams.some(isStreamSwitch)) description += `\n\n        For the stream, use \`client.${operation.resource}.follow_${pythonName(operation.method)}()\`.`
+  if (operation.stream !== undefined) description += `\n\n        For the stream, use \`client.${operation.resource}.follow_${pythonName(operation.method)}()\`.`
   text += `        """${docText(`${sentence(operation.summary)}${description}\n\n        \`${operation.httpMethod} ${operation.path}\``)}\n        """\n`
   const query = [
     ...signature.query.map((a) => `${pyString(a.wire)}: ${a.name}`),

@@ -579,8 +579,6 @@ export type ServersLogsQuery = {
   level?: 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical' | 'alert' | 'emergency'
   since?: string
   limit?: number
-  /** Keep the response open and stream new entries as NDJSON */
-  follow?: boolean
 }
 
 /** `client.servers`: list, create, import, export, get, update, delete, start, stop, restart, tools, updateTool, logs. */
@@ -712,6 +710,8 @@ export class ServersResource {
    * A server's stderr, MCP log messages and lifecycle events
    *
    * With `follow=true` the response is NDJSON (`application/x-ndjson`): the matching recent lines, then each new line as it comes, until the client disconnects.
+   *
+   * For the stream of new lines, use `client.servers.followLogs()`.
    *
    * `GET /api/servers/{serverId}/logs`
    */

@@ -4,4 +4,4 @@
 export const API_VERSION = '0.1.0'
 
 /** sha256 of the OpenAPI document this SDK was generated from. */
-export const DOCUMENT_HASH = '062a1d26033022bac8a97cb61dfb3e53c22c017f4d800c578e61e283368673ae'
+export const DOCUMENT_HASH = '8868ea2947d6e3f82bb9607cf9473d1ac5bd4a614d363ec6dc58792dd50d4060'
