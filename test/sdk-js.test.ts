@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
@@ -427,4 +428,56 @@ t.test('429 and network errors', async (t) => {
   t.match(post, { code: 'NETWORK_ERROR', status: 0 }, 'a POST is not retried: NETWORK_ERROR')
   t.equal(resets, 1, 'after one try')
   t.ok(post.cause instanceof Error, 'wrapping the cause')
+})
+
+/** The system's Node.js when it is version 20 (this machine's), the oldest the package supports. */
+const NODE_20 = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => {
+  try {
+    return execFileSync(path, ['--version'], { encoding: 'utf8' }).startsWith('v20.')
+  } catch {
+    return false
+  }
+})
+
+t.test('the installed package under Node 20: REST over fetch, events over the ws package', { skip: NODE_20 === undefined ? 'no Node.js 20 on this machine' : false }, async (t) => {
+  const dist = await readdir(join(installed, 'dist'))
+  for (const file of dist.filter((name) => name.endsWith('.js'))) {
+    t.notMatch(await readFile(join(installed, 'dist', file), 'utf8'), /from ['"]node:|import\(['"]node:/, `${file} imports no Node.js module (it runs in browsers)`)
+  }
+
+  const hub = await startLiveHub(t)
+  await writeFile(join(project, 'node20.mjs'), `
+import { createRequire } from 'node:module'
+import { MCPHubClient } from '@mcphub/sdk'
+const WebSocket = createRequire(process.env.WS_FROM)('ws')
+const client = new MCPHubClient({ baseURL: process.env.HUB_URL, username: process.env.HUB_USER, password: process.env.HUB_PASSWORD }, { WebSocket })
+const running = new Promise((resolve) => {
+  client.events.subscribe('server-status', { onSubscribed: resolve }, () => {})
+}).then(async () => {
+  const server = await client.servers.create({ name: 'node20', command: process.env.FIXTURE_COMMAND, args: JSON.parse(process.env.FIXTURE_ARGS) })
+  return await new Promise((resolve) => {
+    client.events.subscribe('server-status', { filters: { serverId: server.id } }, (data) => { if (data.to === 'running') resolve(data.to) })
+  })
+})
+const { pagination } = await client.servers.list()
+const health = await client.hub.health()
+console.log(JSON.stringify({ node: process.version, health: health.status, total: pagination.total, event: await running }))
+process.exit(0)
+`)
+  const script = startProcess(t, NODE_20!, ['node20.mjs'], {
+    cwd: project,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HUB_URL: hub.baseUrl,
+      HUB_USER: hub.admin.username,
+      HUB_PASSWORD: hub.admin.password,
+      FIXTURE_COMMAND: hub.fixture.command,
+      FIXTURE_ARGS: JSON.stringify(hub.fixture.args),
+      WS_FROM: createRequire(import.meta.url).resolve('ws')
+    }
+  })
+  const { code } = await script.exit
+  t.equal(code, 0, `the script ran to its end: ${script.stderr().slice(-2000)}`)
+  const result = JSON.parse(script.stdout().trim().split('\n').at(-1) ?? '{}')
+  t.match(result, { node: /^v20\./, health: 'ok', total: Number, event: 'running' }, 'signed in, listed, and heard the server start')
 })
