@@ -128,6 +128,9 @@ export function receiveTimeouts (requestTimeoutMs: number): { requestTimeout: nu
   }
 }
 
+/** How long one plugin may take to start before the hub gives up starting. */
+const PLUGIN_START_TIMEOUT_MS = 120_000
+
 /** Composes the hub. The one place that knows the plugin order. */
 export async function buildApp (options: AppOptions) {
   const { config } = options
@@ -139,6 +142,9 @@ export async function buildApp (options: AppOptions) {
     // graceful-close answers 503 in the envelope instead.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Starting plugins wait on the database (migrations, the first admin's argon2 hash, another
+    // hub migrating the same database): on a loaded machine that can outlast Fastify's 10 s.
+    pluginTimeout: PLUGIN_START_TIMEOUT_MS,
     ...receiveTimeouts(config.requestTimeoutMs),
     clientErrorHandler,
     frameworkErrors,
