@@ -20,7 +20,7 @@ export interface ListSpec {
   status?: PgColumn
   /**
    * The values of a status that lives outside the table (servers' runtime state): `status` and
-   * `filter[status]` accept them, and the caller filters the rows itself (`requestedStatuses`).
+   * `filter[status]` accept them, and the caller narrows the rows itself (`requestedStatuses`, in `scope`).
    */
   liveStatus?: readonly string[]
   /** The column `created_after` / `created_before` compare with. */
