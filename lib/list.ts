@@ -20,7 +20,7 @@ export interface ListSpec {
   status?: PgColumn
   /**
    * The values of a status that lives outside the table (servers' runtime state): `status` and
-   * `filter[status]` accept them, and the caller filters the rows itself (`requestedStatuses`).
+   * `filter[status]` accept them, and the caller narrows the rows itself (`requestedStatuses`, in `scope`).
    */
   liveStatus?: readonly string[]
   /** The column `created_after` / `created_before` compare with. */
@@ -137,20 +137,21 @@ export function paginate (page: number, limit: number, total: number): Paginatio
 
 /**
  * One page of rows and its pagination block. `scope` narrows the rows further (e.g. to what
- * the caller may read) and is applied to the count as well.
+ * the caller may read) and is applied to the count as well. The rows are read first: a page
+ * that holds some rows but is not full is the last, and tells the total without a count.
  */
 export async function listPage<Row> (db: Database, spec: ListSpec, query: ListQuery, scope: SQL[] = []): Promise<{ items: Row[], pagination: Pagination }> {
   const page = query.page ?? 1
   const limit = query.limit ?? DEFAULT_LIMIT
+  const offset = (page - 1) * limit
   const where = and(...listConditions(spec, query), ...scope)
   const sortNames = Object.keys(spec.sort)
   const sortColumn = spec.sort[query.sort ?? sortNames[0] ?? ''] ?? spec.id
   const direction = query.order === 'desc' ? desc : asc
-  const [items, [totals]] = await Promise.all([
-    db.select().from(spec.table).where(where)
-      .orderBy(direction(sortColumn), direction(spec.id))
-      .limit(limit).offset((page - 1) * limit),
-    db.select({ total: count() }).from(spec.table).where(where)
-  ])
-  return { items: items as Row[], pagination: paginate(page, limit, totals?.total ?? 0) }
+  const items = await db.select().from(spec.table).where(where)
+    .orderBy(direction(sortColumn), direction(spec.id))
+    .limit(limit).offset(offset) as Row[]
+  const lastPage = items.length < limit && (items.length > 0 || page === 1)
+  const total = lastPage ? offset + items.length : (await db.select({ total: count() }).from(spec.table).where(where))[0]?.total ?? 0
+  return { items, pagination: paginate(page, limit, total) }
 }

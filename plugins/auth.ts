@@ -55,6 +55,9 @@ export interface AuthOptions {
 }
 
 const FAILURE_WINDOW_MS = 60_000
+
+/** A bearer token whose signature, claims or expiry do not hold: the caller is anonymous. */
+class InvalidToken extends Error {}
 /** Three base64url parts: header, claims, signature. */
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/
 
@@ -87,19 +90,32 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPe
   const principals = new EpochCache<Principal | null>({ epochs: () => [app.records.current], ttlMs: 1000, maxEntries: 10_000, now })
 
   /**
-   * The signature and expiry (by the app's clock) are checked on every request, without database
-   * work; only the session's liveness is looked up, and cached.
+   * A token's signature is checked once, before any database work (a forged token never reaches
+   * the cache); its session's liveness is looked up and cached with it, as any principal is.
+   * Expiry is checked on every request, by the app's clock.
    */
   async function principalForToken (token: string): Promise<Principal | null> {
-    let claims: AccessTokenClaims
+    let principal: Principal | null
     try {
-      claims = app.jwt.verify<AccessTokenClaims>(token, { clockTimestamp: now() })
-    } catch {
-      return null
+      principal = await principals.get(`bearer:${token}`, async () => {
+        const claims = verifiedClaims(token)
+        const session = await principalForSession(ctx, claims.sub, claims.sid)
+        // Live streams opened with the token end when it expires.
+        return session === null ? null : { ...session, expiresAt: claims.exp * 1000 }
+      })
+    } catch (error) {
+      if (error instanceof InvalidToken) return null
+      throw error
     }
-    const principal = await principals.get(`bearer:${token}`, async () => await principalForSession(ctx, claims.sub, claims.sid))
-    // Live streams opened with the token end when it expires.
-    return principal === null ? null : { ...principal, expiresAt: claims.exp * 1000 }
+    return principal === null || principal.expiresAt! <= now() ? null : principal
+  }
+
+  function verifiedClaims (token: string): AccessTokenClaims {
+    try {
+      return app.jwt.verify<AccessTokenClaims>(token, { clockTimestamp: now() })
+    } catch {
+      throw new InvalidToken()
+    }
   }
 
   // Per address (IPv6: per /64), shared through Redis when configured.

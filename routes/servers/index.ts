@@ -36,8 +36,8 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Ref(schemas.ServerPage, 'A page of servers'), ...errorResponses(422) }
     }
   }, async (request) => {
-    const page = await service.listServers(app.db, principalOf(request), request.query, (id) => supervisor.get(id)?.state ?? 'stopped')
-    return ok({ items: page.rows.map(dto), pagination: page.pagination })
+    const page = await service.listServers(app.db, principalOf(request), request.query, () => supervisor.list().map((managed) => ({ id: managed.spec.id, state: managed.state })))
+    return ok({ items: page.items.map(dto), pagination: page.pagination })
   })
 
   app.post('', {

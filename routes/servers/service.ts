@@ -1,12 +1,12 @@
 import { statSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
-import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, gt, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../../db/client.ts'
 import { deriveServerKey } from './key.ts'
 import { serverItemSettings, serverLogs, servers, type ServerItemSetting, type ServerRow } from '../../db/schema.ts'
 import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
-import { listConditions, paginate, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
+import { listPage, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
 import { SERVER_STATES, startTimeoutOf, type Catalog, type ServerSpec, type ServerStatus } from '../../supervisor/managed-server.ts'
 import { groupByRef, isAdmin, readableServerIds, serversInScope, type Principal } from '../../access/index.ts'
@@ -151,12 +151,32 @@ export async function getServer (db: Database, id: string): Promise<ServerRow> {
   return row
 }
 
+/** A server the supervisor knows, in its live state: servers it does not know are `stopped`. */
+export interface LiveServer {
+  id: string
+  state: string
+}
+
 /**
- * Lists the servers the caller may read. `status` is live state, so it filters the rows after
- * the query; `group` takes a group's name or id, and narrows to the servers that group serves
- * the caller: a group it is not in answers like one that does not exist.
+ * The servers in a live state, as a condition on `servers`: few servers are not stopped, so
+ * `stopped` is "not among those", and any other state is "among those in it".
  */
-export async function listServers (db: Database, principal: Principal, query: ListQuery & { group?: string }, stateOf: (id: string) => string) {
+function statusCondition (status: string, live: LiveServer[]): SQL | undefined {
+  if (status === 'stopped') {
+    const notStopped = live.filter((server) => server.state !== 'stopped').map((server) => server.id)
+    return notStopped.length === 0 ? undefined : notInArray(servers.id, notStopped)
+  }
+  const inState = live.filter((server) => server.state === status).map((server) => server.id)
+  return inState.length === 0 ? sql`false` : inArray(servers.id, inState)
+}
+
+/**
+ * Lists the servers the caller may read, one page read in SQL. `status` is live state: it
+ * narrows to the ids the supervisor has in that state (`live`); `group` takes a group's name or
+ * id, and narrows to the servers that group serves the caller: a group it is not in answers
+ * like one that does not exist.
+ */
+export async function listServers (db: Database, principal: Principal, query: ListQuery & { group?: string }, live: () => LiveServer[]) {
   const scope: SQL[] = []
   const readable = await readableServerIds(db, principal)
   if (readable !== undefined) scope.push(readable.length === 0 ? sql`false` : inArray(servers.id, readable))
@@ -165,15 +185,15 @@ export async function listServers (db: Database, principal: Principal, query: Li
     const inGroup = group === undefined ? undefined : await serversInScope(db, principal, { kind: 'group', groupId: group.id })
     scope.push(inGroup === undefined || inGroup.length === 0 ? sql`false` : inArray(servers.id, inGroup.map((server) => server.id)))
   }
-  const sortColumn = SERVER_LIST.sort[query.sort ?? 'name'] ?? servers.name
-  const direction = query.order === 'desc' ? desc : asc
-  const rows = await db.select().from(servers).where(and(...listConditions(SERVER_LIST, query), ...scope))
-    .orderBy(direction(sortColumn), direction(servers.id))
   const statuses = requestedStatuses(query)
-  const matching = rows.filter((row) => statuses.every((status) => stateOf(row.id) === status))
-  const page = query.page ?? 1
-  const limit = query.limit ?? 20
-  return { rows: matching.slice((page - 1) * limit, page * limit), pagination: paginate(page, limit, matching.length) }
+  if (statuses.length > 0) {
+    const known = live()
+    for (const status of statuses) {
+      const condition = statusCondition(status, known)
+      if (condition !== undefined) scope.push(condition)
+    }
+  }
+  return await listPage<ServerRow>(db, SERVER_LIST, query, scope)
 }
 
 /** The key a new server gets: the one asked for, or one derived from its name that is free. */
