@@ -141,7 +141,13 @@ export const servers = pgTable('servers', {
   startTimeoutMs: integer('start_timeout_ms'),
   createdAt: createdAt(),
   updatedAt: updatedAt()
-}, (table) => [uniqueIndex('servers_name_key').on(table.name), uniqueIndex('servers_key_key').on(table.key)])
+}, (table) => [
+  uniqueIndex('servers_name_key').on(table.name),
+  uniqueIndex('servers_key_key').on(table.key),
+  // The list's other sort orders (with the id as tie-breaker): a page is read from the index, not a sort of every row.
+  index('servers_created_at_idx').on(table.createdAt, table.id),
+  index('servers_updated_at_idx').on(table.updatedAt, table.id)
+])
 
 export type ServerRow = typeof servers.$inferSelect
 
