@@ -105,7 +105,8 @@ export class ChildStdioTransport implements Transport {
       const claim = typeof message.id === 'string' ? this.#claims.get(message.id) : undefined
       if (claim === undefined) return false
       this.#claims.delete(message.id as string)
-      claim.answer(message, line)
+      // After the notifications read just before it, as the client's answers (see start).
+      queueMicrotask(() => { claim.answer(message, line) })
       return true
     }
     if (!('method' in message) || message.method !== 'notifications/progress') return false

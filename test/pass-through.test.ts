@@ -109,6 +109,17 @@ t.test('calls on a session pass through to the child and back', async (t) => {
     t.match(quiet.type, /^application\/json/, 'without a token, no progress: the answer is plain JSON')
   })
 
+  t.test('the server\'s log messages go to the caller, on the call\'s stream, as the session\'s level allows', async (t) => {
+    const post = await open(admin, `/mcp/servers/${reporter.key}`)
+    const logged = await post(call('l', 'test_tool_with_logging', {}))
+    t.match(logged.type, /^text\/event-stream/)
+    const events = logged.body.split('\n\n').filter((event) => event !== '').map((event) => JSON.parse(event.replace(/^event: message\ndata: /, '')))
+    t.same(events.map((event) => event.method ?? event.id), ['notifications/message', 'notifications/message', 'notifications/message', 'l'])
+    t.equal((await post({ jsonrpc: '2.0', id: 'level', method: 'logging/setLevel', params: { level: 'error' } })).status, 200)
+    const quiet = await post(call('m', 'test_tool_with_logging', {}))
+    t.match(quiet, { type: /^application\/json/, body: /"id":"m"/ }, 'below the level: none, and the answer is plain JSON')
+  })
+
   t.test('a call whose child dies is answered with an error', async (t) => {
     const post = await open(admin, `/mcp/servers/${mortal.key}`)
     const answer = await post(call('d', 'echo', { text: 'x' }))
