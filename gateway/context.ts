@@ -1,7 +1,9 @@
-import type { FastifyRequest } from 'fastify'
-import type { McpHttpHandler, Server } from '@modelcontextprotocol/server'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { JSONRPCRequest, McpHttpHandler, Server } from '@modelcontextprotocol/server'
 import type { Principal } from '../access/index.ts'
 import type { CatalogView, Scope } from './catalog.ts'
+import type { RequestScope } from './mcp-server.ts'
+import type { PassThroughSession } from './pass-through.ts'
 import type { Session, SessionStore } from './sessions.ts'
 
 /** What the MCP routes share, built once by the gateway plugin (index.ts). */
@@ -9,6 +11,8 @@ export interface Gateway {
   sessions: SessionStore
   /** A new MCP server object, for one session or one stateless request. */
   newServer: () => Server
+  /** Serves a call on a session past the SDK (pass-through.ts); undefined when the request is for the SDK path. */
+  passThrough: (session: PassThroughSession, scope: RequestScope, request: JSONRPCRequest, reply: FastifyReply) => Promise<void> | undefined
   /** The SDK's handler of stateless requests. */
   stateless: McpHttpHandler
   /** The caller's view of a scope at this moment; undefined when they may not see it (404). */

@@ -12,10 +12,12 @@ interface OpenRequest {
   /** Set once the answer became an event stream. */
   stream?: ServerResponse
   done: () => void
+  /** Of a request served past the SDK server: aborted when the client cancels it or the session closes. */
+  cancel?: AbortController
 }
 
-function event (message: JSONRPCMessage): string {
-  return `event: message\ndata: ${JSON.stringify(message)}\n\n`
+function event (json: string): string {
+  return `event: message\ndata: ${json}\n\n`
 }
 
 /**
@@ -46,19 +48,33 @@ export class StreamableHttpTransport implements Transport {
   async post (reply: FastifyReply, message: JSONRPCMessage, extra: MessageExtraInfo): Promise<void> {
     if (!isRequest(message)) {
       this.onmessage?.(message, extra)
-      if ('method' in message && message.method === 'notifications/cancelled') this.#cancelled(message.params?.requestId)
+      if ('method' in message && message.method === 'notifications/cancelled') this.#cancelled(message.params?.requestId, message.params?.reason)
       reply.code(202).header('mcp-session-id', this.sessionId).send()
       return
     }
-    if (this.#open.has(message.id)) throw new McpReplyError(400, -32600, `Request id ${String(message.id)} is already in use`, { id: message.id })
+    await this.#waitForAnswer(reply, message.id, undefined, () => { this.onmessage?.(message, extra) })
+  }
+
+  /**
+   * A request the gateway serves itself, past the SDK server (the pass-through): `serve` gets
+   * the signal of its cancellation, and answers with `answer` after any `send` related to it.
+   * Resolves like `post`.
+   */
+  async serve (reply: FastifyReply, id: RequestId, serve: (cancelled: AbortSignal) => void): Promise<void> {
+    const cancel = new AbortController()
+    await this.#waitForAnswer(reply, id, cancel, () => { serve(cancel.signal) })
+  }
+
+  async #waitForAnswer (reply: FastifyReply, id: RequestId, cancel: AbortController | undefined, deliver: () => void): Promise<void> {
+    if (this.#open.has(id)) throw new McpReplyError(400, -32600, `Request id ${String(id)} is already in use`, { id })
     await new Promise<void>((resolve) => {
-      this.#open.set(message.id, { reply, done: resolve })
+      this.#open.set(id, { reply, done: resolve, ...(cancel === undefined ? {} : { cancel }) })
       // A client that goes away gets no answer; the request itself is not cancelled by that (MCP transport rules).
       reply.raw.once('close', () => {
-        if (this.#open.get(message.id)?.reply === reply) this.#forget(message.id)
+        if (this.#open.get(id)?.reply === reply) this.#forget(id)
         resolve()
       })
-      this.onmessage?.(message, extra)
+      deliver()
     })
   }
 
@@ -77,24 +93,29 @@ export class StreamableHttpTransport implements Transport {
   }
 
   async send (message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const isAnswer = isResponse(message)
-    const requestId = isAnswer ? message.id : options?.relatedRequestId
-    const open = requestId === undefined ? undefined : this.#open.get(requestId)
+    if (isResponse(message)) {
+      this.answer(message.id, JSON.stringify(message))
+      return
+    }
+    const open = options?.relatedRequestId === undefined ? undefined : this.#open.get(options.relatedRequestId)
     if (open === undefined) {
-      // Unrelated messages (list changes…) go to the GET stream, or nowhere; answers to requests whose client left are dropped.
-      if (!isAnswer) this.#standalone?.stream.write(event(message))
+      // Unrelated messages (list changes…) go to the GET stream, or nowhere.
+      this.#standalone?.stream.write(event(JSON.stringify(message)))
       return
     }
-    if (!isAnswer) {
-      open.stream ??= this.#startStream(open.reply)
-      open.stream.write(event(message))
-      return
-    }
-    this.#forget(requestId!)
+    open.stream ??= this.#startStream(open.reply)
+    open.stream.write(event(JSON.stringify(message)))
+  }
+
+  /** The answer to a request, as JSON text: the reply's body, or the last event of its stream. Dropped when the request's client has left. */
+  answer (id: RequestId | undefined, json: string): void {
+    const open = id === undefined ? undefined : this.#open.get(id)
+    if (open === undefined) return
+    this.#forget(id)
     if (open.stream === undefined) {
-      open.reply.header('mcp-session-id', this.sessionId).type('application/json').send(JSON.stringify(message))
+      open.reply.header('mcp-session-id', this.sessionId).type('application/json').send(json)
     } else {
-      open.stream.end(event(message))
+      open.stream.end(event(json))
     }
     open.done()
   }
@@ -103,6 +124,7 @@ export class StreamableHttpTransport implements Transport {
     if (this.#closed) return
     this.#closed = true
     for (const open of this.#open.values()) {
+      open.cancel?.abort(new Error('Session closed'))
       if (open.stream === undefined) open.reply.code(404).send(rpcError(-32001, 'Session closed'))
       else open.stream.end()
       open.done()
@@ -119,10 +141,11 @@ export class StreamableHttpTransport implements Transport {
   }
 
   /** A cancelled request gets no answer (MCP cancellation): its reply ends as an empty event stream instead of staying open. */
-  #cancelled (id: unknown): void {
+  #cancelled (id: unknown, reason: unknown): void {
     const open = typeof id === 'string' || typeof id === 'number' ? this.#open.get(id) : undefined
     if (open === undefined) return
     this.#forget(id as RequestId)
+    open.cancel?.abort(new Error(typeof reason === 'string' ? reason : 'The client cancelled the request'))
     const stream = open.stream ?? this.#startStream(open.reply)
     stream.end()
     open.done()

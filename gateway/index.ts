@@ -10,6 +10,7 @@ import type { Gateway, ScopeOf } from './context.ts'
 import { toMcpReplyError } from './errors.ts'
 import { hostAndOrigin, rateBudget } from './guards.ts'
 import { mcpServer } from './mcp-server.ts'
+import { passThrough } from './pass-through.ts'
 import { PausedCalls } from './paused-calls.ts'
 import { SessionStore, type Session } from './sessions.ts'
 import { sseRoutes } from './sse.ts'
@@ -115,7 +116,16 @@ const gateway: FastifyPluginAsync<GatewayOptions> = async (app, options) => {
   if (options.rateLimit > 0) app.addHook('onRequest', rateBudget(app, options.rateLimit))
   app.addHook('onRequest', hostAndOrigin(options.allowedHosts))
 
-  const shared: Gateway = { sessions, newServer, stateless, viewOf, mayUse, openSession, scopeOfSession: (id) => sessionAccess.get(id)?.scope }
+  const shared: Gateway = {
+    sessions,
+    newServer,
+    passThrough: (session, scope, request, reply) => passThrough({ calls, metrics: app.metrics }, session, scope, request, reply),
+    stateless,
+    viewOf,
+    mayUse,
+    openSession,
+    scopeOfSession: (id) => sessionAccess.get(id)?.scope
+  }
   /** The scope an endpoint's one path parameter names. */
   const named = (url: string, resolve: (db: typeof app.db, name: string) => Promise<Scope | undefined>): ScopeOf => async (request: FastifyRequest) => {
     const name = Object.values(request.params as Record<string, string>)[0] ?? ''

@@ -28,7 +28,7 @@ export interface McpServerDeps {
   metrics: MetricRecorder
 }
 
-const CAPABILITY_OF: Record<ClientRequestMethod, 'sampling' | 'elicitation' | 'roots'> = {
+export const CAPABILITY_OF: Record<ClientRequestMethod, 'sampling' | 'elicitation' | 'roots'> = {
   'sampling/createMessage': 'sampling',
   'elicitation/create': 'elicitation',
   'roots/list': 'roots'
@@ -48,6 +48,17 @@ const AS_SENT = { tool: asSent<CallToolResult>(), prompt: asSent<GetPromptResult
 /** How a request's caller and view reach the MCP handlers: as the SDK's auth info (not a credential). */
 export function authInfoFor (scope: RequestScope) {
   return { token: '', clientId: scope.principal.userId, scopes: [], extra: scope as unknown as Record<string, unknown> }
+}
+
+/** Starts the record of a tool call: called with its outcome, it goes to the call log, the metrics and the trace. */
+export function callRecord ({ calls, metrics }: Pick<McpServerDeps, 'calls' | 'metrics'>, { principal, trace }: RequestScope, server: ServedServer, tool: string) {
+  const startedAt = new Date()
+  return (ok: boolean, error: string | null) => {
+    const durationMs = Date.now() - startedAt.getTime()
+    calls.record({ userId: principal.userId, serverId: server.id, tool, startedAt, durationMs, ok, error })
+    countToolCall(metrics, server, tool, durationMs, ok)
+    trace?.toolCall({ server: server.key, tool, startedAt, error })
+  }
 }
 
 function scopeOf (ctx: ServerContext): RequestScope {
@@ -136,17 +147,11 @@ export function mcpServer ({ calls, subscriptions, paused, metrics }: McpServerD
 
   server.setRequestHandler('tools/list', async (_request, ctx) => ({ tools: scopeOf(ctx).view.tools() }))
   server.setRequestHandler('tools/call', async (request, ctx) => {
-    const { view, principal, trace } = scopeOf(ctx)
-    const target = view.findTool(request.params.name)
+    const scope = scopeOf(ctx)
+    const target = scope.view.findTool(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`)
     if (!target.server.canCallTools) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Calling the tools of "${target.server.key}" is not allowed`)
-    const startedAt = new Date()
-    const record = (ok: boolean, error: string | null) => {
-      const durationMs = Date.now() - startedAt.getTime()
-      calls.record({ userId: principal.userId, serverId: target.server.id, tool: target.name, startedAt, durationMs, ok, error })
-      countToolCall(metrics, target.server, target.name, durationMs, ok)
-      trace?.toolCall({ server: target.server.key, tool: target.name, startedAt, error })
-    }
+    const record = callRecord({ calls, metrics }, scope, target.server, target.name)
     try {
       const progressToken = request.params._meta?.progressToken
       const progressSent: Array<Promise<void>> = []

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { type JSONRPCMessage, isInitializeRequest, isLegacyRequest, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server'
-import { asJsonRpcMessage } from '../lib/jsonrpc.ts'
+import { asJsonRpcMessage, isRequest } from '../lib/jsonrpc.ts'
 import { notFound } from '../lib/errors.ts'
 import { countMcpRequest } from '../metrics/mcp.ts'
 import { principalOf } from '../plugins/access.ts'
@@ -47,7 +47,8 @@ export function streamableHttpRoutes (app: FastifyInstance, gateway: Gateway, en
     const view = scope === undefined ? undefined : await gateway.viewOf(principal, scope)
     if (scope === undefined || view === undefined) throw notFound('MCP endpoint')
     const path = request.url.split('?')[0]!
-    const authInfo = authInfoFor({ principal, view, endpoint: path, trace: app.tracing?.mcpRequest(request) })
+    const requestScope = { principal, view, endpoint: path, trace: app.tracing?.mcpRequest(request) }
+    const authInfo = authInfoFor(requestScope)
     const sessionId = request.headers['mcp-session-id']
     const opensSession = typeof sessionId !== 'string' && request.method === 'POST' && isInitializeRequest(request.body)
     if (typeof sessionId === 'string' || opensSession) checkSessionRequest(request)
@@ -69,7 +70,8 @@ export function streamableHttpRoutes (app: FastifyInstance, gateway: Gateway, en
       const message = asJsonRpcMessage(request.body)
       if (message === undefined) throw new McpReplyError(400, -32600, 'Invalid Request: the body must be one JSON-RPC message')
       if ('method' in message && message.method === 'initialize') throw new McpReplyError(400, -32600, 'Invalid Request: the session is already initialized')
-      await session.transport.post(reply, message, { authInfo })
+      const passing = isRequest(message) ? gateway.passThrough({ id: session.id, server: session.server, transport: session.transport }, requestScope, message, reply) : undefined
+      await (passing ?? session.transport.post(reply, message, { authInfo }))
       return reply
     }
     const webRequest = toWebRequest(request)

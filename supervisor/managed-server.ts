@@ -166,6 +166,7 @@ export class ManagedServer {
   #state: ServerState = 'stopped'
   #child: ChildProcess | undefined
   #client: Client | undefined
+  #transport: ChildStdioTransport | undefined
   #catalog: Catalog = EMPTY_CATALOG
   #exited: Promise<void> = Promise.resolve()
   #queue: Promise<unknown> = Promise.resolve()
@@ -197,6 +198,11 @@ export class ManagedServer {
 
   get client (): Client | undefined {
     return this.#state === 'running' ? this.#client : undefined
+  }
+
+  /** The running server's connection, for requests the gateway passes through past the client. */
+  get transport (): ChildStdioTransport | undefined {
+    return this.#state === 'running' ? this.#transport : undefined
   }
 
   get catalog (): Catalog {
@@ -420,6 +426,7 @@ export class ManagedServer {
       client.setNotificationHandler(method, () => { this.#refreshCatalog(client).catch(() => {}) })
     }
     this.#client = client
+    this.#transport = transport
     try {
       await this.#bounded(client.connect(transport), signal, timeoutMs, `no MCP initialize response within ${timeoutMs} ms`)
       await this.#bounded(this.#refreshCatalog(client), signal, timeoutMs, `no tools, prompts and resources listed within ${timeoutMs} ms`)
@@ -466,6 +473,7 @@ export class ManagedServer {
     this.#client?.close().catch(() => {})
     this.#child = undefined
     this.#client = undefined
+    this.#transport = undefined
     this.#catalog = EMPTY_CATALOG
     this.#hooks.onCatalog(this)
     if (this.#stopping || this.#state !== 'running') return
