@@ -15,8 +15,8 @@ export interface ToolCallRecord {
 
 /** Records waiting to be written, at most: a database outage this long loses nothing. */
 const BACKLOG = { maxItems: 10_000, maxBytes: 4 * 1024 * 1024 }
-/** One parameter a batch, whatever its length: as many as the backlog holds. */
-const MAX_BATCH = BACKLOG.maxItems
+/** A batch's write blocks the embedded database's thread (the hub's) for about 50 ms. */
+const MAX_BATCH = 1000
 const CLOSE_FLUSH_MS = 2000
 /**
  * Calls recorded within this long mean calls in flight: the backlog waits for a quiet moment

@@ -145,6 +145,8 @@ export class BatchWriter<T> {
         this.#failures = 0
         this.#retryAt = 0
         this.#release(batch)
+        // What waits for the event loop (requests, a child's answers) goes before the next batch.
+        if (this.#backlog.length > 0) await new Promise((resolve) => setImmediate(resolve))
       } catch (error) {
         const retrying = this.#options.permanent?.(error) !== true
         this.#options.onError?.(error, retrying)

@@ -4,7 +4,7 @@ import { toolCalls } from '../db/schema.ts'
 import { ToolCallLog } from '../gateway/accounting.ts'
 import { DRIVERS, testDatabase } from './helper.ts'
 
-// The call records go to the database as one statement a batch, whatever the batch holds.
+// The call records go to the database as one statement a batch, each kept as recorded.
 
 for (const driver of DRIVERS) {
   t.test(`${driver}: a full backlog of calls is written in order, each as recorded`, async (t) => {
