@@ -7,16 +7,16 @@ import { DRIVERS, testDatabase } from './helper.ts'
 // The call records go to the database as one statement a batch, each kept as recorded.
 
 for (const driver of DRIVERS) {
-  t.test(`${driver}: a full backlog of calls is written in order, each as recorded`, async (t) => {
+  t.test(`${driver}: the most calls a busy hub leaves waiting are written in order on close, each as recorded`, async (t) => {
     const handle = await testDatabase(t, driver)
     t.teardown(() => handle.close())
     await handle.migrate()
     const log = new ToolCallLog(handle.db, (error) => { throw error })
     const call = { userId: randomUUID(), serverId: randomUUID(), startedAt: new Date('2026-12-02T05:00:00.123Z'), ok: true, error: null }
-    for (let n = 0; n < 10_000; n++) log.record({ ...call, tool: `tool_${n}`, durationMs: n })
+    for (let n = 0; n < 5000; n++) log.record({ ...call, tool: `tool_${n}`, durationMs: n })
     await log.close()
     const rows = await handle.db.select().from(toolCalls).orderBy(toolCalls.id)
-    t.equal(rows.length, 10_000)
+    t.equal(rows.length, 5000)
     t.ok(rows.every((row, n) => row.tool === `tool_${n}` && row.durationMs === n), 'in the order recorded')
     t.match(rows[0], { ...call, tool: 'tool_0', durationMs: 0 })
     t.equal(log.dropped, 0)
