@@ -67,7 +67,7 @@ export async function interleaved (targets: Target[], runs = RUNS): Promise<Resu
 /** The results as a Markdown table: the medians, each run's calls/s, the load generator's CPU share. */
 export function table (results: Result[]): string {
   return [
-    `Medians of ${RUNS} interleaved runs of ${SECONDS} s each:`,
+    `Medians of ${results[0]?.runs.length ?? 0} interleaved runs of ${SECONDS} s each:`,
     '',
     '| target | callers | calls/s | p50 ms | p99 ms | runs, calls/s | load generator CPU |',
     '|---|---|---|---|---|---|---|',

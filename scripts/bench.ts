@@ -69,7 +69,7 @@ try {
   }
   process.stdout.write(`\nMedians of ${RUNS} runs (each run's figure in brackets):\n`)
   for (const [name, figures] of runs) {
-    const fields = Object.keys(figures[0]!).map((field) => `${field} ${median(figures.map((run) => run[field]!))} [${figures.map((run) => run[field]).join(', ')}]`)
+    const fields = Object.keys(figures[0]!).map((field) => `${field} ${Number(median(figures.map((run) => run[field]!)).toFixed(2))} [${figures.map((run) => run[field]).join(', ')}]`)
     process.stdout.write(`${name}: ${fields.join('; ')}\n`)
   }
 } finally {
