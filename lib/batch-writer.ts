@@ -13,6 +13,14 @@ export interface BatchWriterOptions<T> {
   maxBatch?: number
   /** How often the backlog is written. */
   intervalMs?: number
+  /**
+   * True while a write would take time from work in progress (on the embedded database, a write
+   * runs on the hub's own thread): the timer then leaves the backlog waiting, for at most
+   * `maxDeferMs` after it began to fill and while it holds under half of `maxItems`. A flush or
+   * a close writes at once.
+   */
+  busy?: () => boolean
+  maxDeferMs?: number
   /** The wait after a failed write, doubled after each further failure up to `maxRetryMs`. */
   retryMs?: number
   maxRetryMs?: number
@@ -31,7 +39,7 @@ export interface BatchWriterOptions<T> {
  * cannot be kept is dropped and counted.
  */
 export class BatchWriter<T> {
-  readonly #options: Required<Omit<BatchWriterOptions<T>, 'permanent' | 'onError' | 'onDrop'>> & BatchWriterOptions<T>
+  readonly #options: Required<Omit<BatchWriterOptions<T>, 'permanent' | 'onError' | 'onDrop' | 'busy'>> & BatchWriterOptions<T>
   /** Waiting items, oldest first (the batch being written is taken off the front, and put back if it fails). */
   #backlog: T[] = []
   #writingCount = 0
@@ -40,13 +48,15 @@ export class BatchWriter<T> {
   #unreported = 0
   #failures = 0
   #retryAt = 0
+  /** When the backlog began to fill, for `maxDeferMs`. */
+  #waitingSince = 0
   #chain: Promise<void> = Promise.resolve()
   #closed = false
   #draining = false
   readonly #timer: NodeJS.Timeout
 
   constructor (options: BatchWriterOptions<T>) {
-    this.#options = { maxBatch: 1000, intervalMs: 1000, retryMs: 500, maxRetryMs: 30_000, ...options }
+    this.#options = { maxBatch: 1000, intervalMs: 1000, maxDeferMs: 5000, retryMs: 500, maxRetryMs: 30_000, ...options }
     this.#timer = setInterval(() => this.#tick(), this.#options.intervalMs)
     this.#timer.unref()
   }
@@ -73,6 +83,7 @@ export class BatchWriter<T> {
       this.#drop(1)
       return false
     }
+    if (this.#backlog.length === 0) this.#waitingSince = Date.now()
     this.#backlog.push(item)
     this.#bytes += size
     return true
@@ -108,7 +119,12 @@ export class BatchWriter<T> {
   #tick (): void {
     this.#report()
     // A write that takes longer than an interval is not queued behind again and again.
-    if (!this.#draining && Date.now() >= this.#retryAt) this.flush().catch(() => {})
+    if (!this.#draining && Date.now() >= this.#retryAt && !this.#deferred()) this.flush().catch(() => {})
+  }
+
+  #deferred (): boolean {
+    const { busy, maxDeferMs, maxItems } = this.#options
+    return busy?.() === true && Date.now() - this.#waitingSince < maxDeferMs && this.#backlog.length < maxItems / 2
   }
 
   async #drain (): Promise<void> {
@@ -129,6 +145,8 @@ export class BatchWriter<T> {
         this.#failures = 0
         this.#retryAt = 0
         this.#release(batch)
+        // What waits for the event loop (requests, a child's answers) goes before the next batch.
+        if (this.#backlog.length > 0) await new Promise((resolve) => setImmediate(resolve))
       } catch (error) {
         const retrying = this.#options.permanent?.(error) !== true
         this.#options.onError?.(error, retrying)

@@ -8,6 +8,7 @@ import { countMcpRequest, countToolCall } from '../metrics/mcp.ts'
 import { MetricRecorder } from '../metrics/recorder.ts'
 import { benchConfig } from './bench-config.ts'
 import { runLoad } from './bench-load.ts'
+import { median } from './bench-runs.ts'
 
 /**
  * What recording metrics costs the gateway: `tools/call` of the fixture's `echo` at 16 callers
@@ -56,20 +57,14 @@ async function startHub (dataDir: string, metricsEnabled: boolean): Promise<Hub>
 }
 
 /** Calls per second, and the CPU time this process (the hubs and the load thread) spent per call, µs. */
-async function measureHub (hub: Hub): Promise<{ callsPerSecond: number, cpuUsPerCall: number }> {
+async function measureHub (hub: Hub): Promise<{ callsPerSecond: number, cpuUsPerCall: number, loadCpuPercent: number }> {
   const cpuBefore = process.cpuUsage()
   const result = await runLoad({ url: hub.url, seconds: SECONDS, callers: hub.callers })
   const cpu = process.cpuUsage(cpuBefore)
   for (const first of result.firstAnswers) {
     if (first.status !== 200 || !first.body.includes('"text":"hello"')) throw new Error(`unexpected answer: ${first.status} ${first.body.slice(0, 200)}`)
   }
-  return { callsPerSecond: result.callsPerSecond, cpuUsPerCall: Math.round((cpu.user + cpu.system) / (result.callsPerSecond * SECONDS) * 10) / 10 }
-}
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+  return { callsPerSecond: result.callsPerSecond, cpuUsPerCall: Math.round((cpu.user + cpu.system) / result.calls * 10) / 10, loadCpuPercent: result.loadCpuPercent }
 }
 
 /** ns of recording work per `tools/call` through the hub: its HTTP request, its MCP request and the tool call. */
@@ -101,12 +96,14 @@ try {
     const figures = { on: [] as number[], off: [] as number[] }
     const cpu = { on: [] as number[], off: [] as number[] }
     const ratios: number[] = []
+    const loadCpu: number[] = []
     for (let round = 0; round < REPETITIONS; round++) {
       // Alternate which goes first, so that neither always follows the other.
       for (const variant of round % 2 === 0 ? ['on', 'off'] as const : ['off', 'on'] as const) {
         const measured = await measureHub(variant === 'on' ? on : off)
         figures[variant].push(measured.callsPerSecond)
         cpu[variant].push(measured.cpuUsPerCall)
+        loadCpu.push(measured.loadCpuPercent)
         process.stdout.write(`${JSON.stringify({ target: `hub, metrics ${variant}`, callers: CALLERS, round: round + 1, ...measured })}\n`)
       }
       ratios.push(figures.on.at(-1)! / figures.off.at(-1)!)
@@ -114,6 +111,7 @@ try {
     const ratio = median(ratios)
     process.stdout.write(`\ntools/call at ${CALLERS} callers, median of ${REPETITIONS} × ${SECONDS} s: metrics on ${median(figures.on)} calls/s, off ${median(figures.off)} calls/s\n`)
     process.stdout.write(`median on/off ratio of a round: ${(ratio * 100).toFixed(1)}%, recording cost ${((1 - ratio) * 100).toFixed(1)}% of throughput (goal ≤ 3%: ${ratio >= 0.97 ? 'met' : 'MISSED'})\n`)
+    process.stdout.write(`load generator thread CPU, median: ${median(loadCpu)}% of one core\n`)
     process.stdout.write(`CPU per call (hub and load thread), median: metrics on ${median(cpu.on)} µs, off ${median(cpu.off)} µs (${((median(cpu.on) / median(cpu.off) - 1) * 100).toFixed(1)}%)\n`)
     const recordingNs = recordingNsPerCall()
     const callNs = 1e9 / median(figures.off)

@@ -5,16 +5,23 @@ import { join } from 'node:path'
 import { childBaseEnv } from '../lib/config.ts'
 import { DEFAULT_POLICY, type ServerSpec } from '../supervisor/managed-server.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
+import { median, RUNS } from './bench-runs.ts'
 
 /**
  * `npm run bench`: supervisor scenarios on this machine, with the stdio fixture of the tests as
- * the MCP server (a real process per server).
+ * the MCP server (a real process per server); each run `RUNS` times, in turns, and summed up by
+ * the median of its runs.
  */
 const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
 const dataDir = mkdtempSync(join(tmpdir(), 'mcphub-bench-'))
 const baseEnv = childBaseEnv(process.env)
 const spec = (mode: string): ServerSpec => ({ id: randomUUID(), name: `bench-${mode}`, key: `bench-${mode}`, command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: mode }, cwd: null, enabled: false })
-const report = (name: string, figures: Record<string, number | string>) => process.stdout.write(`${JSON.stringify({ scenario: name, ...figures })}\n`)
+type Figures = Record<string, number>
+const runs = new Map<string, Figures[]>()
+const report = (name: string, figures: Figures) => {
+  runs.set(name, [...runs.get(name) ?? [], figures])
+  process.stdout.write(`${JSON.stringify({ scenario: name, run: runs.get(name)!.length, ...figures })}\n`)
+}
 
 async function startFifty (): Promise<void> {
   const supervisor = new Supervisor({ policy: DEFAULT_POLICY, baseEnv, stateFile: join(dataDir, 'start.json') })
@@ -56,8 +63,15 @@ async function logThroughput (): Promise<void> {
 }
 
 try {
-  await startFifty()
-  await logThroughput()
+  for (let round = 0; round < RUNS; round++) {
+    await startFifty()
+    await logThroughput()
+  }
+  process.stdout.write(`\nMedians of ${RUNS} runs (each run's figure in brackets):\n`)
+  for (const [name, figures] of runs) {
+    const fields = Object.keys(figures[0]!).map((field) => `${field} ${Number(median(figures.map((run) => run[field]!)).toFixed(2))} [${figures.map((run) => run[field]).join(', ')}]`)
+    process.stdout.write(`${name}: ${fields.join('; ')}\n`)
+  }
 } finally {
   rmSync(dataDir, { recursive: true, force: true })
 }
