@@ -7,6 +7,7 @@ import { wrapPglite } from '../db/client.ts'
 import { countMcpRequest, countToolCall } from '../metrics/mcp.ts'
 import { MetricRecorder } from '../metrics/recorder.ts'
 import { benchConfig } from './bench-config.ts'
+import { echoSessions } from './bench-echo-sessions.ts'
 import { runLoad } from './bench-load.ts'
 import { median } from './bench-runs.ts'
 
@@ -18,14 +19,10 @@ import { median } from './bench-runs.ts'
  * recording work of one call is also timed by itself (the same calls the hub makes for it),
  * against the time the hub spends on a call.
  */
-const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const REPETITIONS = Number(process.env.BENCH_REPETITIONS ?? 7)
 const CALLERS = 16
 const ADMIN = { username: 'admin', password: 'bench-admin-password' }
-const mcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
-const initialize = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }
-const echoCall = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } })
 
 interface Hub {
   close: () => Promise<void>
@@ -37,23 +34,8 @@ interface Hub {
 async function startHub (dataDir: string, metricsEnabled: boolean): Promise<Hub> {
   const app = await buildApp({ config: benchConfig(dataDir, ADMIN, { metricsEnabled }), database: wrapPglite(await PGlite.create()), print: () => {} })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-  const post = async (path: string, headers: Record<string, string>, body?: unknown) => await fetch(`${base}${path}`, { method: 'POST', headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
-  const login = await (await post('/api/auth/login', { 'content-type': 'application/json' }, ADMIN)).json() as { data: { token: string } }
-  const auth = { authorization: `Bearer ${login.data.token}` }
-  const created = await (await post('/api/servers', { ...auth, 'content-type': 'application/json' }, { name: 'echo', command: process.execPath, args: [FIXTURE], enabled: false })).json() as { data: { id: string, key: string } }
-  await post(`/api/servers/${created.data.id}/start`, auth)
-  const path = `/mcp/servers/${created.data.key}`
-  const headers = { ...auth, ...mcpHeaders }
-  const callers = await Promise.all(Array.from({ length: CALLERS }, async (_, n) => {
-    const response = await post(path, headers, initialize)
-    await response.text()
-    const session = response.headers.get('mcp-session-id')
-    if (session === null) throw new Error('initialize answered without an mcp-session-id')
-    await (await post(path, { ...headers, 'mcp-session-id': session }, { jsonrpc: '2.0', method: 'notifications/initialized' })).text()
-    return { headers: { ...headers, 'mcp-session-id': session }, body: echoCall(n + 1) }
-  }))
-  return { close: () => app.close(), url: `${base}${path}`, callers }
+  const { url, callers } = await echoSessions(app, ADMIN, CALLERS)
+  return { close: () => app.close(), url, callers }
 }
 
 /** Calls per second, and the CPU time this process (the hubs and the load thread) spent per call, µs. */

@@ -12,7 +12,6 @@ import { goal, interleaved, median, RUNS, table, type Run } from './bench-runs.t
  * the hub process's CPU time per call (read from /proc, so the load generator's thread is not in
  * it), and calls/s.
  */
-const FIXTURE = new URL('../test/fixtures/mcp-server.ts', import.meta.url).pathname
 const ADMIN = { username: 'admin', password: 'bench-admin-password' }
 const CALLERS = 16
 const ROUNDS = Math.max(RUNS, 4)
@@ -23,31 +22,14 @@ type Command = { type: 'start', dataDir: string, record: boolean }
 // --- The hub's process --------------------------------------------------------
 
 async function startHub ({ dataDir, record }: Command): Promise<Started> {
-  const [{ PGlite }, { buildApp }, { wrapPglite }, { ToolCallLog }, { benchConfig }] = await Promise.all([
-    import('@electric-sql/pglite'), import('../app.ts'), import('../db/client.ts'), import('../gateway/accounting.ts'), import('./bench-config.ts')
+  const [{ PGlite }, { buildApp }, { wrapPglite }, { ToolCallLog }, { benchConfig }, { echoSessions }] = await Promise.all([
+    import('@electric-sql/pglite'), import('../app.ts'), import('../db/client.ts'), import('../gateway/accounting.ts'), import('./bench-config.ts'), import('./bench-echo-sessions.ts')
   ])
   if (!record) ToolCallLog.prototype.record = () => {}
   const app = await buildApp({ config: benchConfig(dataDir, ADMIN), database: wrapPglite(await PGlite.create()), print: () => {} })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-  const post = async (path: string, headers: Record<string, string>, body?: unknown) => await fetch(`${base}${path}`, { method: 'POST', headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
-  const login = await (await post('/api/auth/login', { 'content-type': 'application/json' }, ADMIN)).json() as { data: { token: string } }
-  const auth = { authorization: `Bearer ${login.data.token}` }
-  const created = await (await post('/api/servers', { ...auth, 'content-type': 'application/json' }, { name: 'echo', command: process.execPath, args: [FIXTURE], enabled: false })).json() as { data: { id: string, key: string } }
-  await post(`/api/servers/${created.data.id}/start`, auth)
-  const path = `/mcp/servers/${created.data.key}`
-  const headers = { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
-  const initialize = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }
-  const callers = await Promise.all(Array.from({ length: CALLERS }, async (_, n) => {
-    const response = await post(path, headers, initialize)
-    await response.text()
-    const session = response.headers.get('mcp-session-id')
-    if (session === null) throw new Error('initialize answered without an mcp-session-id')
-    await (await post(path, { ...headers, 'mcp-session-id': session }, { jsonrpc: '2.0', method: 'notifications/initialized' })).text()
-    const call = { jsonrpc: '2.0', id: n + 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } }
-    return { headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify(call) }
-  }))
-  return { type: 'started', url: `${base}${path}`, callers }
+  const { url, callers } = await echoSessions(app, ADMIN, CALLERS)
+  return { type: 'started', url, callers }
 }
 
 // --- The driver ---------------------------------------------------------------
