@@ -8,7 +8,7 @@ import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
 import { listPage, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
-import { SERVER_STATES, startTimeoutOf, type Catalog, type ServerSpec, type ServerStatus } from '../../supervisor/managed-server.ts'
+import { SERVER_STATES, startTimeoutOf, type Catalog, type ServerSpec, type ServerState, type ServerStatus } from '../../supervisor/managed-server.ts'
 import { groupByRef, isAdmin, readableServerIds, serversInScope, type Principal } from '../../access/index.ts'
 import { MASK } from './schemas.ts'
 
@@ -154,7 +154,7 @@ export async function getServer (db: Database, id: string): Promise<ServerRow> {
 /** A server the supervisor knows, in its live state: servers it does not know are `stopped`. */
 export interface LiveServer {
   id: string
-  state: string
+  state: ServerState
 }
 
 /**
