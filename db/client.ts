@@ -10,6 +10,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 import pg from 'pg'
 import { withTimeout } from '../lib/timeout.ts'
+import { PgliteThread, type PgliteThreadOptions } from './pglite-thread.ts'
 import * as schema from './schema.ts'
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
@@ -206,8 +207,9 @@ export function openPostgres (url: string, log: Logger, options: PostgresOptions
   }
 }
 
-export function wrapPglite (client: PGlite): DatabaseHandle {
-  const db = drizzlePglite(client, { schema })
+/** A DatabaseHandle on PGlite: in this thread, or on a thread of its own (what the hub runs). */
+export function wrapPglite (client: PGlite | PgliteThread): DatabaseHandle {
+  const db = drizzlePglite(client as PGlite, { schema })
   return {
     driver: 'pglite',
     db: db as unknown as Database,
@@ -233,9 +235,14 @@ export function wrapPglite (client: PGlite): DatabaseHandle {
   }
 }
 
-/** Embedded PostgreSQL (PGlite) persisted under the data dir. */
+/** Embedded PostgreSQL (PGlite) on a thread of its own; in memory without a `dataDir`. */
+export async function openPgliteThread (options: PgliteThreadOptions = {}): Promise<DatabaseHandle> {
+  return wrapPglite(await PgliteThread.open(options))
+}
+
+/** Embedded PostgreSQL (PGlite) persisted under the data dir, on a thread of its own. */
 export async function openPglite (dataDir: string): Promise<DatabaseHandle> {
-  return wrapPglite(await PGlite.create(join(dataDir, 'pglite')))
+  return await openPgliteThread({ dataDir: join(dataDir, 'pglite') })
 }
 
 /** PostgreSQL when a URL is configured, the embedded database otherwise; says which on the log. */

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import { buildApp } from '../app.ts'
-import { wrapPglite } from '../db/client.ts'
+import { openPgliteThread } from '../db/client.ts'
 import type { Config } from '../lib/config.ts'
 
 export const DOCUMENT_PATH = new URL('./openapi.json', import.meta.url)
@@ -30,7 +29,7 @@ export async function generateDocument (): Promise<string> {
     requestTimeoutMs: 30_000,
     statementTimeoutMs: 5000
   }
-  const app = await buildApp({ config, database: wrapPglite(await PGlite.create()) })
+  const app = await buildApp({ config, database: await openPgliteThread() })
   try {
     await app.ready()
     return JSON.stringify(app.swagger(), null, 2) + '\n'

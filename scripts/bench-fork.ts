@@ -34,9 +34,18 @@ export class Forked<Command extends { type: string }, Reply extends { type: stri
     })
   }
 
-  /** User and system CPU used so far, ms. */
+  /** User and system CPU used so far by all of its threads, ms. */
   cpuMs (): number {
-    const fields = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return this.#cpuMs(`/proc/${this.pid}/stat`)
+  }
+
+  /** User and system CPU used so far by its main thread (its event loop), ms. */
+  mainThreadCpuMs (): number {
+    return this.#cpuMs(`/proc/${this.pid}/task/${this.pid}/stat`)
+  }
+
+  #cpuMs (statFile: string): number {
+    const fields = readFileSync(statFile, 'utf8').split(') ')[1]!.split(' ')
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND * 1000
   }
 

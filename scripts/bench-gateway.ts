@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { PGlite } from '@electric-sql/pglite'
 import Fastify from 'fastify'
 import { buildApp } from '../app.ts'
-import { wrapPglite } from '../db/client.ts'
+import { openPgliteThread } from '../db/client.ts'
 import { childBaseEnv } from '../lib/config.ts'
 import { benchConfig } from './bench-config.ts'
 import { DEFAULT_POLICY } from '../supervisor/managed-server.ts'
@@ -178,7 +177,7 @@ try {
 
   // 4. The hub: bearer token, one session per caller, /mcp/servers/{key}.
   const config = benchConfig(dataDir, { username: 'admin', password: 'bench-admin-password' })
-  const app = await buildApp({ config, database: wrapPglite(await PGlite.create()), print: () => {} })
+  const app = await buildApp({ config, database: await openPgliteThread(), print: () => {} })
   stops.push(() => app.close())
   await app.listen({ port: 0, host: '127.0.0.1' })
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`

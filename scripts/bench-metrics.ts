@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import { buildApp } from '../app.ts'
-import { wrapPglite } from '../db/client.ts'
+import { openPgliteThread } from '../db/client.ts'
 import { countMcpRequest, countToolCall } from '../metrics/mcp.ts'
 import { MetricRecorder } from '../metrics/recorder.ts'
 import { benchConfig } from './bench-config.ts'
@@ -32,7 +31,7 @@ interface Hub {
 
 /** A hub with one echo server and a session per caller on its endpoint. */
 async function startHub (dataDir: string, metricsEnabled: boolean): Promise<Hub> {
-  const app = await buildApp({ config: benchConfig(dataDir, ADMIN, { metricsEnabled }), database: wrapPglite(await PGlite.create()), print: () => {} })
+  const app = await buildApp({ config: benchConfig(dataDir, ADMIN, { metricsEnabled }), database: await openPgliteThread(), print: () => {} })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { url, callers } = await echoSessions(app, ADMIN, CALLERS)
   return { close: () => app.close(), url, callers }

@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import Fastify from 'fastify'
 import pg from 'pg'
 import { buildApp, type App } from '../app.ts'
-import { wrapPglite } from '../db/client.ts'
+import { openPgliteThread } from '../db/client.ts'
 import { servers } from '../db/schema.ts'
 import { benchConfig } from './bench-config.ts'
 import { runLoad } from './bench-load.ts'
@@ -80,7 +79,7 @@ try {
     hubs.push(await startHub('hub on PostgreSQL', app))
   }
   dataDirs.push(mkdtempSync(join(tmpdir(), 'mcphub-bench-rest-')))
-  const embedded = await buildApp({ config: benchConfig(dataDirs.at(-1)!, ADMIN), database: wrapPglite(await PGlite.create()), print: () => {} })
+  const embedded = await buildApp({ config: benchConfig(dataDirs.at(-1)!, ADMIN), database: await openPgliteThread(), print: () => {} })
   stops.push(() => embedded.close())
   hubs.push(await startHub('hub on PGlite', embedded))
 
