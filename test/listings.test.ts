@@ -32,8 +32,8 @@ t.test('listings on a session', async (t) => {
   await api('POST', '/api/groups/listers/servers', { serverId: beta.id, permissions: ['read'] })
   const lister = await createUser(app, admin, { groups: ['listers'] })
 
-  /** A raw 2025-06-18 session: each POST answers its body as text. */
-  const open = async (who: SignedIn, path: string) => {
+  /** A raw 2025 session: each POST answers its body as text. */
+  const open = async (who: SignedIn, path: string, version = '2025-06-18') => {
     const headers: Record<string, string> = { ...who.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
     const post = async (message: object) => {
       const res = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify(message) })
@@ -41,10 +41,10 @@ t.test('listings on a session', async (t) => {
       t.match(res.headers.get('content-type'), /^application\/json/)
       return await res.text()
     }
-    const init = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) })
+    const init = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) })
     await init.text()
     headers['mcp-session-id'] = init.headers.get('mcp-session-id')!
-    headers['mcp-protocol-version'] = '2025-06-18'
+    headers['mcp-protocol-version'] = version
     await (await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).text()
     /** A listing, answered past the SDK server; checked to be what the SDK server answers. */
     const list = async (method: string, id: string | number = 1) => {
@@ -58,13 +58,13 @@ t.test('listings on a session', async (t) => {
   const toolNames = async (list: (method: string) => Promise<{ tools: Array<{ name: string }> }>) => (await list('tools/list')).tools.map((tool) => tool.name)
 
   t.test('every listing, on each kind of endpoint, is the SDK path\'s answer', async (t) => {
-    for (const path of ['/mcp', `/mcp/servers/${beta.key}`]) {
-      const { list, post } = await open(admin, path)
+    for (const [path, version] of [['/mcp', '2025-06-18'], [`/mcp/servers/${beta.key}`, '2025-06-18'], ['/mcp', '2025-11-25']] as const) {
+      const { list, post } = await open(admin, path, version)
       for (const method of LISTINGS) {
         await list(method)
         // Without a session, the SDK answers (on an event stream).
         const request = JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: {} })
-        const stateless = await fetch(`${base}${path}`, { method: 'POST', headers: { ...admin.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }, body: request })
+        const stateless = await fetch(`${base}${path}`, { method: 'POST', headers: { ...admin.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': version }, body: request })
         const data = (await stateless.text()).split('\n').find((line) => line.startsWith('data: '))?.slice('data: '.length)
         t.equal(await post(JSON.parse(request)), data, `${method} ${path}: the same bytes as the stateless path's`)
       }
