@@ -22,6 +22,24 @@ export interface ServedServer {
   canCallTools: boolean
 }
 
+/** The listings a view answers, by method. */
+interface Listings {
+  'tools/list': { tools: Tool[] }
+  'prompts/list': { prompts: Prompt[] }
+  'resources/list': { resources: Resource[] }
+  'resources/templates/list': { resourceTemplates: ResourceTemplateType[] }
+}
+export type ListingMethod = keyof Listings
+
+const LISTINGS: { [M in ListingMethod]: (view: CatalogView) => Listings[M] } = {
+  'tools/list': (view) => ({ tools: view.tools() }),
+  'prompts/list': (view) => ({ prompts: view.prompts() }),
+  'resources/list': (view) => ({ resources: view.resources() }),
+  'resources/templates/list': (view) => ({ resourceTemplates: view.resourceTemplates() })
+}
+
+export const isListingMethod = (method: string): method is ListingMethod => Object.hasOwn(LISTINGS, method)
+
 interface Exposed<T> {
   serverId: string
   serverKey: string
@@ -59,6 +77,8 @@ export class CatalogView {
   /** Views are reused while nothing changes, and so are their lists. */
   #toolList: Tool[] | undefined
   #promptList: Prompt[] | undefined
+  #resourceList: Resource[] | undefined
+  readonly #listingJson = new Map<ListingMethod, Buffer>()
 
   tools (): Tool[] {
     this.#toolList ??= this.#tools.entries().map(([exposed, entry]) => ({ ...entry.item, name: this.#exposedName(exposed, entry.item) }))
@@ -71,12 +91,23 @@ export class CatalogView {
   }
 
   resources (): Resource[] {
-    const seen = new Set<string>()
-    return this.servers.flatMap((server) => server.catalog.resources).filter((resource) => {
-      if (seen.has(resource.uri)) return false
-      seen.add(resource.uri)
-      return true
-    })
+    this.#resourceList ??= uniqueByUri(this.servers.flatMap((server) => server.catalog.resources))
+    return this.#resourceList
+  }
+
+  /** The result of a listing: the whole list (the hub does not page). */
+  listing<M extends ListingMethod> (method: M): Listings[M] {
+    return LISTINGS[method](this)
+  }
+
+  /** The result of a listing as JSON, in UTF-8: written once per view. */
+  listingJson (method: ListingMethod): Buffer {
+    let json = this.#listingJson.get(method)
+    if (json === undefined) {
+      json = Buffer.from(JSON.stringify(this.listing(method)))
+      this.#listingJson.set(method, json)
+    }
+    return json
   }
 
   #find<T> (table: NameTable<Exposed<T>>, name: string): { server: ServedServer, name: string } | undefined {
@@ -113,6 +144,16 @@ export class CatalogView {
   findResourceTemplate (uriTemplate: string): ServedServer | undefined {
     return this.servers.find((server) => server.catalog.resourceTemplates.some((template) => template.uriTemplate === uriTemplate))
   }
+}
+
+/** Resources as listed: a URI that several servers list, once (the first server's). */
+function uniqueByUri (resources: Resource[]): Resource[] {
+  const seen = new Set<string>()
+  return resources.filter((resource) => {
+    if (seen.has(resource.uri)) return false
+    seen.add(resource.uri)
+    return true
+  })
 }
 
 /**

@@ -11,7 +11,7 @@ export interface Gateway {
   sessions: SessionStore
   /** A new MCP server object, for one session or one stateless request. */
   newServer: () => Server
-  /** Serves a call on a session past the SDK (pass-through.ts); undefined when the request is for the SDK path. */
+  /** Serves a call or a listing on a session past the SDK (pass-through.ts); undefined when the request is for the SDK path. */
   passThrough: (session: PassThroughSession, scope: RequestScope, request: JSONRPCRequest, reply: FastifyReply) => Promise<void> | undefined
   /** The SDK's handler of stateless requests. */
   stateless: McpHttpHandler

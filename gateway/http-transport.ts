@@ -107,15 +107,15 @@ export class StreamableHttpTransport implements Transport {
     open.stream.write(event(JSON.stringify(message)))
   }
 
-  /** The answer to a request, as JSON text: the reply's body, or the last event of its stream. Dropped when the request's client has left. */
-  answer (id: RequestId | undefined, json: string): void {
+  /** The answer to a request, as JSON (text, or its UTF-8 bytes): the reply's body, or the last event of its stream. Dropped when the request's client has left. */
+  answer (id: RequestId | undefined, json: string | Buffer): void {
     const open = id === undefined ? undefined : this.#open.get(id)
     if (open === undefined) return
     this.#forget(id)
     if (open.stream === undefined) {
       open.reply.header('mcp-session-id', this.sessionId).type('application/json').send(json)
     } else {
-      open.stream.end(event(json))
+      open.stream.end(event(json.toString()))
     }
     open.done()
   }

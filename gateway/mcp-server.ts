@@ -145,7 +145,7 @@ export function mcpServer ({ calls, subscriptions, paused, metrics }: McpServerD
     })
   }
 
-  server.setRequestHandler('tools/list', async (_request, ctx) => ({ tools: scopeOf(ctx).view.tools() }))
+  server.setRequestHandler('tools/list', async (_request, ctx) => scopeOf(ctx).view.listing('tools/list'))
   server.setRequestHandler('tools/call', async (request, ctx) => {
     const scope = scopeOf(ctx)
     const target = scope.view.findTool(request.params.name)
@@ -175,7 +175,7 @@ export function mcpServer ({ calls, subscriptions, paused, metrics }: McpServerD
     }
   })
 
-  server.setRequestHandler('prompts/list', async (_request, ctx) => ({ prompts: scopeOf(ctx).view.prompts() }))
+  server.setRequestHandler('prompts/list', async (_request, ctx) => scopeOf(ctx).view.listing('prompts/list'))
   server.setRequestHandler('prompts/get', async (request, ctx) => {
     const target = scopeOf(ctx).view.findPrompt(request.params.name)
     if (target === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
@@ -183,8 +183,8 @@ export function mcpServer ({ calls, subscriptions, paused, metrics }: McpServerD
       await client.request({ method: 'prompts/get', params: { name: target.name, arguments: request.params.arguments ?? {} } }, AS_SENT.prompt, { timeout: target.server.callTimeoutMs, signal }))
   })
 
-  server.setRequestHandler('resources/list', async (_request, ctx) => ({ resources: scopeOf(ctx).view.resources() }))
-  server.setRequestHandler('resources/templates/list', async (_request, ctx) => ({ resourceTemplates: scopeOf(ctx).view.resourceTemplates() }))
+  server.setRequestHandler('resources/list', async (_request, ctx) => scopeOf(ctx).view.listing('resources/list'))
+  server.setRequestHandler('resources/templates/list', async (_request, ctx) => scopeOf(ctx).view.listing('resources/templates/list'))
   const ownerOf = (ctx: ServerContext, uri: string): ServedServer => {
     const owner = scopeOf(ctx).view.findResource(uri)
     if (owner === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown resource: ${uri}`)

@@ -1,10 +1,10 @@
 import type { FastifyReply } from 'fastify'
-import type { JSONRPCRequest, JSONRPCResponse, LoggingLevel, RequestId, Server } from '@modelcontextprotocol/server'
+import type { JSONRPCRequest, JSONRPCResponse, LoggingLevel, RequestId, Server, Tool } from '@modelcontextprotocol/server'
 import { countRelayedRequest } from '../metrics/mcp.ts'
 import type { MetricRecorder } from '../metrics/recorder.ts'
 import type { Caller } from '../supervisor/callers.ts'
 import type { ChildStdioTransport } from '../supervisor/stdio-transport.ts'
-import type { CatalogView, ServedServer } from './catalog.ts'
+import { isListingMethod, type CatalogView, type ServedServer } from './catalog.ts'
 import { rpcError } from './errors.ts'
 import type { StreamableHttpTransport } from './http-transport.ts'
 import { CAPABILITY_OF, callRecord, type McpServerDeps, type RequestScope } from './mcp-server.ts'
@@ -27,6 +27,15 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 const hasOnly = (params: Record<string, unknown>, members: readonly string[]) => Object.keys(params).every((member) => members.includes(member))
 const isStringRecord = (value: unknown) => isRecord(value) && Object.values(value).every((item) => typeof item === 'string')
 
+/** Whether a request's `_meta` is absent or plain: no 2026-07-28 envelope members, a well-formed progress token. */
+function hasPlainMeta (params: Record<string, unknown>): boolean {
+  const meta = params._meta
+  if (meta === undefined) return true
+  if (!isRecord(meta) || Object.keys(meta).some((key) => key.startsWith('io.modelcontextprotocol/'))) return false
+  const token = meta.progressToken
+  return token === undefined || typeof token === 'string' || Number.isInteger(token)
+}
+
 /**
  * The route of a call the pass-through serves just as the SDK path would: well-formed params,
  * nothing unusual (tasks, 2026-07-28 envelope members), a target the caller may call and that
@@ -34,11 +43,7 @@ const isStringRecord = (value: unknown) => isRecord(value) && Object.values(valu
  */
 function routeOf (view: CatalogView, request: JSONRPCRequest): Route | undefined {
   const params = request.params
-  if (!isRecord(params)) return undefined
-  const meta = params._meta
-  if (meta !== undefined && (!isRecord(meta) || Object.keys(meta).some((key) => key.startsWith('io.modelcontextprotocol/')))) return undefined
-  const token = meta?.progressToken
-  if (token !== undefined && typeof token !== 'string' && !Number.isInteger(token)) return undefined
+  if (!isRecord(params) || !hasPlainMeta(params)) return undefined
   if (request.method === 'tools/call') {
     if (typeof params.name !== 'string' || !hasOnly(params, ['name', 'arguments', '_meta']) || (params.arguments !== undefined && !isRecord(params.arguments))) return undefined
     const tool = view.findTool(params.name)
@@ -56,6 +61,27 @@ function routeOf (view: CatalogView, request: JSONRPCRequest): Route | undefined
     return owner === undefined ? undefined : { target: owner, params }
   }
   return undefined
+}
+
+/** How the SDK server writes an answer: the result first. */
+const RESULT_START = Buffer.from('{"result":')
+
+/**
+ * The SDK server rewrites, for 2025 clients, a tool's output schema whose root is not an object
+ * (it wraps it in one); a view with such a tool is listed by the SDK path.
+ */
+const rewrittenFor2025 = (tool: Tool) => isRecord(tool.outputSchema) && tool.outputSchema.type !== 'object'
+
+/**
+ * The answer to a listing, byte for byte as the SDK server writes it on a 2025 session, from
+ * the JSON text the view keeps of its result. Undefined when the SDK path answers: a page
+ * asked for (`cursor`), other or malformed params, a tool list the SDK would rewrite.
+ */
+function listingAnswer (view: CatalogView, request: JSONRPCRequest): Buffer | undefined {
+  const { method, params = {} } = request
+  if (!isListingMethod(method) || !isRecord(params) || !hasOnly(params, ['_meta']) || !hasPlainMeta(params)) return undefined
+  if (method === 'tools/list' && view.tools().some(rewrittenFor2025)) return undefined
+  return Buffer.concat([RESULT_START, view.listingJson(method), Buffer.from(`,"jsonrpc":"2.0","id":${JSON.stringify(request.id)}}`)])
 }
 
 /**
@@ -158,10 +184,13 @@ async function forward ({ channel, request, route, session, cancelled, record }:
  * endpoints, the name) rewritten, and the child's answer comes back with only the id restored —
  * no SDK dispatch or validation on either side (the client validates what it gets). Authorization,
  * the call record, metrics, tracing, progress, cancellation and the server's own requests
- * (through `callers`) work as on the SDK path. Undefined, having done nothing, when the request
- * is for the SDK path.
+ * (through `callers`) work as on the SDK path. Listings are answered from the JSON the caller's
+ * view keeps of them (the view is rebuilt whenever what the caller may see changes). Undefined,
+ * having done nothing, when the request is for the SDK path.
  */
 export function passThrough (deps: Pick<McpServerDeps, 'calls' | 'metrics'>, session: PassThroughSession, scope: RequestScope, request: JSONRPCRequest, reply: FastifyReply): Promise<void> | undefined {
+  const listing = listingAnswer(scope.view, request)
+  if (listing !== undefined) return session.transport.serve(reply, request.id, () => { session.transport.answer(request.id, listing) })
   const route = routeOf(scope.view, request)
   const channel = route?.target.managed.transport
   if (route === undefined || channel === undefined) return undefined
