@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, gte, ilike, lt, or, type SQL } from 'drizzle
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { Type, type Static, type TObject, type TProperties, type TSchema, type TUnsafe } from 'typebox'
 import type { Database } from '../db/client.ts'
+import type { EpochCache } from './epoch-cache.ts'
 import { DateOrDateTime } from './schemas.ts'
 
 /**
@@ -136,11 +137,18 @@ export function paginate (page: number, limit: number, total: number): Paginatio
 }
 
 /**
+ * Row counts by the query that counts them, for tables written only through the API: a count
+ * reads every matching row, so a list of thousands would cost with the table, not the page.
+ */
+export type ListTotals = EpochCache<number>
+
+/**
  * One page of rows and its pagination block. `scope` narrows the rows further (e.g. to what
  * the caller may read) and is applied to the count as well. The rows are read first: a page
  * that holds some rows but is not full is the last, and tells the total without a count.
+ * With `totals`, a count is reused while the records are unchanged (see ListTotals).
  */
-export async function listPage<Row> (db: Database, spec: ListSpec, query: ListQuery, scope: SQL[] = []): Promise<{ items: Row[], pagination: Pagination }> {
+export async function listPage<Row> (db: Database, spec: ListSpec, query: ListQuery, scope: SQL[] = [], totals?: ListTotals): Promise<{ items: Row[], pagination: Pagination }> {
   const page = query.page ?? 1
   const limit = query.limit ?? DEFAULT_LIMIT
   const offset = (page - 1) * limit
@@ -152,6 +160,15 @@ export async function listPage<Row> (db: Database, spec: ListSpec, query: ListQu
     .orderBy(direction(sortColumn), direction(spec.id))
     .limit(limit).offset(offset) as Row[]
   const lastPage = items.length < limit && (items.length > 0 || page === 1)
-  const total = lastPage ? offset + items.length : (await db.select({ total: count() }).from(spec.table).where(where))[0]?.total ?? 0
+  const total = lastPage ? offset + items.length : await countRows(db, spec.table, where, totals)
   return { items, pagination: paginate(page, limit, total) }
+}
+
+async function countRows (db: Database, table: PgTable, where: SQL | undefined, totals: ListTotals | undefined): Promise<number> {
+  const counting = db.select({ total: count() }).from(table).where(where)
+  const counted = async () => (await counting)[0]?.total ?? 0
+  if (totals === undefined) return await counted()
+  // Keyed by the statement and its values: a live-status filter's ids, or a caller's readable servers, are among them.
+  const { sql, params } = counting.toSQL()
+  return await totals.get(JSON.stringify([sql, params]), counted)
 }

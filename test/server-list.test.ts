@@ -151,3 +151,27 @@ for (const driver of DRIVERS) {
     t.equal(await get(fresh), 401, 'expired: refused on time, cached or not')
   })
 }
+
+for (const driver of DRIVERS) {
+  t.test(`${driver}: a full page's total is reused until the servers change, or a second passes`, async (t) => {
+    let clock = Date.now()
+    const app = await build(t, driver, { now: () => clock })
+    const admin = await signIn(app)
+    const create = async (name: string) => (await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name, command: 'true', enabled: false } })).json().data.id as string
+    const total = async () => (await list(app, admin, '?search=counted-&limit=1')).pagination.total
+    const first = await create('counted-a')
+    await create('counted-b')
+    t.equal(await total(), 2)
+
+    // Through the API: counted at once.
+    await create('counted-c')
+    t.equal(await total(), 3, 'a server created is counted at once')
+    t.equal((await app.inject({ method: 'DELETE', url: `/api/servers/${first}`, headers: admin.headers })).statusCode, 204)
+    t.equal(await total(), 2, 'a server deleted is counted at once')
+
+    // Behind the hub's back (another hub sharing the database): counted within a second.
+    await app.db.insert(servers).values({ name: 'counted-d', key: 'counted-d', command: 'true', enabled: false })
+    clock += 1000
+    t.equal(await total(), 3, 'a server created elsewhere is counted a second later')
+  })
+}
