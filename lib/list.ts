@@ -1,7 +1,8 @@
-import { and, asc, count, desc, eq, gte, ilike, lt, or, type SQL } from 'drizzle-orm'
-import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import { and, asc, count, desc, eq, getTableName, gte, ilike, lt, or, type SQL } from 'drizzle-orm'
+import { PgDialect, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import { Type, type Static, type TObject, type TProperties, type TSchema, type TUnsafe } from 'typebox'
 import type { Database } from '../db/client.ts'
+import type { EpochCache } from './epoch-cache.ts'
 import { DateOrDateTime } from './schemas.ts'
 
 /**
@@ -135,12 +136,27 @@ export function paginate (page: number, limit: number, total: number): Paginatio
   return { page, limit, total, pages, hasNext: page < pages, hasPrev: page > 1 }
 }
 
+const dialect = new PgDialect()
+
+export interface ListedPage<Row> {
+  items: Row[]
+  pagination: Pagination
+}
+
+/**
+ * Pages by the statements that read them, for tables written only through the API: a page
+ * served from here costs no database work (a count reads every matching row, so a list of
+ * thousands would otherwise cost with the table, not the page).
+ */
+export type ListPages = EpochCache<ListedPage<unknown>>
+
 /**
  * One page of rows and its pagination block. `scope` narrows the rows further (e.g. to what
  * the caller may read) and is applied to the count as well. The rows are read first: a page
  * that holds some rows but is not full is the last, and tells the total without a count.
+ * With `pages`, a page is reused while the records are unchanged (see EpochCache).
  */
-export async function listPage<Row> (db: Database, spec: ListSpec, query: ListQuery, scope: SQL[] = []): Promise<{ items: Row[], pagination: Pagination }> {
+export async function listPage<Row> (db: Database, spec: ListSpec, query: ListQuery, scope: SQL[] = [], pages?: ListPages): Promise<ListedPage<Row>> {
   const page = query.page ?? 1
   const limit = query.limit ?? DEFAULT_LIMIT
   const offset = (page - 1) * limit
@@ -148,10 +164,19 @@ export async function listPage<Row> (db: Database, spec: ListSpec, query: ListQu
   const sortNames = Object.keys(spec.sort)
   const sortColumn = spec.sort[query.sort ?? sortNames[0] ?? ''] ?? spec.id
   const direction = query.order === 'desc' ? desc : asc
-  const items = await db.select().from(spec.table).where(where)
-    .orderBy(direction(sortColumn), direction(spec.id))
-    .limit(limit).offset(offset) as Row[]
-  const lastPage = items.length < limit && (items.length > 0 || page === 1)
-  const total = lastPage ? offset + items.length : (await db.select({ total: count() }).from(spec.table).where(where))[0]?.total ?? 0
-  return { items, pagination: paginate(page, limit, total) }
+  const read = async (): Promise<ListedPage<Row>> => {
+    const items = await db.select().from(spec.table).where(where)
+      .orderBy(direction(sortColumn), direction(spec.id))
+      .limit(limit).offset(offset) as Row[]
+    const lastPage = items.length < limit && (items.length > 0 || page === 1)
+    const total = lastPage ? offset + items.length : (await db.select({ total: count() }).from(spec.table).where(where))[0]?.total ?? 0
+    return { items, pagination: paginate(page, limit, total) }
+  }
+  if (pages === undefined) return await read()
+  // Keyed by what the statements are made of; the rest of the statement follows from the table,
+  // sort and page, so only the conditions are rendered. Their values hold a live-status filter's ids
+  // and a caller's readable servers.
+  const conditions = where === undefined ? null : dialect.sqlToQuery(where)
+  const key = JSON.stringify([getTableName(spec.table), conditions, sortColumn.name, query.order ?? 'asc', page, limit])
+  return await pages.get(key, read) as ListedPage<Row>
 }

@@ -151,3 +151,32 @@ for (const driver of DRIVERS) {
     t.equal(await get(fresh), 401, 'expired: refused on time, cached or not')
   })
 }
+
+for (const driver of DRIVERS) {
+  t.test(`${driver}: a page is reused until the servers change, or a second passes`, async (t) => {
+    let clock = Date.now()
+    const app = await build(t, driver, { now: () => clock })
+    const admin = await signIn(app)
+    const create = async (name: string) => (await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name, command: 'true', enabled: false } })).json().data.id as string
+    const page = async () => await list(app, admin, '?search=reused-&limit=1')
+    const first = await create('reused-a')
+    await create('reused-b')
+    t.equal((await page()).pagination.total, 2)
+    t.match((await list(app, admin, '?search=reused-&limit=1&page=2')).items, [{ name: 'reused-b' }], 'each page is its own')
+    t.match((await list(app, admin, '?search=reused-&limit=1&order=desc')).items, [{ name: 'reused-b' }], 'each order is its own')
+    t.equal((await list(app, admin, '?search=reused-b&limit=1')).pagination.total, 1, 'each search is its own')
+
+    // Through the API: seen at once.
+    await create('reused-c')
+    t.equal((await page()).pagination.total, 3, 'a server created is counted at once')
+    t.equal((await app.inject({ method: 'PUT', url: `/api/servers/${first}`, headers: admin.headers, payload: { description: 'changed' } })).statusCode, 200)
+    t.match((await page()).items, [{ name: 'reused-a', description: 'changed' }], 'a server changed is listed changed at once')
+    t.equal((await app.inject({ method: 'DELETE', url: `/api/servers/${first}`, headers: admin.headers })).statusCode, 204)
+    t.match(await page(), { items: [{ name: 'reused-b' }], pagination: { total: 2 } }, 'a server deleted is gone at once')
+
+    // Behind the hub's back (another hub sharing the database): seen within a second.
+    await app.db.insert(servers).values({ name: 'reused-0', key: 'reused-0', command: 'true', enabled: false })
+    clock += 1000
+    t.match(await page(), { items: [{ name: 'reused-0' }], pagination: { total: 3 } }, 'a server created elsewhere is listed a second later')
+  })
+}

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { EpochCache } from '../../lib/epoch-cache.ts'
 import { ok } from '../../lib/envelope.ts'
-import { listQuerySchema } from '../../lib/list.ts'
+import { listQuerySchema, type ListPages } from '../../lib/list.ts'
 import { errorResponses, NoContent, OPTIONAL_BODY, Ref } from '../../lib/schemas.ts'
 import type { ServerRow } from '../../db/schema.ts'
 import { EMPTY_CATALOG } from '../../supervisor/managed-server.ts'
@@ -22,6 +23,8 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return service.toDto(row, managed?.status(), managed?.catalog.tools.length ?? 0)
   }
   const followers = new LogFollowers()
+  // Until anything stored changes, or a second passes (another hub may share the database); at most 100 pages of 100 rows.
+  const pages: ListPages = new EpochCache({ epochs: () => [app.records.current], ttlMs: 1000, maxEntries: 100, now: app.auth.now })
   for (const schema of schemas.SCHEMAS) app.addSchema(schema)
 
   app.get('', {
@@ -36,7 +39,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Ref(schemas.ServerPage, 'A page of servers'), ...errorResponses(422) }
     }
   }, async (request) => {
-    const page = await service.listServers(app.db, principalOf(request), request.query, () => supervisor.list().map((managed) => ({ id: managed.spec.id, state: managed.state })))
+    const page = await service.listServers(app.db, principalOf(request), request.query, () => supervisor.list().map((managed) => ({ id: managed.spec.id, state: managed.state })), pages)
     return ok({ items: page.items.map(dto), pagination: page.pagination })
   })
 

@@ -6,7 +6,7 @@ import { deriveServerKey } from './key.ts'
 import { serverItemSettings, serverLogs, servers, type ServerItemSetting, type ServerRow } from '../../db/schema.ts'
 import type { SecretBox } from '../../lib/crypto.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
-import { listPage, requestedStatuses, type ListQuery, type ListSpec } from '../../lib/list.ts'
+import { listPage, requestedStatuses, type ListQuery, type ListSpec, type ListPages } from '../../lib/list.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
 import { SERVER_STATES, startTimeoutOf, type Catalog, type ServerSpec, type ServerState, type ServerStatus } from '../../supervisor/managed-server.ts'
 import { groupByRef, isAdmin, readableServerIds, serversInScope, type Principal } from '../../access/index.ts'
@@ -174,9 +174,10 @@ function statusCondition (status: string, live: LiveServer[]): SQL | undefined {
  * Lists the servers the caller may read, one page read in SQL. `status` is live state: it
  * narrows to the ids the supervisor has in that state (`live`); `group` takes a group's name or
  * id, and narrows to the servers that group serves the caller: a group it is not in answers
- * like one that does not exist.
+ * like one that does not exist. Servers are written only through the API: their pages are
+ * reused from `pages`.
  */
-export async function listServers (db: Database, principal: Principal, query: ListQuery & { group?: string }, live: () => LiveServer[]) {
+export async function listServers (db: Database, principal: Principal, query: ListQuery & { group?: string }, live: () => LiveServer[], pages: ListPages) {
   const scope: SQL[] = []
   const readable = await readableServerIds(db, principal)
   if (readable !== undefined) scope.push(readable.length === 0 ? sql`false` : inArray(servers.id, readable))
@@ -193,7 +194,7 @@ export async function listServers (db: Database, principal: Principal, query: Li
       if (condition !== undefined) scope.push(condition)
     }
   }
-  return await listPage<ServerRow>(db, SERVER_LIST, query, scope)
+  return await listPage<ServerRow>(db, SERVER_LIST, query, scope, pages)
 }
 
 /** The key a new server gets: the one asked for, or one derived from its name that is free. */
