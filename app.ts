@@ -22,7 +22,7 @@ import events from './plugins/events.ts'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import firstAdmin from './plugins/first-admin.ts'
 import gracefulClose from './plugins/graceful-close.ts'
-import hubLogStore from './plugins/hub-log.ts'
+import hubLogStore, { requestLogsFrom } from './plugins/hub-log.ts'
 import metrics from './plugins/metrics.ts'
 import notifications from './plugins/notifications.ts'
 import metricHistory from './plugins/metric-history.ts'
@@ -138,6 +138,7 @@ export async function buildApp (options: AppOptions) {
   const hubLog = new HubLog(config.logStoreLevel ?? config.logLevel)
   const app = Fastify({
     logger: loggerOptions(config, options.logStream, hubLog),
+    childLoggerFactory: requestLogsFrom(),
     bodyLimit: 1024 * 1024,
     // graceful-close answers 503 in the envelope instead.
     return503OnClosing: false,

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { isOwnOrigin } from '../lib/origin.ts'
 import { authorizationFailed, rateLimited } from '../lib/errors.ts'
 
@@ -33,16 +33,20 @@ function hostnameOf (host: string | undefined): string | undefined {
 export function hostAndOrigin (allowedHosts: string[] | undefined, allowedOrigins: string[] = []) {
   const allowed = allowedHosts?.map((host) => host.toLowerCase())
   const trusted = (origin: string) => allowedOrigins.length > 0 && URL.canParse(origin) && allowedOrigins.includes(new URL(origin).origin)
-  return async (request: FastifyRequest) => {
-    if (allowed !== undefined && !allowed.includes(hostnameOf(request.headers.host) ?? '')) throw authorizationFailed('Host not allowed')
+  const refusal = (request: FastifyRequest) => {
+    if (allowed !== undefined && !allowed.includes(hostnameOf(request.headers.host) ?? '')) return authorizationFailed('Host not allowed')
     const origin = request.headers.origin
-    if (origin !== undefined && !isOwnOrigin(origin, request.protocol, request.headers.host) && !trusted(origin)) throw authorizationFailed('Origin not allowed')
+    if (origin !== undefined && !isOwnOrigin(origin, request.protocol, request.headers.host) && !trusted(origin)) return authorizationFailed('Origin not allowed')
+    return undefined
   }
+  // A callback hook: it runs on every MCP request, and does no I/O.
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => { done(refusal(request)) }
 }
 
 /** A DELETE (or GET) without a body is fine whatever content type it names (the Python SDK's DELETE says JSON). */
-export async function ignoreContentTypeWithoutBody (request: FastifyRequest): Promise<void> {
+export function ignoreContentTypeWithoutBody (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   const length = request.headers['content-length']
   const hasNoBody = request.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')
   if (request.method !== 'POST' && hasNoBody) delete request.raw.headers['content-type']
+  done()
 }

@@ -27,6 +27,8 @@ interface Entry<V> {
   epochs: number[]
   computedAt: number
   value: Promise<V>
+  /** Set once the computation succeeded. */
+  settled?: { value: V }
 }
 
 /**
@@ -42,19 +44,30 @@ export class EpochCache<V> {
   }
 
   async get (key: string, compute: () => Promise<V>): Promise<V> {
-    const epochs = this.#options.epochs()
-    const now = this.#options.now()
     const entry = this.#entries.get(key)
-    if (entry !== undefined && now - entry.computedAt < this.#options.ttlMs && sameEpochs(entry.epochs, epochs)) return await entry.value
+    if (entry !== undefined && this.#holds(entry)) return await entry.value
     // Full: the entry computed longest ago goes (entries are kept in the order they were computed).
     this.#entries.delete(key)
     if (this.#entries.size >= this.#options.maxEntries) this.#entries.delete(this.#entries.keys().next().value!)
+    const epochs = this.#options.epochs()
+    const computedAt = this.#options.now()
     const value = compute()
-    this.#entries.set(key, { epochs, computedAt: now, value })
-    value.catch(() => {
-      if (this.#entries.get(key)?.value === value) this.#entries.delete(key)
+    const computed: Entry<V> = { epochs, computedAt, value }
+    this.#entries.set(key, computed)
+    value.then((settled) => { computed.settled = { value: settled } }, () => {
+      if (this.#entries.get(key) === computed) this.#entries.delete(key)
     })
     return await value
+  }
+
+  /** The value `get` would answer at once, without a promise: undefined unless it is computed and still holds. */
+  peek (key: string): { value: V } | undefined {
+    const entry = this.#entries.get(key)
+    return entry?.settled !== undefined && this.#holds(entry) ? entry.settled : undefined
+  }
+
+  #holds (entry: Entry<V>): boolean {
+    return this.#options.now() - entry.computedAt < this.#options.ttlMs && sameEpochs(entry.epochs, this.#options.epochs())
   }
 }
 

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyRequest, preParsingHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { authorize, isAdmin, LiveAccess, type Principal, type Resource } from '../access/index.ts'
 import { authenticationFailed, authorizationFailed, notFound } from '../lib/errors.ts'
@@ -96,6 +96,8 @@ export default fp(async (app) => {
     }
     if (docsUi) return
     if (access === undefined) throw new Error(`Route ${String(route.method)} ${route.url} declares no access rule (config.access)`)
+    const check = checkOf(access)
+    if (check !== undefined) route.preParsing = [check, ...[route.preParsing ?? []].flat()]
     if (route.schema === undefined || route.schema.hide === true) return
     const schema = route.schema as { security?: unknown, response?: Record<number, unknown> }
     schema.security = access === 'public' ? [] : AUTHENTICATED
@@ -106,16 +108,16 @@ export default fp(async (app) => {
     schema.response = { ...errorResponses(...statuses, 429), ...schema.response }
   })
 
-  async function check (request: FastifyRequest): Promise<void> {
-    const access = request.routeOptions.config.access
-    if (access === undefined || access === 'public') return
+  /** The checks that need no database: who the caller is, and what a read-only key may do. */
+  function checkCaller (request: FastifyRequest, access: Exclude<AccessRule, 'public'>): Principal {
     const principal = principalOf(request)
     if (principal.readOnly && !SAFE_METHODS.has(request.method)) throw authorizationFailed('This API key is read-only')
-    if (access === 'user') return
-    if (access === 'admin') {
-      if (isAdmin(principal)) return
-      throw authorizationFailed('Admin only')
-    }
+    if (access === 'admin' && !isAdmin(principal)) throw authorizationFailed('Admin only')
+    return principal
+  }
+
+  async function checkObject (request: FastifyRequest, access: Extract<AccessRule, object>): Promise<void> {
+    const principal = checkCaller(request, access)
     const id = (request.params as Record<string, string | undefined>)[access.param]
     if (id === undefined) throw new Error(`Route has no parameter ${access.param}`)
     // The database is decorated after this plugin, and is there by the time requests arrive.
@@ -124,9 +126,27 @@ export default fp(async (app) => {
     if (verdict === 'forbid') throw authorizationFailed()
   }
 
-  // preParsing: after authentication and rate limiting (onRequest), before the body is read.
-  app.addHook('preParsing', async (request, _reply, payload) => {
-    await check(request)
-    return payload
-  })
+  /**
+   * The route's check, in preParsing: after authentication and rate limiting (onRequest), before
+   * the body is read; ahead of the route's own preParsing hooks. Public routes get none, and
+   * those of `user` and `admin` a callback hook (no promise per request).
+   */
+  function checkOf (access: AccessRule): preParsingHookHandler | undefined {
+    if (access === 'public') return undefined
+    if (access === 'user' || access === 'admin') {
+      return (request, _reply, payload, done) => {
+        try {
+          checkCaller(request, access)
+        } catch (error) {
+          done(error as FastifyError)
+          return
+        }
+        done(null, payload)
+      }
+    }
+    return async (request, _reply, payload) => {
+      await checkObject(request, access)
+      return payload
+    }
+  }
 }, { name: 'access' })

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { insertActivity, lookUpObject, pruneActivity, type ActivityEntry, type ActivityObject, type ActivityObjectType } from '../events/activity.ts'
 import { BatchWriter, driverMessage, permanentDatabaseError } from '../lib/batch-writer.ts'
@@ -176,10 +176,18 @@ export default fp<ActivityOptions>(async (app, { retentionDays, now }) => {
     get dropped () { return writer.dropped }
   } satisfies ActivityRecorder)
 
+  // Only the routes that record activity run its hooks, ahead of their own (as app-wide hooks would).
   app.addHook('onRoute', (route) => {
+    const activity = route.config?.activity
+    if (activity !== undefined) {
+      route.preValidation = [noteSentFields, ...[route.preValidation ?? []].flat()]
+      if (activity.manual === true) return
+      route.preHandler = [lookUpObjects, ...[route.preHandler ?? []].flat()]
+      route.onResponse = [recordAnswer, ...[route.onResponse ?? []].flat()]
+      return
+    }
     const methods = [route.method].flat()
-    if (!route.url.startsWith('/api/') || methods.every((method) => SAFE_METHODS.has(method))) return
-    if (route.config?.activity === undefined) throw new Error(`Route ${String(route.method)} ${route.url} changes something but records no activity (config.activity)`)
+    if (route.url.startsWith('/api/') && !methods.every((method) => SAFE_METHODS.has(method))) throw new Error(`Route ${String(route.method)} ${route.url} changes something but records no activity (config.activity)`)
   })
 
   /** Where a source points, as the request names it. */
@@ -196,21 +204,21 @@ export default fp<ActivityOptions>(async (app, { retentionDays, now }) => {
     return ref === undefined || ref.includes('\0') ? undefined : await lookUpObject(app.db, source.type, ref)
   }
 
-  // Before validation fills in defaults: the fields the caller sent.
-  app.addHook('preValidation', async (request) => {
+  /** Before validation fills in defaults: the fields the caller sent. */
+  function noteSentFields (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const body = request.body
-    if (request.routeOptions.config.activity === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) return
-    stateOf(request).sent = Object.keys(body)
-  })
+    if (body !== null && typeof body === 'object' && !Array.isArray(body)) stateOf(request).sent = Object.keys(body)
+    done()
+  }
 
-  // After the access check and validation, before the handler: the names as they are before the change (a delete removes them).
-  app.addHook('preHandler', async (request) => {
-    const route = request.routeOptions.config.activity
-    if (route === undefined || route.manual === true || request.principal === null) return
+  /** After the access check and validation, before the handler: the names as they are before the change (a delete removes them). */
+  async function lookUpObjects (request: FastifyRequest): Promise<void> {
+    const route = request.routeOptions.config.activity!
+    if (request.principal === null) return
     const state = stateOf(request)
     state.target = await lookUp(request, route.target)
     state.related = await lookUp(request, route.related)
-  })
+  }
 
   /** The object as the entry shows it: on success with its name; on failure only what the request itself said. */
   function objectFor (request: FastifyRequest, source: ObjectSource | undefined, found: { id: string, name: string } | undefined, success: boolean): ActivityObject | null {
@@ -221,10 +229,15 @@ export default fp<ActivityOptions>(async (app, { retentionDays, now }) => {
     return { type: source.type, id: found?.id ?? given.id, name: given.name }
   }
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.config.activity
+  function recordAnswer (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    recordEntries(request, reply)
+    done()
+  }
+
+  function recordEntries (request: FastifyRequest, reply: FastifyReply): void {
+    const route = request.routeOptions.config.activity!
     // Anonymous callers were refused before anything happened; the rate limiter refuses before the route.
-    if (route === undefined || route.manual === true || request.principal === null || reply.statusCode === 429) return
+    if (request.principal === null || reply.statusCode === 429) return
     const success = reply.statusCode < 400
     const state = states.get(request) ?? {}
     const base = {
@@ -236,7 +249,7 @@ export default fp<ActivityOptions>(async (app, { retentionDays, now }) => {
     }
     const targets = state.named !== undefined && state.named.length > 0 ? state.named : [objectFor(request, route.target, state.target, success)]
     for (const target of targets) record(request, { ...base, target })
-  })
+  }
 
   /** The body fields of each route's schema, by route. */
   const bodyFields = new Map<string, Set<string> | null>()

@@ -154,11 +154,30 @@ export default fp<AuthOptions>(async (app, { jwtSecret, now, failedCredentialsPe
     return await authenticate({ apiKey: token }, ip)
   })
 
-  app.addHook('onRequest', async (request, reply) => {
+  /** The caller of a request with only a token, as `authenticate` answers it, when that needs no waiting: the token was seen lately and stands. */
+  function knownBearer (token: string): Principal | undefined {
+    const principal = principals.peek(`bearer:${token}`)?.value
+    return principal === undefined || principal === null || principal.expiresAt! <= now() ? undefined : principal
+  }
+
+  // A callback hook: most requests are answered from the caches, without a promise.
+  app.addHook('onRequest', (request, reply, done) => {
     const apiKey = request.headers['x-api-key']
     const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
     // A scraper's token on `/metrics` is not a failed credential: the route checks it.
-    if (apiKey === undefined && request.routeOptions.url === '/metrics' && carriesScrapeToken(request.headers.authorization, metricsToken)) return
-    request.principal = await authenticate({ token, apiKey: typeof apiKey === 'string' ? apiKey : undefined }, request.ip, reply)
+    if (metricsToken !== undefined && apiKey === undefined && request.routeOptions.url === '/metrics' && carriesScrapeToken(request.headers.authorization, metricsToken)) {
+      done()
+      return
+    }
+    const known = apiKey === undefined && token !== undefined ? knownBearer(token) : undefined
+    if (known !== undefined) {
+      request.principal = known
+      done()
+      return
+    }
+    authenticate({ token, apiKey: typeof apiKey === 'string' ? apiKey : undefined }, request.ip, reply).then((principal) => {
+      request.principal = principal
+      done()
+    }, done)
   })
 }, { name: 'auth', dependencies: ['db', 'access', 'redis'] })

@@ -11,10 +11,12 @@ export default fp(async (app) => {
   app.addHook('preClose', async () => {
     closing = true
   })
-  app.addHook('onRequest', async () => {
-    if (closing) throw notReady('The hub is shutting down')
+  // Callback hooks: they run on every request, and a promise each would cost more than the check.
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? notReady('The hub is shutting down') : undefined)
   })
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
 }, { name: 'graceful-close' })

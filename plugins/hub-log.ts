@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import fp from 'fastify-plugin'
+import pino from 'pino'
 import { driverMessage } from '../lib/batch-writer.ts'
 import type { HubLog } from '../logs/hub-log.ts'
 import { insertHubLogs, pruneHubLogs } from '../logs/store.ts'
@@ -34,9 +35,66 @@ const PRUNE_AFTER_ROWS = 10_000
 const CLOSE_FLUSH_MS = 2000
 const DAY_MS = 24 * 60 * 60_000
 
-/** A child-logger factory for an encapsulated plugin whose requests' entries come from `source` (`auth`, `gateway`). */
-export function requestLogsFrom (source: string) {
-  return (logger: FastifyBaseLogger, ...[bindings, options]: Parameters<FastifyBaseLogger['child']>) => logger.child({ ...bindings, source }, options)
+type Bindings = Parameters<FastifyBaseLogger['child']>[0]
+type ChildOptions = Parameters<FastifyBaseLogger['child']>[1]
+type LevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/**
+ * A request's logger, made only once the request logs something its parent writes: most
+ * requests log nothing at the configured level, and a pino child costs more than what an MCP
+ * call does besides (its bindings go through every redaction path). What it writes is what the
+ * child would have written.
+ */
+class RequestLogger implements FastifyBaseLogger {
+  readonly #parent: FastifyBaseLogger
+  readonly #bindings: Bindings
+  readonly #options: ChildOptions
+  #made: FastifyBaseLogger | undefined
+
+  constructor (parent: FastifyBaseLogger, bindings: Bindings, options: ChildOptions) {
+    this.#parent = parent
+    this.#bindings = bindings
+    // Fastify passes `{}` when the route sets no level or serializers of its own.
+    this.#options = options === undefined || Object.keys(options).length === 0 ? undefined : options
+    if (this.#options !== undefined) this.#made = parent.child(bindings, this.#options)
+  }
+
+  get level (): string {
+    return (this.#made ?? this.#parent).level
+  }
+
+  set level (level: string) {
+    this.#logger().level = level
+  }
+
+  fatal: FastifyBaseLogger['fatal'] = (...args: unknown[]) => { this.#log('fatal', args) }
+  error: FastifyBaseLogger['error'] = (...args: unknown[]) => { this.#log('error', args) }
+  warn: FastifyBaseLogger['warn'] = (...args: unknown[]) => { this.#log('warn', args) }
+  info: FastifyBaseLogger['info'] = (...args: unknown[]) => { this.#log('info', args) }
+  debug: FastifyBaseLogger['debug'] = (...args: unknown[]) => { this.#log('debug', args) }
+  trace: FastifyBaseLogger['trace'] = (...args: unknown[]) => { this.#log('trace', args) }
+  silent: FastifyBaseLogger['silent'] = () => {}
+
+  child (bindings: Bindings, options?: ChildOptions): FastifyBaseLogger {
+    return this.#logger().child(bindings, options)
+  }
+
+  #log (level: LevelName, args: unknown[]): void {
+    // `silent` has no number: nothing is written.
+    if (pino.levels.values[level]! < (pino.levels.values[this.level] ?? Infinity)) return
+    ;(this.#logger()[level] as (...args: unknown[]) => void)(...args)
+  }
+
+  #logger (): FastifyBaseLogger {
+    this.#made ??= this.#parent.child(this.#bindings, this.#options)
+    return this.#made
+  }
+}
+
+/** The child-logger factory of requests; of an encapsulated plugin's, whose entries come from `source` (`auth`, `gateway`). */
+export function requestLogsFrom (source?: string) {
+  return (logger: FastifyBaseLogger, bindings: Bindings, options: ChildOptions): FastifyBaseLogger =>
+    new RequestLogger(logger, source === undefined ? bindings : { ...bindings, source }, options)
 }
 
 /**

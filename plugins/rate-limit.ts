@@ -68,8 +68,9 @@ export default fp<RateLimitOptions>(async (app, { limits }) => {
   })
 
   // The plugin reports seconds until the window resets; the contract's header is an epoch time.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     const reset = reply.getHeader('x-ratelimit-reset')
     if (reset !== undefined) reply.header('x-ratelimit-reset', Math.ceil(Date.now() / 1000) + Number(reset))
+    done(null, payload)
   })
 }, { name: 'rate-limit', dependencies: ['auth', 'redis'] })

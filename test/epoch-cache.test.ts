@@ -28,3 +28,24 @@ t.test('EpochCache: reused while the epochs hold and the entry is young; never k
   t.equal(await cache.get('b', compute), 'value 5', 'b is still there')
   t.equal(await cache.get('a', compute), 'value 7', 'a was evicted')
 })
+
+t.test('EpochCache.peek: the value get would answer at once, once computed and while it holds', async (t) => {
+  const records = new RecordsEpoch()
+  let clock = 0
+  const cache = new EpochCache<string | null>({ epochs: () => [records.current], ttlMs: 1000, maxEntries: 10, now: () => clock })
+  let finish: (value: string | null) => void = () => {}
+  const pending = cache.get('a', async () => await new Promise((resolve) => { finish = resolve }))
+  t.equal(cache.peek('a'), undefined, 'not while it is computed')
+  finish(null)
+  await pending
+  t.same(cache.peek('a'), { value: null }, 'a computed null is a value')
+  clock += 999
+  t.same(cache.peek('a'), { value: null })
+  records.bump()
+  t.equal(cache.peek('a'), undefined, 'not once the records changed')
+  t.equal(await cache.get('a', async () => 'again'), 'again')
+  clock += 1000
+  t.equal(cache.peek('a'), undefined, 'nor once it is too old')
+  await t.rejects(cache.get('b', async () => { throw new Error('database down') }))
+  t.equal(cache.peek('b'), undefined, 'a failure is never a value')
+})
