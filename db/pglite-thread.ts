@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
-import type { QueryOptions, Results } from '@electric-sql/pglite'
+import type { PGliteOptions, QueryOptions, Results } from '@electric-sql/pglite'
 
 export interface PgliteThreadOptions {
   /** Where the database lives; in memory when undefined. */
@@ -9,6 +10,33 @@ export interface PgliteThreadOptions {
 }
 
 type RowMode = QueryOptions['rowMode']
+
+type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>
+/** The global WebAssembly, which the project's TypeScript libraries (no DOM) do not declare. */
+const { WebAssembly } = globalThis as unknown as { WebAssembly: { compile: (bytes: Uint8Array) => Promise<WasmModule> } }
+
+/** PGlite's WebAssembly and file system bundle, as its `create` takes them. */
+export interface PgliteArtifacts {
+  pgliteWasmModule: WasmModule
+  initdbWasmModule: WasmModule
+  fsBundle: Blob
+}
+
+let artifacts: Promise<PgliteArtifacts> | undefined
+
+/**
+ * Compiled once a process and shared with every thread: each thread compiling them again would
+ * take about a second of CPU per database opened.
+ */
+async function pgliteArtifacts (): Promise<PgliteArtifacts> {
+  const file = async (name: string) => await readFile(new URL(name, import.meta.resolve('@electric-sql/pglite')))
+  artifacts ??= Promise.all([file('pglite.wasm'), file('initdb.wasm'), file('pglite.data')]).then(async ([pglite, initdb, bundle]) => ({
+    pgliteWasmModule: await WebAssembly.compile(pglite),
+    initdbWasmModule: await WebAssembly.compile(initdb),
+    fsBundle: new Blob([bundle])
+  }))
+  return await artifacts
+}
 
 /** What the main thread asks of the database's thread, numbered by `call`. */
 export type PgliteRequest = { call: number } & (
@@ -57,7 +85,7 @@ export class PgliteThread implements Queries {
 
   /** Starts the thread and waits for the database to open. */
   static async open (options: PgliteThreadOptions = {}): Promise<PgliteThread> {
-    const worker = new Worker(new URL('./pglite-worker.ts', import.meta.url), { workerData: options })
+    const worker = new Worker(new URL('./pglite-worker.ts', import.meta.url), { workerData: { ...options, ...await pgliteArtifacts() } })
     const thread = new PgliteThread(worker)
     await new Promise<void>((resolve, reject) => { thread.#pending.set(0, { resolve: () => { resolve() }, reject }) })
     return thread

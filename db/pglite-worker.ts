@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { PGlite, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite'
-import type { PgliteRequest, PgliteThreadOptions, WorkerAnswer } from './pglite-thread.ts'
+import type { PgliteArtifacts, PgliteRequest, PgliteThreadOptions, WorkerAnswer } from './pglite-thread.ts'
 
 /**
  * The embedded database's own thread (db/pglite-thread.ts): PGlite runs here, so that its
@@ -8,8 +8,8 @@ import type { PgliteRequest, PgliteThreadOptions, WorkerAnswer } from './pglite-
  * loop. Requests come one message each and are answered by their `call` number.
  */
 const port = parentPort!
-const { dataDir, loadDataDir } = workerData as PgliteThreadOptions
-const database = await PGlite.create(dataDir, loadDataDir === undefined ? {} : { loadDataDir })
+const { dataDir, loadDataDir, ...artifacts } = workerData as PgliteThreadOptions & PgliteArtifacts
+const database = await PGlite.create(dataDir, { ...artifacts, ...(loadDataDir === undefined ? {} : { loadDataDir }) })
 
 /** Open transactions, by number: each ends when the main thread says commit or roll back. */
 const transactions = new Map<number, { tx: Transaction, end: (commit: boolean) => void, finished: Promise<void> }>()
