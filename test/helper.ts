@@ -8,7 +8,7 @@ import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import tap from 'tap'
 import { buildApp, type App, type AppOptions } from '../app.ts'
-import { MIGRATIONS_FOLDER, openPgliteThread, openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
+import { MIGRATIONS_FOLDER, openPostgres, wrapPglite, type DatabaseHandle } from '../db/client.ts'
 import { childBaseEnv, type Config } from '../lib/config.ts'
 import type { SupervisorPolicy } from '../supervisor/managed-server.ts'
 import type { WsLimits } from '../ws/index.ts'
@@ -122,10 +122,15 @@ export async function embeddedDataDir (t: Tap): Promise<string> {
   return dataDir
 }
 
-/** A migrated in-memory PGlite on its own thread, as the hub runs it, loaded from the template for each test: isolated and fast. */
+/**
+ * A migrated in-memory PGlite, loaded from the template for each test: isolated and fast. It
+ * runs on the test's thread: a thread of its own per test doubled the suite's time on two
+ * cores. The hub's own (threaded) embedded database is tested by pglite-thread.test.ts and by
+ * every test that opens a data dir (openPglite).
+ */
 async function pgliteDatabase (): Promise<DatabaseHandle> {
   pgliteTemplate ??= loadPgliteTemplate()
-  return await openPgliteThread({ loadDataDir: await pgliteTemplate })
+  return wrapPglite(await PGlite.create({ loadDataDir: await pgliteTemplate }))
 }
 
 let adminPool: pg.Pool | undefined
