@@ -15,12 +15,13 @@ export interface ToolCallRecord {
 
 /** Records waiting to be written, at most: a database outage this long loses nothing. */
 const BACKLOG = { maxItems: 10_000, maxBytes: 4 * 1024 * 1024 }
-/** A batch's write blocks the embedded database's thread (the hub's) for about 50 ms. */
+/** A batch keeps the embedded database's thread busy for about 50 ms. */
 const MAX_BATCH = 1000
 const CLOSE_FLUSH_MS = 2000
 /**
  * Calls recorded within this long mean calls in flight: the backlog waits for a quiet moment
- * (looked for this often), at most `MAX_DEFER_MS` or half the backlog's items.
+ * (looked for this often), at most `MAX_DEFER_MS` or half the backlog's items, so that the
+ * database's work does not compete with the calls for the CPU.
  */
 const QUIET_MS = 200
 const MAX_DEFER_MS = 5000
