@@ -1,7 +1,7 @@
 import t from 'tap'
 import { build, createUser, signIn, type SignedIn } from './helper.ts'
+import { apiAs, startFixture } from './helpers/live-hub.ts'
 
-const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 const LISTINGS = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list']
 
 /**
@@ -15,18 +15,9 @@ t.test('listings on a session', async (t) => {
   await app.listen({ port: 0, host: '127.0.0.1' })
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   const admin = await signIn(app)
-  const api = async (method: string, url: string, payload?: object) => {
-    const res = await app.inject({ method: method as 'POST', url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
-    if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
-    return res.body === '' ? undefined : res.json().data
-  }
-  const server = async (name: string, env: Record<string, string>) => {
-    const created = await api('POST', '/api/servers', { name, command: process.execPath, args: [FIXTURE], env, enabled: false }) as { id: string, key: string }
-    await api('POST', `/api/servers/${created.id}/start`)
-    return created
-  }
-  const alpha = await server('Alpha', { FIXTURE_EXTRA_TOOLS: '3' })
-  const beta = await server('Beta', { FIXTURE_TOOL_NAMES: JSON.stringify(['naïve ☃', 'x'.repeat(70)]) })
+  const api = apiAs(app, admin)
+  const alpha = await startFixture(api, 'Alpha', { FIXTURE_EXTRA_TOOLS: '3' })
+  const beta = await startFixture(api, 'Beta', { FIXTURE_TOOL_NAMES: JSON.stringify(['naïve ☃', 'x'.repeat(70)]) })
   const group = await api('POST', '/api/groups', { name: 'listers', permissions: { servers: ['read'], tools: ['read', 'execute'] } }) as { id: string }
   await api('POST', '/api/groups/listers/servers', { serverId: alpha.id, permissions: ['read'] })
   await api('POST', '/api/groups/listers/servers', { serverId: beta.id, permissions: ['read'] })

@@ -4,8 +4,8 @@ import { toolCalls } from '../db/schema.ts'
 import { withClientId } from '../gateway/pass-through.ts'
 import { build, createUser, signIn, type SignedIn } from './helper.ts'
 import { until } from './helpers/wait.ts'
+import { apiAs, startFixture } from './helpers/live-hub.ts'
 
-const FIXTURE = new URL('./fixtures/mcp-server.ts', import.meta.url).pathname
 const CONFORMANCE_FIXTURE = new URL('./fixtures/conformance-server.ts', import.meta.url).pathname
 
 t.test('the child\'s answer line keeps its bytes; only the id is put back', async (t) => {
@@ -25,18 +25,9 @@ t.test('calls on a session pass through to the child and back', async (t) => {
   await app.listen({ port: 0, host: '127.0.0.1' })
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   const admin = await signIn(app)
-  const api = async (method: string, url: string, payload?: object) => {
-    const res = await app.inject({ method: method as 'POST', url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) })
-    if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
-    return res.body === '' ? undefined : res.json().data
-  }
-  const server = async (name: string, env: Record<string, string> = {}) => {
-    const created = await api('POST', '/api/servers', { name, command: process.execPath, args: [FIXTURE], env, enabled: false }) as { id: string, key: string }
-    await api('POST', `/api/servers/${created.id}/start`)
-    return created
-  }
-  const fixture = await server('Fixture')
-  const mortal = await server('Mortal', { FIXTURE_EXIT_ON: 'tools/call' })
+  const api = apiAs(app, admin)
+  const fixture = await startFixture(api, 'Fixture')
+  const mortal = await startFixture(api, 'Mortal', { FIXTURE_EXIT_ON: 'tools/call' })
   const reporter = await api('POST', '/api/servers', { name: 'Reporter', command: process.execPath, args: [CONFORMANCE_FIXTURE], enabled: false }) as { id: string, key: string }
   await api('POST', `/api/servers/${reporter.id}/start`)
   const group = await api('POST', '/api/groups', { name: 'callers', permissions: { servers: ['read'], tools: ['read', 'execute'] } }) as { id: string }

@@ -29,3 +29,19 @@ export async function startLiveHub (t: Tap, driver: Driver = 'pglite', options: 
     fixture: { command: process.execPath, args: [FIXTURE] }
   }
 }
+
+/** The REST API as a signed-in user, through the real app: a status of 300 or more throws; answers the envelope's data. */
+export function apiAs (app: App, user: { headers: Record<string, string> }) {
+  return async (method: string, url: string, payload?: object) => {
+    const res = await app.inject({ method: method as 'POST', url, headers: user.headers, ...(payload === undefined ? {} : { payload }) })
+    if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`)
+    return res.body === '' ? undefined : res.json().data
+  }
+}
+
+/** Stores the test fixture as server `name` (with `env`) through `api`, and starts it. */
+export async function startFixture (api: ReturnType<typeof apiAs>, name: string, env: Record<string, string> = {}): Promise<{ id: string, key: string }> {
+  const created = await api('POST', '/api/servers', { name, command: process.execPath, args: [FIXTURE], env, enabled: false }) as { id: string, key: string }
+  await api('POST', `/api/servers/${created.id}/start`)
+  return created
+}
