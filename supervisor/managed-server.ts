@@ -16,6 +16,23 @@ import { ChildStdioTransport } from './stdio-transport.ts'
 export const SERVER_STATES = ['stopped', 'starting', 'running', 'stopping', 'backoff', 'error'] as const
 export type ServerState = typeof SERVER_STATES[number]
 
+/** How the hub reaches a server: a program it runs and speaks to over stdio, or a remote URL. */
+export const SERVER_TYPES = ['stdio', 'streamable-http', 'sse'] as const
+export type ServerType = typeof SERVER_TYPES[number]
+
+/** How often a remote server is pinged when its record sets nothing. */
+export const DEFAULT_KEEP_ALIVE_MS = 30_000
+
+/** A remote server: where it is and what the hub sends it. */
+export interface RemoteSpec {
+  type: Exclude<ServerType, 'stdio'>
+  url: string
+  /** Sent with every request, decrypted (secrets: redacted from its logs like a child's env). */
+  headers: Record<string, string>
+  /** ms between pings that check the connection is alive. */
+  keepAliveMs: number
+}
+
 /** What the supervisor runs: always built from a stored server record. */
 export interface ServerSpec {
   id: string
@@ -30,6 +47,8 @@ export interface ServerSpec {
   enabled: boolean
   /** ms a start may take (spawn, MCP initialize, first listing); null: the policy's default for the command. */
   startTimeoutMs?: number | null
+  /** Set for a remote server (`command`, `args`, `env` and `cwd` are then unused); absent for stdio. */
+  remote?: RemoteSpec
 }
 
 export interface SupervisorPolicy {
@@ -83,8 +102,8 @@ export function isPackageRunner (command: string, args: string[]): boolean {
 }
 
 /** The start timeout a server gets: its own, or the default for its kind of command. */
-export function startTimeoutOf (spec: Pick<ServerSpec, 'command' | 'args' | 'startTimeoutMs'>, policy: Pick<SupervisorPolicy, 'startTimeoutMs' | 'packageRunnerStartTimeoutMs'> = DEFAULT_POLICY): number {
-  return spec.startTimeoutMs ?? (isPackageRunner(spec.command, spec.args) ? policy.packageRunnerStartTimeoutMs : policy.startTimeoutMs)
+export function startTimeoutOf (spec: Pick<ServerSpec, 'command' | 'args' | 'startTimeoutMs' | 'remote'>, policy: Pick<SupervisorPolicy, 'startTimeoutMs' | 'packageRunnerStartTimeoutMs'> = DEFAULT_POLICY): number {
+  return spec.startTimeoutMs ?? (spec.remote === undefined && isPackageRunner(spec.command, spec.args) ? policy.packageRunnerStartTimeoutMs : policy.startTimeoutMs)
 }
 
 export interface Catalog {
