@@ -47,8 +47,10 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     onError: (error, retrying) => log.warn({ err: { message: driverMessage(error) }, retrying }, 'could not persist server logs'),
     onDrop: (dropped) => log.warn({ dropped }, 'server log lines dropped: the backlog is full or the database refused them')
   })
+  const policy = { ...DEFAULT_POLICY, ...options.policy }
   const supervisor = new Supervisor({
-    policy: { ...DEFAULT_POLICY, ...options.policy },
+    policy,
+    fetch: app.egress.fetcher({ maxMessageBytes: policy.maxMessageBytes }),
     baseEnv: options.baseEnv,
     stateFile: join(options.dataDir, 'supervisor-groups.json'),
     onStatus: (server) => {
@@ -130,4 +132,4 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     await supervisor.stopAll(5000)
     await logs.close(CLOSE_FLUSH_MS)
   })
-}, { name: 'supervisor', dependencies: ['db', 'auth', 'events', 'metrics'] })
+}, { name: 'supervisor', dependencies: ['db', 'auth', 'egress', 'events', 'metrics'] })

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
-import { Client, type Prompt, type Resource, type ResourceTemplateType, type Tool } from '@modelcontextprotocol/client'
+import { Client, SSEClientTransport, StreamableHTTPClientTransport, type ClientOptions, type FetchLike, type Prompt, type Resource, type ResourceTemplateType, type Tool, type Transport } from '@modelcontextprotocol/client'
 import { execa, type ResultPromise } from 'execa'
 import { Callers, CLIENT_REQUESTS } from './callers.ts'
 import { LOG_LEVELS, LogBuffer, type LogBufferLimits, type LogLevel } from './log-buffer.ts'
@@ -140,6 +140,8 @@ export interface ManagedServerHooks {
   onProcessGroup: (serverId: string, pgid: number | null) => void
   /** A failed start, a crash, a give-up, a stop that needed SIGKILL: for the hub's own log. */
   onProblem?: (server: ManagedServer, level: 'warning' | 'error', message: string) => void
+  /** The only way to a remote server: the egress guard's fetch (checked, pinned, bounded, no redirects); without it, remote servers cannot start. */
+  fetch?: FetchLike
 }
 
 export const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [], resourceTemplates: [] }
@@ -155,6 +157,11 @@ function spawnFailure (error: unknown): string {
   const { code, message } = (error ?? {}) as { code?: unknown, message?: unknown }
   if (code === 'ERR_INVALID_ARG_VALUE' || String(message).includes('null bytes')) return 'a NUL character in the command, args, env or cwd'
   return typeof code === 'string' ? code : 'the process could not be spawned'
+}
+
+/** Where a remote server is, for its log: its origin and path, never its query (it may hold a token). */
+function where (url: URL): string {
+  return `${url.origin}${url.pathname}`
 }
 
 function exitDescription (exit: { code: number | null, signal: string | null }): string {
@@ -194,11 +201,15 @@ export class ManagedServer {
   #stopping = false
   /** When the current child was spawned: its uptime when it exits. */
   #spawnedAt = 0
+  /** A remote server's pings, while it is connected. */
+  #keepAlive: NodeJS.Timeout | undefined
+  /** A check of a remote connection is under way (after a transport error). */
+  #checking = false
   #status: Omit<ServerStatus, 'state' | 'pid' | 'startTimeoutMs'> = { startedAt: null, lastRestart: null, lastExit: null, restartCount: 0, nextRetryAt: null, lastError: null, droppedLogLines: 0, nonMcpStdoutLines: 0 }
   #rateWindow = { second: 0, lines: 0 }
-  /** The values the running child was started with: still secrets after the spec changes. */
-  #launchedEnv: Record<string, string> = {}
-  #redaction: { launched: Record<string, string>, spec: Record<string, string>, redactor: Redactor } | undefined
+  /** The spec the running child or connection was started with: its values are still secrets after the spec changes. */
+  #launched: ServerSpec
+  #redaction: { launched: ServerSpec, spec: ServerSpec, redactor: Redactor } | undefined
   /** Aborted by stop and restart, so that they never wait for a start in progress to time out. */
   #launching: AbortController | undefined
   /** Counts stops and restarts asked for, so that a start queued before one of them does not run after it. */
@@ -206,6 +217,7 @@ export class ManagedServer {
 
   constructor (spec: ServerSpec, policy: SupervisorPolicy, hooks: ManagedServerHooks) {
     this.spec = spec
+    this.#launched = spec
     this.#policy = policy
     this.#hooks = hooks
     this.logs = new LogBuffer(policy.log)
@@ -315,19 +327,29 @@ export class ManagedServer {
     this.logs.add(level, source, this.#redactor().line(line, this.#policy.log.maxLineBytes, cutFromBytes))
   }
 
-  /** Redacts the server's configured values (its secrets): those of the running child and those of the spec. */
+  /**
+   * Redacts the server's configured values (its secrets: env values, remote headers): those it
+   * was started with and those of the spec.
+   */
   #redactor (): Redactor {
     const cached = this.#redaction
-    if (cached?.launched === this.#launchedEnv && cached.spec === this.spec.env) return cached.redactor
-    const redactor = new Redactor(new Set([...Object.values(this.#launchedEnv), ...Object.values(this.spec.env)]))
-    this.#redaction = { launched: this.#launchedEnv, spec: this.spec.env, redactor }
+    if (cached?.launched === this.#launched && cached.spec === this.spec) return cached.redactor
+    const secrets = (spec: ServerSpec) => [...Object.values(spec.env), ...Object.values(spec.remote?.headers ?? {})]
+    const redactor = new Redactor(new Set([...secrets(this.#launched), ...secrets(this.spec)]))
+    this.#redaction = { launched: this.#launched, spec: this.spec, redactor }
     return redactor
+  }
+
+  /** An error's message as the server's log and status may show it. */
+  #reason (error: unknown): string {
+    return this.#redactor().line(error instanceof Error ? error.message : String(error), this.#policy.log.maxLineBytes)
   }
 
   async #launch (): Promise<void> {
     this.#launching = new AbortController()
     try {
-      await this.#spawnAndConnect(this.#launching.signal)
+      if (this.spec.remote === undefined) await this.#spawnAndConnect(this.#launching.signal)
+      else await this.#connectRemote(this.spec.remote, this.#launching.signal)
     } finally {
       this.#launching = undefined
     }
@@ -354,7 +376,7 @@ export class ManagedServer {
     this.#status.lastError = null
     const spec = this.spec
     const timeoutMs = startTimeoutOf(spec, this.#policy)
-    this.#launchedEnv = spec.env
+    this.#launched = spec
     let subprocess: ResultPromise<{ buffer: false, reject: false }>
     try {
       subprocess = execa(spec.command, spec.args, {
@@ -428,8 +450,28 @@ export class ManagedServer {
       }
     })
     child.stdin!.on('error', () => {})
-    // What the hub's clients may offer, the hub offers: each request goes to the client whose call it serves.
-    const client = new Client(HUB_INFO, { capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} } })
+    const client = this.#newClient()
+    this.#client = client
+    this.#transport = transport
+    try {
+      await this.#bounded(client.connect(transport), signal, timeoutMs, `no MCP initialize response within ${timeoutMs} ms`)
+      await this.#bounded(this.#refreshCatalog(client), signal, timeoutMs, `no tools, prompts and resources listed within ${timeoutMs} ms`)
+    } catch (error) {
+      // The SDK's message may quote what the server answered: redacted like its output.
+      const reason = this.#status.lastError ?? this.#reason(error)
+      await this.#terminate(false, 0)
+      // An exit status other than our SIGKILL: the child ended by itself (its stdout may close before its exit is seen).
+      const exit = this.#status.lastExit
+      const exitedByItself = exit !== null && exit.at.getTime() >= this.#spawnedAt && exit.signal !== 'SIGKILL'
+      if (!signal.aborted) this.#crashed(exitedByItself ? `${exitDescription(exit)} during its start (${reason})` : reason, 'start')
+      return
+    }
+    this.#running()
+  }
+
+  /** A client for the server: what the hub's clients may offer, the hub offers, each request going to the client whose call it serves. */
+  #newClient (options: ClientOptions = {}): Client {
+    const client = new Client(HUB_INFO, { ...options, capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} } })
     for (const method of CLIENT_REQUESTS) {
       client.setRequestHandler(method, async (request, ctx) => await this.callers.ask(method, request.params, ctx.mcpReq.signal) as never)
     }
@@ -444,24 +486,112 @@ export class ManagedServer {
     for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed'] as const) {
       client.setNotificationHandler(method, () => { this.#refreshCatalog(client).catch(() => {}) })
     }
+    return client
+  }
+
+  #running (detail = ''): void {
+    this.#status.startedAt = new Date()
+    this.#setState('running')
+    this.#event('info', `running${detail}: ${this.#catalog.tools.length} tools, ${this.#catalog.prompts.length} prompts, ${this.#catalog.resources.length} resources`)
+  }
+
+  /**
+   * Connects to a remote server through the egress guard, with the hub's configured headers
+   * only (never a client's credentials), in whichever protocol era the server speaks.
+   */
+  async #connectRemote (remote: RemoteSpec, signal: AbortSignal): Promise<void> {
+    this.#setState('starting')
+    this.#status.lastError = null
+    this.#launched = this.spec
+    const timeoutMs = startTimeoutOf(this.spec, this.#policy)
+    const { fetch } = this.#hooks
+    if (fetch === undefined) throw new Error('remote servers need the egress guard, and this supervisor has none')
+    const url = new URL(remote.url)
+    const options = { fetch, requestInit: { headers: remote.headers, redirect: 'manual' as const } }
+    // Its own reconnection of a dropped event stream is the SDK's; a connection that stays lost is ours (backoff).
+    const transport: Transport = remote.type === 'sse' ? new SSEClientTransport(url, options) : new StreamableHTTPClientTransport(url, options)
+    const client = this.#newClient({ versionNegotiation: { mode: 'auto' } })
+    client.onclose = () => { this.#connectionLost(client, 'the connection closed') }
+    client.onerror = (error) => { this.#transportError(client, remote, error) }
     this.#client = client
-    this.#transport = transport
+    this.#spawnedAt = Date.now()
+    this.#event('info', `connecting to ${where(url)} (${remote.type})`)
     try {
       await this.#bounded(client.connect(transport), signal, timeoutMs, `no MCP initialize response within ${timeoutMs} ms`)
       await this.#bounded(this.#refreshCatalog(client), signal, timeoutMs, `no tools, prompts and resources listed within ${timeoutMs} ms`)
+      if (client.getProtocolEra() === 'modern') await this.#bounded(this.#listenForChanges(client), signal, timeoutMs, `no subscriptions/listen acknowledgement within ${timeoutMs} ms`)
     } catch (error) {
-      // The SDK's message may quote what the server answered: redacted like its output.
-      const reason = this.#status.lastError ?? this.#redactor().line(error instanceof Error ? error.message : String(error), this.#policy.log.maxLineBytes)
-      await this.#terminate(false, 0)
-      // An exit status other than our SIGKILL: the child ended by itself (its stdout may close before its exit is seen).
-      const exit = this.#status.lastExit
-      const exitedByItself = exit !== null && exit.at.getTime() >= this.#spawnedAt && exit.signal !== 'SIGKILL'
-      if (!signal.aborted) this.#crashed(exitedByItself ? `${exitDescription(exit)} during its start (${reason})` : reason, 'start')
+      const reason = this.#reason(error)
+      this.#disconnect(client)
+      if (!signal.aborted) this.#crashed(reason, 'start')
       return
     }
-    this.#status.startedAt = new Date()
-    this.#setState('running')
-    this.#event('info', `running: ${this.#catalog.tools.length} tools, ${this.#catalog.prompts.length} prompts, ${this.#catalog.resources.length} resources`)
+    this.#running(` (protocol ${client.getNegotiatedProtocolVersion?.() ?? 'unknown'})`)
+    this.#keepAlive = setInterval(() => { this.#check(client, remote, 'no answer to a ping') }, remote.keepAliveMs)
+    this.#keepAlive.unref()
+  }
+
+  /**
+   * A 2026-07-28 server announces changed lists only on a `subscriptions/listen` stream; they
+   * reach the same handlers as a 2025 server's notifications.
+   */
+  async #listenForChanges (client: Client): Promise<void> {
+    const { tools, prompts, resources } = client.getServerCapabilities() ?? {}
+    const filter = { toolsListChanged: tools?.listChanged === true, promptsListChanged: prompts?.listChanged === true, resourcesListChanged: resources?.listChanged === true }
+    if (!Object.values(filter).some(Boolean)) return
+    await client.listen(filter).catch((error: unknown) => { this.#event('warning', `list changes will not be seen: ${this.#reason(error)}`) })
+  }
+
+  /** A failed request or event stream: a lost session ends the connection, anything else is checked with a ping. */
+  #transportError (client: Client, remote: RemoteSpec, error: Error): void {
+    if (client !== this.#client || this.#state !== 'running') return
+    const reason = this.#reason(error)
+    this.#event('warning', `connection: ${reason}`)
+    // The upstream forgot the session (it restarted): re-initialize. An SSE session lives on its stream.
+    if ((error as { status?: unknown }).status === 404 || remote.type === 'sse') this.#connectionLost(client, reason)
+    else this.#check(client, remote, reason)
+  }
+
+  /**
+   * Pings the server (`server/discover` in the 2026-07-28 protocol, which has no ping); no answer
+   * within the keep-alive interval (10 s at most) ends the connection.
+   */
+  #check (client: Client, remote: RemoteSpec, reason: string): void {
+    if (this.#checking) return
+    this.#checking = true
+    const options = { timeout: Math.min(remote.keepAliveMs, 10_000) }
+    const probe = client.getProtocolEra() === 'modern' ? client.discover(options) : client.ping(options)
+    probe.then(
+      () => { this.#checking = false },
+      (error: unknown) => {
+        this.#checking = false
+        this.#connectionLost(client, `${reason}: ${this.#reason(error)}`)
+      })
+  }
+
+  /** The connection of a running remote server failed: as a crash of a child, it backs off and reconnects. */
+  #connectionLost (client: Client, reason: string): void {
+    if (client !== this.#client || this.#stopping || this.#state !== 'running') return
+    const ranMs = Date.now() - (this.#status.startedAt?.getTime() ?? Date.now())
+    this.#disconnect(client)
+    this.#event('warning', `connection lost after ${(ranMs / 1000).toFixed(1)} s: ${reason}`)
+    if (ranMs >= this.#policy.healthyAfterMs) this.#failures = []
+    this.#crashed(`connection lost: ${reason}`, 'crash')
+  }
+
+  /** Forgets a remote connection and its catalog; the session is closed in the background. */
+  #disconnect (client: Client): void {
+    clearInterval(this.#keepAlive)
+    this.#keepAlive = undefined
+    if (client !== this.#client) return
+    this.#client = undefined
+    client.onclose = undefined
+    client.onerror = undefined
+    client.close().catch(() => {})
+    if (this.#catalog !== EMPTY_CATALOG) {
+      this.#catalog = EMPTY_CATALOG
+      this.#hooks.onCatalog(this)
+    }
   }
 
   async #refreshCatalog (client: Client): Promise<void> {
@@ -542,8 +672,24 @@ export class ManagedServer {
     this.#retryTimer = undefined
   }
 
-  /** Ends the child and its whole process group, within bounded time. */
+  /** Ends the child and its whole process group, or a remote server's session, within bounded time. */
   async #terminate (graceful: boolean, timeoutMs: number): Promise<void> {
+    const client = this.#client
+    // Without a child, a client is a remote server's connection.
+    if (this.#child === undefined) {
+      if (client === undefined) return
+      this.#stopping = true
+      this.#setState('stopping')
+      const transport = client.transport
+      // Ends the upstream session (DELETE), bounded: the server may be gone.
+      if (graceful && transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
+        await Promise.race([transport.terminateSession().catch(() => {}), sleep(Math.min(timeoutMs, 2000))])
+      }
+      this.#disconnect(client)
+      this.#stopping = false
+      this.#event('info', 'disconnected')
+      return
+    }
     const child = this.#child
     if (child === undefined || child.pid === undefined) return
     const pid = child.pid

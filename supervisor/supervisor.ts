@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
+import type { FetchLike } from '@modelcontextprotocol/client'
 import type { LogEntry } from './log-buffer.ts'
 import { ManagedServer, type ServerSpec, type SupervisorPolicy } from './managed-server.ts'
 import { hasEnv, killAll, killUntilGone, listProcesses, processesWithEnv } from './process-group.ts'
@@ -14,6 +15,8 @@ export interface SupervisorOptions {
   onLog?: (serverId: string, entry: LogEntry) => void
   /** A failed start, a crash, a give-up, a stop that needed SIGKILL (for the hub's own log). */
   onProblem?: (server: ManagedServer, level: 'warning' | 'error', message: string) => void
+  /** How remote servers are reached: the egress guard's fetch. */
+  fetch?: FetchLike
 }
 
 /** How many servers start at once when the hub starts. */
@@ -104,7 +107,8 @@ export class Supervisor {
         for (const listener of this.#resourceListeners) listener(changed, uri)
       },
       onProcessGroup: (serverId, pgid) => this.#recordGroup(serverId, pgid),
-      onProblem: (changed, level, message) => this.#options.onProblem?.(changed, level, message)
+      onProblem: (changed, level, message) => this.#options.onProblem?.(changed, level, message),
+      fetch: this.#options.fetch
     })
     server.logs.subscribe((entry) => this.#options.onLog?.(spec.id, entry))
     this.#servers.set(spec.id, server)

@@ -3,15 +3,17 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type Se
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execa } from 'execa'
 import { build, rememberSecret, signIn } from './helper.ts'
+import { startUpstream } from './helpers/remote-upstream.ts'
 
 /**
  * The official MCP conformance suite (@modelcontextprotocol/conformance), run against the hub:
  * its server scenarios speak to /mcp/servers/{key} through a proxy that adds an API key,
  * and the server behind the hub is test/fixtures/conformance-server.ts, which passes every
- * scenario when served directly. A failing scenario here is the hub's doing.
+ * scenario when served directly: as a stdio child, and as a remote Streamable HTTP server
+ * (test/fixtures/remote-server.ts). A failing scenario here is the hub's doing.
  */
 
 const FIXTURE = new URL('./fixtures/conformance-server.ts', import.meta.url).pathname
@@ -65,8 +67,9 @@ async function credentialProxy (target: { port: number }, apiKey: string): Promi
   return proxy
 }
 
-t.test('the MCP conformance suite passes against /mcp/servers/{key}', async (t) => {
-  const app = await build(t, 'pglite', { supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
+/** Runs the suite against /mcp/servers/{key} for the server `record` describes. */
+async function passesThroughTheHub (t: Test, record: Record<string, unknown>): Promise<void> {
+  const app = await build(t, 'pglite', { config: { egressAllow: ['127.0.0.1'] }, supervisorPolicy: { startTimeoutMs: 15_000, stdinGraceMs: 300, stopTimeoutMs: 1000 } })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const admin = await signIn(app)
   const api = async (url: string, payload?: object) => {
@@ -74,7 +77,7 @@ t.test('the MCP conformance suite passes against /mcp/servers/{key}', async (t) 
     if (res.statusCode >= 300) throw new Error(`POST ${url}: ${res.statusCode} ${res.body}`)
     return res.body === '' ? undefined : res.json().data
   }
-  const server = await api('/api/servers', { name: 'Conformance', command: process.execPath, args: [FIXTURE], enabled: false }) as { id: string, key: string }
+  const server = await api('/api/servers', { name: 'Conformance', ...record, enabled: false }) as { id: string, key: string }
   await api(`/api/servers/${server.id}/start`)
   const { key: apiKey } = await api('/api/auth/api-keys', { name: 'conformance suite' }) as { key: string }
   rememberSecret(apiKey)
@@ -111,4 +114,13 @@ t.test('the MCP conformance suite passes against /mcp/servers/{key}', async (t) 
     const exception = EXCEPTIONS[scenario]
     t.same(failures, [], scenario, exception === undefined ? {} : { todo: exception })
   }
+}
+
+t.test('the MCP conformance suite passes against /mcp/servers/{key} for a stdio server', async (t) => {
+  await passesThroughTheHub(t, { command: process.execPath, args: [FIXTURE] })
+})
+
+t.test('and for the same server as a remote Streamable HTTP server', async (t) => {
+  const upstream = await startUpstream(t, 'streamable-http')
+  await passesThroughTheHub(t, { type: 'streamable-http', url: upstream.url })
 })
