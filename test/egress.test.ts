@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer, type RequestListener, type Server } from 'node:http'
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node'
-import { fromJsonSchema, McpServer } from '@modelcontextprotocol/server'
+import { fromJsonSchema, McpServer, type Transport } from '@modelcontextprotocol/server'
 import t, { type Test } from 'tap'
 import { EgressError, EgressGuard, type FetchLike } from '../lib/egress.ts'
 import { problemsOf } from './helpers/config.ts'
@@ -432,30 +432,71 @@ t.test('fetch: failures name the host, never the path, query or a header value',
   t.equal(garbled.message, '127.0.0.1 did not answer in HTTP')
 })
 
-t.test('fetch: the MCP SDK\'s Streamable HTTP client lists and calls tools through it', async (t) => {
+/** An MCP server with one tool, `shout`, ended in teardown. */
+function remoteServer (t: Tap): McpServer {
   const mcp = new McpServer({ name: 'remote', version: '1.0.0' })
   mcp.registerTool('shout', {
     description: 'Upper-cases a text',
     inputSchema: fromJsonSchema<{ text: string }>({ type: 'object', properties: { text: { type: 'string' } }, required: ['text'] })
   }, async ({ text }) => ({ content: [{ type: 'text', text: text.toUpperCase() }] }))
-  const serverTransport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID() })
-  await mcp.connect(serverTransport)
   t.teardown(() => mcp.close())
-  const { port } = await receiver(t, async (request, response) => { await serverTransport.handleRequest(request, response) })
+  return mcp
+}
 
-  const fetcher = local.fetcher()
-  const methods: string[] = []
-  const fetch: FetchLike = (url, init) => {
+/** `fetch`, noting the method of every call. */
+function counted (fetch: FetchLike, methods: string[]): FetchLike {
+  return (url, init) => {
     methods.push(init?.method ?? 'GET')
-    return fetcher(url, init)
+    return fetch(url, init)
   }
-  const client = new Client({ name: 'hub', version: '1.0.0' })
-  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { fetch }))
-  t.teardown(() => client.close())
+}
 
+async function listAndCall (t: Tap, client: Client): Promise<void> {
   const { tools } = await client.listTools()
   t.same(tools.map((tool) => tool.name), ['shout'])
   const result = await client.callTool({ name: 'shout', arguments: { text: 'hello' } })
   t.same(result.content, [{ type: 'text', text: 'HELLO' }])
+}
+
+t.test('fetch: the MCP SDK\'s Streamable HTTP client lists and calls tools through it', async (t) => {
+  const mcp = remoteServer(t)
+  const serverTransport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID() })
+  await mcp.connect(serverTransport)
+  const { port } = await receiver(t, async (request, response) => { await serverTransport.handleRequest(request, response) })
+
+  const methods: string[] = []
+  const client = new Client({ name: 'hub', version: '1.0.0' })
+  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { fetch: counted(local.fetcher(), methods) }))
+  t.teardown(() => client.close())
+  await listAndCall(t, client)
   t.ok(methods.filter((method) => method === 'POST').length >= 3, 'initialize, tools/list and tools/call went through the guard')
+})
+
+t.test('fetch: the MCP SDK\'s legacy SSE client lists and calls tools through it', async (t) => {
+  // The SDK v2 has no server side of the 2024-11-05 SSE transport: a minimal one.
+  let events: ServerResponse | undefined
+  const serverTransport: Transport = {
+    async start () {},
+    async send (message) { events?.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`) },
+    async close () { events?.end() }
+  }
+  await remoteServer(t).connect(serverTransport)
+  const { port } = await receiver(t, async (request, response) => {
+    if (request.method === 'GET') {
+      events = response.writeHead(200, { 'content-type': 'text/event-stream' })
+      events.write('event: endpoint\ndata: /messages?session=1\n\n')
+      return
+    }
+    const chunks: Buffer[] = await request.toArray()
+    response.writeHead(202).end()
+    serverTransport.onmessage?.(JSON.parse(Buffer.concat(chunks).toString()))
+  })
+
+  const methods: string[] = []
+  const client = new Client({ name: 'hub', version: '1.0.0' })
+  await client.connect(new SSEClientTransport(new URL(`http://127.0.0.1:${port}/sse`), { fetch: counted(local.fetcher(), methods) }))
+  t.teardown(() => client.close())
+  await listAndCall(t, client)
+  t.equal(methods[0], 'GET', 'the event stream went through the guard')
+  t.ok(methods.filter((method) => method === 'POST').length >= 3, 'and so did the messages')
 })
