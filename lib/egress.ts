@@ -1,7 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { LookupFunction } from 'node:net'
+import { Readable, Transform } from 'node:stream'
 import ipaddr from 'ipaddr.js'
 
 /** Why an outbound connection failed, in a word a caller can branch on. */
@@ -88,7 +89,8 @@ export function privateRange (address: ipaddr.IPv4 | ipaddr.IPv6): string | unde
  * second lookup a DNS rebinding could answer differently). Loopback, private, link-local (cloud
  * metadata), CGNAT, unique-local, multicast, reserved addresses and the IPv6 forms that embed an
  * IPv4 address are refused unless the allow-list (host names, addresses, CIDRs) admits them.
- * Redirects are never followed: a 3xx is the answer.
+ * Redirects are never followed: a 3xx is the answer. `request()` makes one buffered exchange (a
+ * webhook); `fetcher()` gives a streaming `fetch` (the MCP SDK's HTTP transports).
  */
 export class EgressGuard {
   readonly #hosts = new Set<string>()
@@ -139,57 +141,220 @@ export class EgressGuard {
     return range === undefined ? undefined : `${address} is ${range} address`
   }
 
-  /** One HTTP(S) exchange with a checked, pinned address: bounded in time and size, redirects not followed. */
+  /** One buffered HTTP(S) exchange with a checked, pinned address: bounded in time and size, redirects not followed. */
   async request (url: string, init: EgressRequest = {}): Promise<EgressResponse> {
-    const target = new URL(url)
+    const { connectTimeoutMs = 5000, timeoutMs = 15_000, maxResponseBytes = 1024 * 1024 } = init
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(new EgressError('timeout', `${hostOf(url)} did not answer within ${timeoutMs} ms`)), timeoutMs)
+    try {
+      const opened = await this.#open(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, body: init.body, connectTimeoutMs, signal: deadline.signal })
+      const body = bodyOf(opened, totalLimit(maxResponseBytes, opened.host), deadline.signal)
+      const chunks: Buffer[] = await body.toArray()
+      return { status: opened.response.statusCode ?? 0, headers: opened.response.headers, body: Buffer.concat(chunks) }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * A WHATWG `fetch` through this guard, for clients that take one (the MCP SDK's HTTP transports).
+   * Each call resolves and checks the host again and connects to the checked address, one
+   * connection per call. The answer's body streams as it arrives; a `text/event-stream` may stay
+   * open for ever, but none of its events may grow over `maxMessageBytes`, and any other body may
+   * not be longer than that. A 3xx is the answer, never followed (`redirect: 'error'` rejects it
+   * with a TypeError, as fetch does). Failures are EgressErrors naming the host only; aborting
+   * `init.signal` rejects, or errors the body, with the signal's reason (an `AbortError`).
+   */
+  fetcher ({ connectTimeoutMs = 10_000, responseTimeoutMs = 600_000, maxMessageBytes = 16 * 1024 * 1024 }: FetchLimits = {}): FetchLike {
+    return async (url, init = {}) => {
+      const method = (init.method ?? 'GET').toUpperCase()
+      const body = requestBody(init.body)
+      if (body !== undefined && (method === 'GET' || method === 'HEAD')) throw new TypeError(`a ${method} request cannot have a body`)
+      const signal = init.signal ?? undefined
+      const opened = await this.#open(url, { method, headers: requestHeaders(init.headers, body), body, connectTimeoutMs, responseTimeoutMs, signal })
+      const { host, request, response } = opened
+      const status = response.statusCode ?? 0
+      if (init.redirect === 'error' && REDIRECT_STATUSES.has(status)) {
+        request.destroy()
+        throw new TypeError(`${host} answered with a redirect (HTTP ${status}) and this request refuses redirects`)
+      }
+      try {
+        const headers = new Headers()
+        for (let i = 0; i < response.rawHeaders.length; i += 2) headers.append(response.rawHeaders[i]!, response.rawHeaders[i + 1]!)
+        if (method === 'HEAD' || NULL_BODY_STATUSES.has(status)) {
+          request.destroy()
+          return new Response(null, { status, statusText: response.statusMessage, headers })
+        }
+        const limit = headers.get('content-type')?.toLowerCase().startsWith('text/event-stream') === true ? eventLimit(maxMessageBytes, host) : totalLimit(maxMessageBytes, host)
+        return new Response(Readable.toWeb(bodyOf(opened, limit, signal)) as ReadableStream, { status, statusText: response.statusMessage, headers })
+      } catch {
+        request.destroy()
+        throw new EgressError('protocol', `${host} answered with an invalid status line or header`)
+      }
+    }
+  }
+
+  /** Connects to the checked, pinned address of `url`, sends the request, and resolves with the response's head. */
+  async #open (url: string | URL, exchange: Exchange): Promise<Opened> {
+    let target: URL
+    try {
+      target = new URL(url)
+    } catch {
+      throw new EgressError('protocol', 'the URL is not valid')
+    }
     if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new EgressError('protocol', `${target.protocol} URLs are not supported`)
-    const checked = await this.resolve(target.hostname)
+    const { signal, connectTimeoutMs, responseTimeoutMs } = exchange
+    signal?.throwIfAborted()
+    const { host, address, family } = await this.resolve(target.hostname)
+    signal?.throwIfAborted()
     const pinned: LookupFunction = (_hostname, options, callback) => {
-      if (options.all === true) (callback as unknown as (error: null, addresses: LookupAddress[]) => void)(null, [{ address: checked.address, family: checked.family }])
-      else callback(null, checked.address, checked.family)
+      if (options.all === true) (callback as unknown as (error: null, addresses: LookupAddress[]) => void)(null, [{ address, family }])
+      else callback(null, address, family)
     }
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest
-    const { connectTimeoutMs = 5000, timeoutMs = 15_000, maxResponseBytes = 1024 * 1024 } = init
-    return await new Promise<EgressResponse>((resolve, reject) => {
-      let settled = false
-      const fail = (error: EgressError) => {
-        if (settled) return
-        settled = true
-        clearTimeout(total)
-        clearTimeout(connecting)
+    return await new Promise<Opened>((resolve, reject) => {
+      const request = send(target, { method: exchange.method, headers: exchange.headers, lookup: pinned, agent: false })
+      const fail = (error: unknown) => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', abort)
         request.destroy()
         reject(error)
       }
-      const request = send(target, {
-        method: init.method ?? 'GET',
-        headers: init.headers,
-        lookup: pinned,
-        agent: false
-      }, (response) => {
-        const chunks: Buffer[] = []
-        let size = 0
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length
-          if (size > maxResponseBytes) fail(new EgressError('too-large', `the response of ${checked.host} is over ${maxResponseBytes} bytes`))
-          else chunks.push(chunk)
-        })
-        response.on('error', (error) => fail(describe(error, checked.host)))
-        response.on('end', () => {
-          if (settled) return
-          settled = true
-          clearTimeout(total)
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) })
-        })
-      })
-      const total = setTimeout(() => fail(new EgressError('timeout', `${checked.host} did not answer within ${timeoutMs} ms`)), timeoutMs)
-      const connecting = setTimeout(() => fail(new EgressError('timeout', `cannot connect to ${checked.host} within ${connectTimeoutMs} ms`)), connectTimeoutMs)
+      const abort = () => fail(signal?.reason)
+      let timer = setTimeout(() => fail(new EgressError('timeout', `cannot connect to ${host} within ${connectTimeoutMs} ms`)), connectTimeoutMs)
+      signal?.addEventListener('abort', abort, { once: true })
       request.on('socket', (socket) => {
-        socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connecting))
+        socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+          clearTimeout(timer)
+          if (responseTimeoutMs !== undefined) timer = setTimeout(() => fail(new EgressError('timeout', `${host} did not answer within ${responseTimeoutMs} ms`)), responseTimeoutMs)
+        })
       })
-      request.on('error', (error) => fail(describe(error, checked.host)))
-      request.end(init.body)
+      request.on('response', (response) => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', abort)
+        resolve({ host, request, response })
+      })
+      // Kept after the head: a socket error is emitted here as well as on the body, which reports it.
+      request.on('error', (error) => fail(describe(error, host)))
+      request.end(exchange.body)
     })
   }
+}
+
+/** A WHATWG-compatible `fetch`, as the MCP SDK's transports take it. */
+export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
+
+export interface FetchLimits {
+  /** ms to open each connection (TLS included); 10 s by default. */
+  connectTimeoutMs?: number
+  /** ms from the connection being made (the request is sent then) to the response's head; 10 min by default, as a call may answer only when a long tool call ends. The body has no time limit. */
+  responseTimeoutMs?: number
+  /** Bytes an event of a `text/event-stream` body, or any other whole body, may have at most; more errors the body with `too-large`. 16 MiB by default. */
+  maxMessageBytes?: number
+}
+
+interface Exchange {
+  method: string
+  headers: OutgoingHttpHeaders
+  body: string | Uint8Array | undefined
+  connectTimeoutMs: number
+  responseTimeoutMs?: number
+  /** Aborting it destroys the connection; the exchange rejects with its reason. */
+  signal?: AbortSignal | undefined
+}
+
+interface Opened {
+  host: string
+  request: ClientRequest
+  response: IncomingMessage
+}
+
+/** The statuses fetch follows as redirects. */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
+/** The statuses whose response has no body. */
+const NULL_BODY_STATUSES = new Set([204, 205, 304])
+/**
+ * Headers the connection sets, as fetch does: the Host header stays the URL's host (and the TLS
+ * name with it); no content coding is asked for, as bodies are passed on undecoded.
+ */
+const CONNECTION_HEADERS = new Set(['host', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer', 'accept-encoding'])
+
+/** `init.headers` in any of fetch's forms, as node:http takes them. */
+function requestHeaders (init: RequestInit['headers'], body: string | Uint8Array | undefined): OutgoingHttpHeaders {
+  let headers: Headers
+  try {
+    headers = new Headers(init)
+  } catch {
+    // Its message would quote the value, which may be a token.
+    throw new TypeError('a request header has an invalid name or value')
+  }
+  if (typeof body === 'string' && !headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8')
+  const outgoing: OutgoingHttpHeaders = {}
+  for (const [name, value] of headers) if (!CONNECTION_HEADERS.has(name)) outgoing[name] = value
+  return outgoing
+}
+
+function requestBody (body: RequestInit['body']): string | Uint8Array | undefined {
+  if (body === undefined || body === null) return undefined
+  if (typeof body === 'string') return body
+  if (body instanceof ArrayBuffer) return new Uint8Array(body)
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
+  throw new TypeError('the body can only be a string, an ArrayBuffer or a typed array')
+}
+
+/** The response's body through `limit`: its failures as EgressErrors, ended by `signal`, and the connection closed when it closes. */
+function bodyOf ({ host, request, response }: Opened, limit: Transform, signal: AbortSignal | undefined): Transform {
+  const abort = () => limit.destroy(signal?.reason)
+  signal?.addEventListener('abort', abort, { once: true })
+  limit.on('close', () => {
+    signal?.removeEventListener('abort', abort)
+    request.destroy()
+  })
+  response.on('error', (error) => limit.destroy(describe(error, host)))
+  if (signal?.aborted === true) abort()
+  return response.pipe(limit)
+}
+
+/** Passes a body of at most `max` bytes; a longer one fails with `too-large`. */
+function totalLimit (max: number, host: string): Transform {
+  let size = 0
+  return new Transform({
+    transform (chunk: Buffer, _encoding, done) {
+      size += chunk.length
+      if (size > max) done(new EgressError('too-large', `the response of ${host} is over ${max} bytes`))
+      else done(null, chunk)
+    }
+  })
+}
+
+const LF = 0x0a
+const CR = 0x0d
+
+/**
+ * Passes a `text/event-stream` of any length whose every event (its lines up to the blank line
+ * that ends it, the unit an SSE parser holds in memory) has at most `max` bytes; a longer one
+ * fails with `too-large`.
+ */
+function eventLimit (max: number, host: string): Transform {
+  let line = 0
+  let event = 0
+  let previous = 0
+  return new Transform({
+    transform (chunk: Buffer, _encoding, done) {
+      for (let i = 0; i < chunk.length; i++) {
+        const byte = chunk[i]!
+        if (byte === CR || (byte === LF && previous !== CR)) {
+          if (line === 0) event = 0
+          line = 0
+        } else if (byte !== LF) {
+          line++
+          if (++event > max) return done(new EgressError('too-large', `an event from ${host} is over ${max} bytes`))
+        }
+        previous = byte
+      }
+      done(null, chunk)
+    }
+  })
 }
 
 const TLS_CODES = /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|UNABLE_TO_|SELF_SIGNED|HOSTNAME_MISMATCH)/
@@ -199,6 +364,7 @@ function describe (error: Error & { code?: string }, host: string): EgressError 
   if (error instanceof EgressError) return error
   const code = error.code ?? ''
   if (TLS_CODES.test(code) || /certificate|ssl|tls/i.test(error.message)) return new EgressError('tls', `TLS with ${host} failed: ${error.message}`)
+  if (code.startsWith('HPE_')) return new EgressError('protocol', `${host} did not answer in HTTP`)
   if (code === 'ECONNREFUSED') return new EgressError('connect', `${host} refused the connection`)
   if (code === 'ECONNRESET' || code === 'EPIPE') return new EgressError('connect', `${host} closed the connection`)
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return new EgressError('connect', `${host} is unreachable`)
@@ -209,6 +375,11 @@ function describe (error: Error & { code?: string }, host: string): EgressError 
 /** A host as compared and resolved: without IPv6 brackets or the root's trailing dot. */
 function unbracket (host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host.replace(/\.$/, '')
+}
+
+/** The host of a valid `url`, as errors name it. */
+function hostOf (url: string): string {
+  return unbracket(new URL(url).hostname)
 }
 
 function normalized (address: string): string {
