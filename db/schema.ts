@@ -129,7 +129,10 @@ export const servers = pgTable('servers', {
   /** Stable ASCII key: the server's path (`/mcp/servers/{key}`) and its tools' namespace. */
   key: text('key').notNull(),
   description: text('description'),
-  command: text('command').notNull(),
+  /** How the hub reaches the server: `stdio` runs `command`; `streamable-http` and `sse` connect to `url`. */
+  type: text('type', { enum: ['stdio', 'streamable-http', 'sse'] }).notNull().default('stdio'),
+  /** The program of a stdio server; null for a remote one. */
+  command: text('command'),
   args: jsonb('args').$type<string[]>().notNull().default([]),
   env: jsonb('env').$type<Record<string, string>>().notNull().default({}),
   cwd: text('cwd'),
@@ -139,6 +142,12 @@ export const servers = pgTable('servers', {
   callTimeoutMs: integer('call_timeout_ms').notNull().default(60_000),
   /** How long a start may take; null: the default for its command (longer for package runners such as npx). */
   startTimeoutMs: integer('start_timeout_ms'),
+  /** A remote server's URL; null for stdio. */
+  url: text('url'),
+  /** Headers sent to a remote server, values encrypted like env values. */
+  headers: jsonb('headers').$type<Record<string, string>>().notNull().default({}),
+  /** ms between pings of a remote server; null: the default. */
+  keepAliveMs: integer('keep_alive_ms'),
   createdAt: createdAt(),
   updatedAt: updatedAt()
 }, (table) => [
@@ -146,7 +155,10 @@ export const servers = pgTable('servers', {
   uniqueIndex('servers_key_key').on(table.key),
   // The list's other sort orders (with the id as tie-breaker): a page is read from the index, not a sort of every row.
   index('servers_created_at_idx').on(table.createdAt, table.id),
-  index('servers_updated_at_idx').on(table.updatedAt, table.id)
+  index('servers_updated_at_idx').on(table.updatedAt, table.id),
+  // A stdio server runs a command; a remote one connects to a URL: never both, never neither.
+  check('servers_type_check', sql`(${table.type} = 'stdio' and ${table.command} is not null and ${table.url} is null)
+    or (${table.type} in ('streamable-http', 'sse') and ${table.url} is not null and ${table.command} is null)`)
 ])
 
 export type ServerRow = typeof servers.$inferSelect

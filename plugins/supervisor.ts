@@ -112,7 +112,7 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
         throw new Error(`MCPHUB_SETTINGS_FILE ${options.settingsFile}: ${first?.instancePath ?? ''} ${first?.message ?? 'is not a { "mcpServers": {...} } document'}`)
       }
       const file = options.settingsFile
-      const { created, skipped, unsupported } = await importServers(app.db, app.auth.secrets, document.mcpServers).catch((error: unknown) => {
+      const { created, skipped, unsupported } = await importServers(app.db, app.auth.secrets, app.egress, document.mcpServers).catch((error: unknown) => {
         throw new Error(`MCPHUB_SETTINGS_FILE ${file}: ${(error as Error).message}`)
       })
       for (const { name, reason } of unsupported) log.warn({ file, server: name }, `MCPHUB_SETTINGS_FILE: skipped server "${name}": ${reason}`)

@@ -117,8 +117,10 @@ if (first !== undefined) {
   const status: 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'error' = first.status
 }
 const created: Server = await client.servers.create({ name: 'files', command: 'npx', args: ['-y', 'server'] })
-// @ts-expect-error a server needs a command
-await client.servers.create({ name: 'files' })
+const remote: Server = await client.servers.create({ name: 'issues', url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer a token' } })
+const command: string | null = remote.command
+// @ts-expect-error a server's type is stdio, streamable-http or sse
+await client.servers.create({ name: 'socket', type: 'ws', url: 'wss://mcp.example.com/ws' })
 // @ts-expect-error list takes no such status
 await client.servers.list({ status: 'sleeping' })
 for await (const server of client.servers.iterate({ limit: 50 })) {

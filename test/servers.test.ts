@@ -554,30 +554,29 @@ for (const driver of DRIVERS) {
       t.equal(await total('&search=by-a-user'), 0)
     })
 
-    t.test('import: "enabled": false is honoured like "disabled": true; remote entries are skipped and listed', async (t) => {
+    t.test('import: "enabled": false is honoured like "disabled": true; remote entries are imported, other types skipped and listed', async (t) => {
       const entry = { command: process.execPath, args: [FIXTURE], env: { FIXTURE_MODE: 'normal' } }
       const res = await call(app, admin, 'POST', '/api/servers/import', {
         mcpServers: {
           'off-a': { ...entry, enabled: false },
           'off-b': { ...entry, disabled: true, enabled: true },
-          'remote-a': { url: 'https://mcp.example.com/mcp' },
-          'remote-b': { type: 'sse', url: 'https://mcp.example.com/sse' },
+          'remote-a': { url: 'https://mcp.example.com/mcp', disabled: true },
+          'remote-b': { type: 'sse', url: 'https://mcp.example.com/sse', disabled: true },
+          socket: { type: 'ws', url: 'wss://mcp.example.com/ws' },
           'slow-a': { ...entry, disabled: true, startTimeout: 90_000 }
         }
       })
       t.equal(res.status, 200)
-      t.same(res.body.data.created, ['off-a', 'off-b', 'slow-a'])
-      t.same(res.body.data.unsupported, [
-        { name: 'remote-a', reason: 'a remote server (url): the hub runs local (stdio) servers only for now' },
-        { name: 'remote-b', reason: 'a remote server (url): the hub runs local (stdio) servers only for now' }
-      ])
+      t.same(res.body.data.created, ['off-a', 'off-b', 'remote-a', 'remote-b', 'slow-a'])
+      t.same(res.body.data.unsupported, [{ name: 'socket', reason: 'type "ws": the hub supports stdio, streamable-http (http) and sse' }])
       const listed = (await call(app, admin, 'GET', '/api/servers?search=off-')).body.data.items as Array<{ name: string, enabled: boolean, status: string }>
       t.same(listed.map((server) => [server.name, server.enabled, server.status]), [['off-a', false, 'stopped'], ['off-b', false, 'stopped']], 'imported, not started')
-      t.equal(await total('&search=remote-'), 0, 'nothing created for remote entries')
+      t.equal(await total('&search=remote-'), 2, 'remote entries are imported')
+      t.equal(await total('&search=socket'), 0, 'nothing created for an unsupported type')
       const exported = (await call(app, admin, 'GET', '/api/servers/export')).body.data.mcpServers
       t.equal(exported['slow-a'].startTimeout, 90_000, 'a server\'s own start timeout is exported')
       t.notOk('startTimeout' in exported['off-a'], 'the default is not')
-      for (const name of ['off-a', 'off-b', 'slow-a']) {
+      for (const name of ['off-a', 'off-b', 'remote-a', 'remote-b', 'slow-a']) {
         const id = (await call(app, admin, 'GET', `/api/servers?search=${name}`)).body.data.items[0].id as string
         await call(app, admin, 'DELETE', `/api/servers/${id}`)
       }

@@ -34,22 +34,22 @@ t.test('a settings file that is not an mcpServers document stops the start with 
   await t.rejects(build(t, 'pglite', { config: { settingsFile: file } }), /mcpServers\.evil\.env\.NODE_OPTIONS/)
 })
 
-t.test('MCPHUB_SETTINGS_FILE: "enabled": false is honoured; a remote entry is reported in one line and skipped, the hub starts', async (t) => {
+t.test('MCPHUB_SETTINGS_FILE: "enabled": false is honoured; remote entries are imported, an unsupported type is reported in one line and skipped, the hub starts', async (t) => {
   const file = join(testConfig(t).dataDir, 'mcp_settings.json')
   writeFileSync(file, JSON.stringify({
     mcpServers: {
       local: { command: process.execPath, args: [FIXTURE], enabled: false },
-      remote: { url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer remote-canary' } },
-      streaming: { type: 'streamable-http', url: 'https://mcp.example.com/stream' }
+      remote: { url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer remote-canary' }, disabled: true },
+      streaming: { type: 'streamable-http', url: 'https://mcp.example.com/stream', enabled: false },
+      socket: { type: 'ws', url: 'wss://mcp.example.com/ws' }
     }
   }))
   const hubLog = captureLogs()
   const app = await build(t, 'pglite', { config: { settingsFile: file, logLevel: 'info' }, logStream: hubLog.stream })
   const rows = await app.db.select().from(servers)
-  t.same(rows.map((row) => [row.name, row.enabled]), [['local', false]], 'the local one is imported, not enabled')
+  t.same(rows.map((row) => [row.name, row.type, row.enabled]).sort(), [['local', 'stdio', false], ['remote', 'streamable-http', false], ['streaming', 'streamable-http', false]], 'imported, not enabled')
   const skipped = hubLog.lines.filter((line) => line.includes('skipped server'))
-  t.equal(skipped.length, 2, 'one line per skipped entry')
-  t.match(JSON.parse(skipped[0]!), { level: 40, server: 'remote', msg: 'MCPHUB_SETTINGS_FILE: skipped server "remote": a remote server (url): the hub runs local (stdio) servers only for now' })
-  t.match(JSON.parse(skipped[1]!), { level: 40, server: 'streaming' })
+  t.equal(skipped.length, 1, 'one line per skipped entry')
+  t.match(JSON.parse(skipped[0]!), { level: 40, server: 'socket', msg: 'MCPHUB_SETTINGS_FILE: skipped server "socket": type "ws": the hub supports stdio, streamable-http (http) and sse' })
   t.notOk(hubLog.lines.join('\n').includes('remote-canary'), 'what the entry holds is not logged')
 })

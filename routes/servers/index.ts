@@ -18,6 +18,7 @@ const audit = (action: string) => ({ action, target: { type: 'server' as const, 
 const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const box = app.auth.secrets
   const supervisor = app.supervisor
+  const guard = app.egress
   const dto = (row: ServerRow) => {
     const managed = supervisor.get(row.id)
     return service.toDto(row, managed?.status(), managed?.catalog.tools.length ?? 0)
@@ -48,12 +49,12 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'createServer',
       tags: ['servers'],
-      summary: 'Register an MCP server (admins); enabled servers start at once',
+      summary: 'Register an MCP server (admins): a program to run (stdio) or a remote URL; enabled servers start at once',
       body: Ref(schemas.CreateServerBody),
       response: { 201: Ref(schemas.ServerEnvelope, 'The new server'), ...errorResponses(400, 409, 422) }
     }
   }, async (request, reply) => {
-    const row = await service.createServer(app.db, box, request.body)
+    const row = await service.createServer(app.db, box, guard, request.body)
     app.activity.target(request, { id: row.id, name: row.name })
     request.log.info({ serverId: row.id, by: principalOf(request).userId }, 'server created')
     const managed = supervisor.upsert(service.specOf(box, row))
@@ -68,12 +69,12 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'importServers',
       tags: ['servers'],
       summary: 'Import servers from a `{ "mcpServers": {...} }` document (Claude Desktop / mcp_settings.json)',
-      description: 'All entries are validated first; nothing is created unless all are valid. Existing names are skipped (`skipped`); entries the hub cannot run yet (remote servers: a `url`, or a `type` other than `stdio`) are skipped and listed in `unsupported` with the reason. `"disabled": true` and `"enabled": false` both import a server without starting it.',
+      description: 'All entries are validated first; nothing is created unless all are valid. Existing names are skipped (`skipped`). An entry is a stdio server (a `command`, `type` absent or `stdio`) or a remote one (a `url`, `type` absent or `streamable-http`, `http`, `streamableHttp`, or `sse`); other types (`ws`…) are skipped and listed in `unsupported` with the reason. `"disabled": true` and `"enabled": false` both import a server without starting it.',
       body: Ref(schemas.McpServersDocument),
       response: { 200: Ref(schemas.ImportResultEnvelope, 'The names created, skipped and not supported'), ...errorResponses(400, 422) }
     }
   }, async (request) => {
-    const { created, skipped, unsupported } = await service.importServers(app.db, box, request.body.mcpServers)
+    const { created, skipped, unsupported } = await service.importServers(app.db, box, guard, request.body.mcpServers)
     // One entry per server created (one without a target when none was).
     app.activity.target(request, ...created.map((row) => ({ id: row.id, name: row.name })))
     for (const row of created) {
@@ -89,7 +90,7 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'exportServers',
       tags: ['servers'],
-      summary: 'Export every server as `{ "mcpServers": {...} }` (env values masked)',
+      summary: 'Export every server as `{ "mcpServers": {...} }` (env and header values masked)',
       response: { 200: Ref(schemas.McpServersEnvelope, 'Every server as an mcpServers document') }
     }
   }, async () => ok(await service.exportServers(app.db)))
@@ -110,14 +111,14 @@ const serverRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'updateServer',
       tags: ['servers'],
-      summary: 'Update a server (command, args, env and cwd: admins only); a running server picks changes up on restart',
+      summary: 'Update a server (type, command, args, env, cwd, url and headers: admins only); a running server picks changes up on restart',
       params: schemas.ServerParams,
       body: Ref(schemas.UpdateServerBody),
       response: { 200: Ref(schemas.ServerEnvelope, 'The updated server'), ...errorResponses(400, 409, 422) }
     }
   }, async (request) => {
     const current = await service.getServer(app.db, request.params.serverId)
-    const row = await service.updateServer(app.db, box, principalOf(request), current, request.body)
+    const row = await service.updateServer(app.db, box, guard, principalOf(request), current, request.body)
     supervisor.upsert(service.specOf(box, row))
     return ok(dto(row))
   })

@@ -5,12 +5,13 @@ import type { Database } from '../../db/client.ts'
 import { deriveServerKey } from './key.ts'
 import { serverItemSettings, serverLogs, servers, type ServerItemSetting, type ServerRow } from '../../db/schema.ts'
 import type { SecretBox } from '../../lib/crypto.ts'
+import { EgressError, type EgressGuard } from '../../lib/egress.ts'
 import { authorizationFailed, notFound, validationFailed } from '../../lib/errors.ts'
 import { listPage, requestedStatuses, type ListQuery, type ListSpec, type ListPages } from '../../lib/list.ts'
 import { LOG_LEVELS, type LogEntry, type LogLevel } from '../../supervisor/log-buffer.ts'
-import { SERVER_STATES, startTimeoutOf, type Catalog, type ServerSpec, type ServerState, type ServerStatus } from '../../supervisor/managed-server.ts'
+import { DEFAULT_KEEP_ALIVE_MS, SERVER_STATES, startTimeoutOf, type Catalog, type ServerSpec, type ServerState, type ServerStatus, type ServerType } from '../../supervisor/managed-server.ts'
 import { groupByRef, isAdmin, readableServerIds, serversInScope, type Principal } from '../../access/index.ts'
-import { MASK } from './schemas.ts'
+import { HEADER_NAME_PATTERN, MASK } from './schemas.ts'
 
 export const SERVER_LIST: ListSpec = {
   table: servers,
@@ -54,6 +55,7 @@ export function forbiddenEnvKey (key: string): boolean {
 export interface ServerInput {
   name?: string
   key?: string
+  type?: ServerType
   command?: string
   args?: string[]
   env?: Record<string, string>
@@ -64,9 +66,16 @@ export interface ServerInput {
   callTimeout?: number
   /** null: back to the default for the command. */
   startTimeout?: number | null
+  url?: string
+  headers?: Record<string, string>
+  /** null: back to the default. */
+  keepAlive?: number | null
 }
 
 const PROCESS_FIELDS = ['command', 'args', 'env', 'cwd'] as const
+const REMOTE_FIELDS = ['url', 'headers', 'keepAlive'] as const
+/** What only admins set: what runs on the host, and where the hub connects with which credentials. */
+const ADMIN_FIELDS = ['type', ...PROCESS_FIELDS, 'url', 'headers'] as const
 const NUL_REASON = 'must not contain a NUL character'
 
 /** Checks what the schema cannot: a program (not a shell line), safe variables, an existing directory. */
@@ -97,21 +106,118 @@ export function validateProcessFields (input: ServerInput, field = ''): void {
   }
 }
 
-/** Seals new env values; a masked value keeps what is stored. */
-function sealEnv (box: SecretBox, env: Record<string, string>, stored: Record<string, string> = {}): Record<string, string> {
+/**
+ * Headers the transport sets itself, hop-by-hop headers and the MCP protocol's own: refused in a
+ * server's headers. Cookie and Authorization are allowed: they are the hub's own credentials.
+ */
+const MANAGED_HEADERS = new Set(['host', 'content-length', 'content-type', 'accept', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'last-event-id'])
+const MANAGED_HEADER_FAMILIES = [/^proxy-/, /^mcp-/]
+const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN)
+/** Visible ASCII, spaces and tabs: no CR, LF, NUL or other control character. */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/
+
+/** A remote server's headers with lower-case names, checked (the schema's name pattern is not enforced on a record's keys). */
+function headerMap (headers: Record<string, string>, field: string): Record<string, string> {
+  const result: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase()
+    const at = `${field}headers.${name}`
+    if (!HEADER_NAME.test(name)) throw validationFailed(at, 'must be an HTTP header name: letters, digits and !#$%&\'*+.^_`|~-')
+    if (MANAGED_HEADERS.has(lower) || MANAGED_HEADER_FAMILIES.some((family) => family.test(lower))) throw validationFailed(at, 'is managed by the hub\'s transport and cannot be set')
+    if (!HEADER_VALUE.test(value)) throw validationFailed(at, 'must be printable ASCII (spaces and tabs allowed), without CR, LF, NUL or other control characters')
+    if (result[lower] !== undefined) throw validationFailed(at, 'is given twice (header names are case-insensitive)')
+    result[lower] = value
+  }
+  return result
+}
+
+/**
+ * Checks a remote server's URL: http or https without credentials, to a host the egress guard
+ * does not refuse. A host it cannot resolve now is accepted: every connection checks again.
+ */
+async function checkUrl (guard: EgressGuard, url: string, field: string): Promise<void> {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw validationFailed(field, 'must be an absolute http or https URL')
+  }
+  // The URL parser drops tabs and newlines silently: the stored text must be what is checked.
+  if (!/^[\x21-\x7e]+$/.test(url)) throw validationFailed(field, 'must be visible ASCII: no spaces or control characters (percent-encode them)')
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw validationFailed(field, 'must be an http or https URL')
+  if (parsed.username !== '' || parsed.password !== '') throw validationFailed(field, 'must not hold credentials (user:pass@): send them in headers')
+  try {
+    await guard.resolve(parsed.hostname)
+  } catch (error) {
+    if (error instanceof EgressError && error.kind === 'refused') throw validationFailed(field, error.message)
+  }
+}
+
+/** Seals new secret values (env, headers); a masked value keeps what is stored. */
+function sealSecrets (box: SecretBox, field: string, values: Record<string, string>, stored: Record<string, string> = {}): Record<string, string> {
   const sealed: Record<string, string> = {}
-  for (const [key, value] of Object.entries(env)) {
+  for (const [key, value] of Object.entries(values)) {
     if (value !== MASK) sealed[key] = box.seal(value)
     else if (stored[key] !== undefined) sealed[key] = stored[key]
-    else throw validationFailed(`env.${key}`, 'is the mask but no value is stored for it')
+    else throw validationFailed(`${field}.${key}`, 'is the mask but no value is stored for it')
   }
   return sealed
 }
 
+const masked = (secrets: Record<string, string>) => Object.fromEntries(Object.keys(secrets).map((key) => [key, MASK]))
+
+const opened = (box: SecretBox, sealed: Record<string, string>) => Object.fromEntries(Object.entries(sealed).map(([key, value]) => [key, box.open(value)]))
+
+/** The columns that say how the hub reaches a server: a program it runs, or a URL it connects to. */
+type Connection = Pick<ServerRow, 'type' | 'command' | 'args' | 'env' | 'cwd' | 'url' | 'headers' | 'keepAliveMs'>
+
+/**
+ * How the hub reaches a server: the input over what `current` has (nothing for a new server),
+ * checked, secrets sealed. A server has the fields of its kind only: the other kind's are refused
+ * in the input, and cleared when the type changes kind. `field` prefixes error fields (imports).
+ */
+async function connectionOf (box: SecretBox, guard: EgressGuard, input: ServerInput, current?: ServerRow, field = ''): Promise<Connection> {
+  const type = input.type ?? current?.type ?? (input.url === undefined ? 'stdio' : 'streamable-http')
+  const remote = type !== 'stdio'
+  const foreign = (remote ? PROCESS_FIELDS : REMOTE_FIELDS).find((name) => input[name] !== undefined)
+  if (foreign !== undefined) throw validationFailed(`${field}${foreign}`, remote ? `is for stdio servers; a ${type} server has a url` : 'is for remote servers (type streamable-http or sse)')
+  // Fields of the same kind carry over; a change of kind starts from nothing.
+  const kept = current !== undefined && (current.type !== 'stdio') === remote ? current : undefined
+  if (!remote) {
+    validateProcessFields(input, field)
+    const command = input.command ?? kept?.command ?? null
+    if (command === null) throw validationFailed(`${field}command`, 'is required for a stdio server')
+    return {
+      type,
+      command,
+      args: input.args ?? kept?.args ?? [],
+      env: input.env === undefined ? kept?.env ?? {} : sealSecrets(box, `${field}env`, input.env, kept?.env),
+      cwd: input.cwd === undefined ? kept?.cwd ?? null : input.cwd,
+      url: null,
+      headers: {},
+      keepAliveMs: null
+    }
+  }
+  const url = input.url ?? kept?.url ?? null
+  if (url === null) throw validationFailed(`${field}url`, `is required for a ${type} server`)
+  const headers = input.headers === undefined ? undefined : headerMap(input.headers, field)
+  if (input.url !== undefined) await checkUrl(guard, input.url, `${field}url`)
+  return {
+    type,
+    command: null,
+    args: [],
+    env: {},
+    cwd: null,
+    url,
+    headers: headers === undefined ? kept?.headers ?? {} : sealSecrets(box, `${field}headers`, headers, kept?.headers),
+    keepAliveMs: input.keepAlive === undefined ? kept?.keepAliveMs ?? null : input.keepAlive
+  }
+}
+
 export function specOf (box: SecretBox, row: ServerRow): ServerSpec {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(row.env)) env[key] = box.open(value)
-  return { id: row.id, name: row.name, key: row.key, command: row.command, args: row.args, env, cwd: row.cwd, enabled: row.enabled, startTimeoutMs: row.startTimeoutMs }
+  const spec: ServerSpec = { id: row.id, name: row.name, key: row.key, command: row.command ?? '', args: row.args, env: opened(box, row.env), cwd: row.cwd, enabled: row.enabled, startTimeoutMs: row.startTimeoutMs }
+  if (row.type === 'stdio' || row.url === null) return spec
+  return { ...spec, remote: { type: row.type, url: row.url, headers: opened(box, row.headers), keepAliveMs: row.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS } }
 }
 
 const iso = (date: Date | null | undefined) => date?.toISOString() ?? null
@@ -123,14 +229,18 @@ export function toDto (row: ServerRow, status: ServerStatus | undefined, toolCou
     name: row.name,
     key: row.key,
     description: row.description,
+    type: row.type,
     command: row.command,
     args: row.args,
-    env: Object.fromEntries(Object.keys(row.env).map((key) => [key, MASK])),
+    env: masked(row.env),
     cwd: row.cwd,
     enabled: row.enabled,
     tags: row.tags,
     callTimeout: row.callTimeoutMs,
-    startTimeout: status?.startTimeoutMs ?? startTimeoutOf({ command: row.command, args: row.args, startTimeoutMs: row.startTimeoutMs }),
+    startTimeout: status?.startTimeoutMs ?? startTimeoutOf({ command: row.command ?? '', args: row.args, startTimeoutMs: row.startTimeoutMs }),
+    url: row.url,
+    headers: masked(row.headers),
+    keepAlive: row.type === 'stdio' ? null : row.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
     status: state,
     pid: status?.pid ?? null,
     uptime: state === 'running' && status?.startedAt ? Date.now() - status.startedAt.getTime() : null,
@@ -204,15 +314,16 @@ async function keyFor (db: Database, input: { name: string, key?: string }): Pro
   return deriveServerKey(input.name, taken)
 }
 
-export async function createServer (db: Database, box: SecretBox, input: ServerInput & { name: string, command: string }): Promise<ServerRow> {
-  validateProcessFields(input)
+export async function createServer (db: Database, box: SecretBox, guard: EgressGuard, input: ServerInput & { name: string }): Promise<ServerRow> {
+  return await insertServer(db, input, await connectionOf(box, guard, input))
+}
+
+/** Stores a new server whose connection is checked already. */
+async function insertServer (db: Database, input: ServerInput & { name: string }, connection: Connection): Promise<ServerRow> {
   const [row] = await db.insert(servers).values({
     name: input.name,
     key: await keyFor(db, input),
-    command: input.command,
-    args: input.args ?? [],
-    env: sealEnv(box, input.env ?? {}),
-    cwd: input.cwd ?? null,
+    ...connection,
     enabled: input.enabled ?? true,
     description: input.description ?? null,
     tags: input.tags ?? [],
@@ -222,18 +333,14 @@ export async function createServer (db: Database, box: SecretBox, input: ServerI
   return row!
 }
 
-/** Updates a server; what runs (command, args, env, cwd) is for admins only. */
-export async function updateServer (db: Database, box: SecretBox, principal: Principal, current: ServerRow, input: ServerInput): Promise<ServerRow> {
-  const processField = PROCESS_FIELDS.find((field) => input[field] !== undefined)
-  if (processField !== undefined && !isAdmin(principal)) throw authorizationFailed(`Only admins may change ${processField}`)
-  validateProcessFields(input)
+/** Updates a server; what runs (type, command, args, env, cwd) and where it connects (url, headers) are for admins only. */
+export async function updateServer (db: Database, box: SecretBox, guard: EgressGuard, principal: Principal, current: ServerRow, input: ServerInput): Promise<ServerRow> {
+  const adminField = ADMIN_FIELDS.find((field) => input[field] !== undefined)
+  if (adminField !== undefined && !isAdmin(principal)) throw authorizationFailed(`Only admins may change ${adminField}`)
   const [row] = await db.update(servers).set({
     ...(input.name === undefined ? {} : { name: input.name }),
     ...(input.key === undefined ? {} : { key: input.key }),
-    ...(input.command === undefined ? {} : { command: input.command }),
-    ...(input.args === undefined ? {} : { args: input.args }),
-    ...(input.env === undefined ? {} : { env: sealEnv(box, input.env, current.env) }),
-    ...(input.cwd === undefined ? {} : { cwd: input.cwd }),
+    ...await connectionOf(box, guard, input, current),
     ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
     ...(input.description === undefined ? {} : { description: input.description }),
     ...(input.tags === undefined ? {} : { tags: input.tags }),
@@ -301,64 +408,59 @@ export interface ImportedServer {
   description?: string
   startTimeout?: number
   url?: string
+  headers?: Record<string, string>
+  keepAlive?: number
   type?: string
 }
 
-/** Why the hub cannot run an entry yet (a remote server), or undefined when it can. */
-function unsupportedReason (entry: ImportedServer): string | undefined {
-  if (entry.url !== undefined) return 'a remote server (url): the hub runs local (stdio) servers only for now'
-  if (entry.type !== undefined && entry.type !== 'stdio') return `type ${JSON.stringify(entry.type)}: the hub runs local (stdio) servers only for now`
-  return undefined
+/** The names MCP clients give each transport in their `mcpServers` files. */
+const IMPORTED_TYPES = new Map<string, ServerType>([
+  ['stdio', 'stdio'], ['streamable-http', 'streamable-http'], ['http', 'streamable-http'], ['streamableHttp', 'streamable-http'], ['sse', 'sse']
+])
+
+/** An `mcpServers` entry as a server to create, or undefined for a type the hub does not support. */
+function inputOf (name: string, entry: ImportedServer): ServerInput & { name: string } | undefined {
+  const { disabled, enabled, type, description, ...connection } = entry
+  const known = type === undefined ? undefined : IMPORTED_TYPES.get(type)
+  if (type !== undefined && known === undefined) return undefined
+  return { name, ...connection, ...(known === undefined ? {} : { type: known }), enabled: disabled !== true && enabled !== false, description: description ?? null }
 }
 
 /**
- * Imports `{ mcpServers }`: all valid or nothing; names that exist already are kept as they are,
- * entries the hub cannot run yet (remote servers) are skipped and listed with the reason.
+ * Imports `{ mcpServers }`: all valid or nothing; names that exist already are kept as they are
+ * (and their entries not checked), entries of a type the hub does not support are skipped and
+ * listed with the reason.
  */
-export async function importServers (db: Database, box: SecretBox, document: Record<string, ImportedServer>) {
+export async function importServers (db: Database, box: SecretBox, guard: EgressGuard, document: Record<string, ImportedServer>) {
   const unsupported: Array<{ name: string, reason: string }> = []
-  const runnable: Array<[string, ImportedServer & { command: string }]> = []
+  const skipped: string[] = []
+  const existing = await existingNames(db, Object.keys(document))
+  const checked: Array<[ServerInput & { name: string }, Connection]> = []
   for (const [name, entry] of Object.entries(document)) {
     // The schema's name bounds are not enforced on record keys either.
     if (name.length < 1 || name.length > 100) throw validationFailed(`mcpServers.${name}`, 'a server name must have 1 to 100 characters')
-    const reason = unsupportedReason(entry)
-    if (reason !== undefined) {
-      unsupported.push({ name, reason })
+    const input = inputOf(name, entry)
+    if (input === undefined) {
+      unsupported.push({ name, reason: `type ${JSON.stringify(entry.type)}: the hub supports stdio, streamable-http (http) and sse` })
       continue
     }
-    const { command } = entry
-    if (command === undefined) throw validationFailed(`mcpServers.${name}.command`, 'is required (a remote server has a url instead)')
-    validateProcessFields(entry, `mcpServers.${name}.`)
-    runnable.push([name, { ...entry, command }])
+    if (existing.has(name)) skipped.push(name)
+    else checked.push([input, await connectionOf(box, guard, input, undefined, `mcpServers.${name}.`)])
   }
-  const existing = await existingNames(db, runnable.map(([name]) => name))
   const created: ServerRow[] = []
   await db.transaction(async (tx) => {
-    for (const [name, entry] of runnable) {
-      if (existing.has(name)) continue
-      created.push(await createServer(tx, box, {
-        name,
-        command: entry.command,
-        args: entry.args ?? [],
-        env: entry.env ?? {},
-        cwd: entry.cwd ?? null,
-        enabled: entry.disabled !== true && entry.enabled !== false,
-        description: entry.description ?? null,
-        ...(entry.startTimeout === undefined ? {} : { startTimeout: entry.startTimeout })
-      }))
-    }
+    for (const [input, connection] of checked) created.push(await insertServer(tx, input, connection))
   })
-  return { created, skipped: [...existing], unsupported }
+  return { created, skipped, unsupported }
 }
 
 export async function exportServers (db: Database) {
   const rows = await db.select().from(servers).orderBy(servers.name)
   return {
     mcpServers: Object.fromEntries(rows.map((row) => [row.name, {
-      command: row.command,
-      args: row.args,
-      env: Object.fromEntries(Object.keys(row.env).map((key) => [key, MASK])),
-      ...(row.cwd === null ? {} : { cwd: row.cwd }),
+      ...(row.type === 'stdio'
+        ? { command: row.command ?? '', args: row.args, env: masked(row.env), ...(row.cwd === null ? {} : { cwd: row.cwd }) }
+        : { type: row.type, url: row.url ?? '', headers: masked(row.headers), ...(row.keepAliveMs === null ? {} : { keepAlive: row.keepAliveMs }) }),
       ...(row.enabled ? {} : { disabled: true }),
       ...(row.description === null ? {} : { description: row.description }),
       ...(row.startTimeoutMs === null ? {} : { startTimeout: row.startTimeoutMs })

@@ -604,7 +604,7 @@ export class ServersResource {
   }
 
   /**
-   * Register an MCP server (admins); enabled servers start at once
+   * Register an MCP server (admins): a program to run (stdio) or a remote URL; enabled servers start at once
    *
    * `POST /api/servers`
    */
@@ -615,7 +615,7 @@ export class ServersResource {
   /**
    * Import servers from a `{ "mcpServers": {...} }` document (Claude Desktop / mcp_settings.json)
    *
-   * All entries are validated first; nothing is created unless all are valid. Existing names are skipped (`skipped`); entries the hub cannot run yet (remote servers: a `url`, or a `type` other than `stdio`) are skipped and listed in `unsupported` with the reason. `"disabled": true` and `"enabled": false` both import a server without starting it.
+   * All entries are validated first; nothing is created unless all are valid. Existing names are skipped (`skipped`). An entry is a stdio server (a `command`, `type` absent or `stdio`) or a remote one (a `url`, `type` absent or `streamable-http`, `http`, `streamableHttp`, or `sse`); other types (`ws`…) are skipped and listed in `unsupported` with the reason. `"disabled": true` and `"enabled": false` both import a server without starting it.
    *
    * `POST /api/servers/import`
    */
@@ -624,7 +624,7 @@ export class ServersResource {
   }
 
   /**
-   * Export every server as `{ "mcpServers": {...} }` (env values masked)
+   * Export every server as `{ "mcpServers": {...} }` (env and header values masked)
    *
    * `GET /api/servers/export`
    */
@@ -642,7 +642,7 @@ export class ServersResource {
   }
 
   /**
-   * Update a server (command, args, env and cwd: admins only); a running server picks changes up on restart
+   * Update a server (type, command, args, env, cwd, url and headers: admins only); a running server picks changes up on restart
    *
    * `PUT /api/servers/{serverId}`
    */

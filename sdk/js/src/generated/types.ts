@@ -612,7 +612,10 @@ export type Server = {
   name: string
   key: string
   description: string | null
-  command: string
+  /** How the hub reaches the server: `stdio` runs `command` and speaks MCP over its stdin/stdout; `streamable-http` and `sse` connect to `url` (default: `streamable-http` when a `url` is given, `stdio` otherwise) */
+  type: 'stdio' | 'streamable-http' | 'sse'
+  /** The program of a stdio server; null for a remote one */
+  command: string | null
   args: Array<string>
   env: Record<string, string>
   cwd: string | null
@@ -621,6 +624,12 @@ export type Server = {
   callTimeout: number
   /** The start timeout in force, ms: the server's own or the default for its command */
   startTimeout: number
+  /** A remote server's URL; null for stdio */
+  url: string | null
+  /** A remote server's header names, each value shown as "********" */
+  headers: Record<string, string>
+  /** The keep-alive interval in force for a remote server, ms; null for stdio */
+  keepAlive: number | null
   /** `running` = process up and MCP initialize done; `starting`/`stopping` in between; `backoff` = waiting to restart after a crash; `error` = gave up (see lastError) until started again */
   status: 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'error'
   pid: number | null
@@ -641,12 +650,15 @@ export type Server = {
   updatedAt: string
 }
 
+/** A stdio server has a `command` (and `args`, `env`, `cwd`); a remote server (`streamable-http` or `sse`) has a `url` (and `headers`, `keepAlive`) instead. Fields of the other kind are refused. */
 export type CreateServer = {
   name: string
   /** ASCII key: `/mcp/servers/{key}` and the `{key}__` prefix of its tools; derived from the name when not given */
   key?: string
+  /** How the hub reaches the server: `stdio` runs `command` and speaks MCP over its stdin/stdout; `streamable-http` and `sse` connect to `url` (default: `streamable-http` when a `url` is given, `stdio` otherwise) */
+  type?: 'stdio' | 'streamable-http' | 'sse'
   /** The program to run (no shell): arguments go in `args` */
-  command: string
+  command?: string
   args?: Array<string>
   /** Variables for the server (secrets: stored encrypted, shown as "********"; sending "********" back keeps the stored value) */
   env?: Record<string, string>
@@ -660,12 +672,21 @@ export type CreateServer = {
   callTimeout?: number
   /** ms a start may take (spawn, MCP initialize, first listing) before it counts as failed (null on update: back to the default); default 120000 for package runners (npx, pnpx, bunx, uvx, pipx, pnpm/yarn dlx, npm exec, bun x), whose first start may download the package, 30000 otherwise */
   startTimeout?: number
+  /** A remote server's MCP endpoint: an http or https URL in visible ASCII, without `user:pass@` (credentials go in `headers`); private, loopback and link-local addresses need MCPHUB_EGRESS_ALLOW */
+  url?: string
+  /** Headers sent with every request to a remote server, such as `Authorization`. Names are case-insensitive and stored in lower case; values are secrets (stored encrypted, shown as "********"; sending "********" back keeps the stored value): printable ASCII (spaces and tabs allowed) without CR, LF, NUL or other control characters, 8192 characters at most. Refused: the headers the transport manages (host, content-length, content-type, accept, connection, keep-alive, transfer-encoding, te, trailer, upgrade, expect, proxy-*, mcp-* such as mcp-session-id and mcp-protocol-version, last-event-id). Cookie is allowed: it is the hub's own credential, like Authorization; a client's credentials are never forwarded. */
+  headers?: Record<string, string>
+  /** ms between pings that check a remote server is alive (default 30000; null on update: back to the default); remote servers only */
+  keepAlive?: number
 }
 
+/** Fields left out keep their value. `type` defaults to the current one; changing it between stdio and remote needs the new kind's `command` or `url`, and clears the other kind's fields. type, command, args, env, cwd, url and headers: admins only. */
 export type UpdateServer = {
   name?: string
   /** ASCII key: `/mcp/servers/{key}` and the `{key}__` prefix of its tools; derived from the name when not given */
   key?: string
+  /** How the hub reaches the server: `stdio` runs `command` and speaks MCP over its stdin/stdout; `streamable-http` and `sse` connect to `url` (default: `streamable-http` when a `url` is given, `stdio` otherwise) */
+  type?: 'stdio' | 'streamable-http' | 'sse'
   /** The program to run (no shell): arguments go in `args` */
   command?: string
   args?: Array<string>
@@ -680,6 +701,12 @@ export type UpdateServer = {
   callTimeout?: number
   /** ms a start may take (spawn, MCP initialize, first listing) before it counts as failed (null on update: back to the default); default 120000 for package runners (npx, pnpx, bunx, uvx, pipx, pnpm/yarn dlx, npm exec, bun x), whose first start may download the package, 30000 otherwise */
   startTimeout?: number | null
+  /** A remote server's MCP endpoint: an http or https URL in visible ASCII, without `user:pass@` (credentials go in `headers`); private, loopback and link-local addresses need MCPHUB_EGRESS_ALLOW */
+  url?: string
+  /** Headers sent with every request to a remote server, such as `Authorization`. Names are case-insensitive and stored in lower case; values are secrets (stored encrypted, shown as "********"; sending "********" back keeps the stored value): printable ASCII (spaces and tabs allowed) without CR, LF, NUL or other control characters, 8192 characters at most. Refused: the headers the transport manages (host, content-length, content-type, accept, connection, keep-alive, transfer-encoding, te, trailer, upgrade, expect, proxy-*, mcp-* such as mcp-session-id and mcp-protocol-version, last-event-id). Cookie is allowed: it is the hub's own credential, like Authorization; a client's credentials are never forwarded. */
+  headers?: Record<string, string>
+  /** ms between pings that check a remote server is alive (default 30000; null on update: back to the default); remote servers only */
+  keepAlive?: number | null
 }
 
 export type StopServer = {
@@ -711,9 +738,13 @@ export type McpServers = {
     description?: string
     /** ms a start may take (spawn, MCP initialize, first listing) before it counts as failed (null on update: back to the default); default 120000 for package runners (npx, pnpx, bunx, uvx, pipx, pnpm/yarn dlx, npm exec, bun x), whose first start may download the package, 30000 otherwise */
     startTimeout?: number
-    /** A remote server: not run by the hub yet, so skipped and listed in `unsupported` */
+    /** A remote server's MCP endpoint: an http or https URL in visible ASCII, without `user:pass@` (credentials go in `headers`); private, loopback and link-local addresses need MCPHUB_EGRESS_ALLOW */
     url?: string
-    /** `stdio` (or none) is imported; `sse`, `http`, `streamable-http`… are skipped */
+    /** Headers sent with every request to a remote server, such as `Authorization`. Names are case-insensitive and stored in lower case; values are secrets (stored encrypted, shown as "********"; sending "********" back keeps the stored value): printable ASCII (spaces and tabs allowed) without CR, LF, NUL or other control characters, 8192 characters at most. Refused: the headers the transport manages (host, content-length, content-type, accept, connection, keep-alive, transfer-encoding, te, trailer, upgrade, expect, proxy-*, mcp-* such as mcp-session-id and mcp-protocol-version, last-event-id). Cookie is allowed: it is the hub's own credential, like Authorization; a client's credentials are never forwarded. */
+    headers?: Record<string, string>
+    /** ms between pings that check a remote server is alive (default 30000; null on update: back to the default); remote servers only */
+    keepAlive?: number
+    /** `stdio` (or none, with a `command`); `streamable-http`, `http` or `streamableHttp` (or none, with a `url`); `sse`. Other types (`ws`…) are skipped and listed in `unsupported` */
     type?: string
   }>
 }
@@ -721,7 +752,7 @@ export type McpServers = {
 export type ImportResult = {
   created: Array<string>
   skipped: Array<string>
-  /** Entries the hub cannot run yet (remote servers): skipped */
+  /** Entries of a type the hub does not support (`ws`…): skipped */
   unsupported: Array<{
     name: string
     reason: string

@@ -4,4 +4,4 @@
 export const API_VERSION = '0.1.0'
 
 /** sha256 of the OpenAPI document this SDK was generated from. */
-export const DOCUMENT_HASH = '8868ea2947d6e3f82bb9607cf9473d1ac5bd4a614d363ec6dc58792dd50d4060'
+export const DOCUMENT_HASH = 'd4662094e32eca3248e24e70374865d09105a6b54a817ad987e3df076d5bdbb8'
