@@ -130,4 +130,4 @@ export default fp<SupervisorPluginOptions>(async (app, options) => {
     await supervisor.stopAll(5000)
     await logs.close(CLOSE_FLUSH_MS)
   })
-}, { name: 'supervisor', dependencies: ['db', 'auth', 'events', 'metrics'] })
+}, { name: 'supervisor', dependencies: ['db', 'auth', 'egress', 'events', 'metrics'] })
