@@ -7,6 +7,8 @@ export interface TcpProxy {
   restore(): void
   /** Holds every chunk from the target for this long before passing it on. */
   delay(ms: number): void
+  /** New connections go to this port of the target's host. */
+  retarget(port: number): void
   close(): Promise<void>
 }
 
@@ -14,6 +16,7 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
   const sockets = new Set<Socket>()
   let open = true
   let delayMs = 0
+  let targetPort = target.port
   const track = (socket: Socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -25,7 +28,7 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
       client.destroy()
       return
     }
-    const upstream = connect(target.port, target.host)
+    const upstream = connect(targetPort, target.host)
     track(upstream)
     client.pipe(upstream)
     upstream.on('data', (chunk: Buffer) => {
@@ -49,6 +52,9 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
     },
     delay (ms) {
       delayMs = ms
+    },
+    retarget (port) {
+      targetPort = port
     },
     async close () {
       open = false
