@@ -507,7 +507,8 @@ export class ManagedServer {
     const { fetch } = this.#hooks
     if (fetch === undefined) throw new Error('remote servers need the egress guard, and this supervisor has none')
     const url = new URL(remote.url)
-    const options = { fetch, requestInit: { headers: remote.headers, redirect: 'manual' as const } }
+    // Redirects are left to the guard's fetch, which never follows them: a 3xx fails the request.
+    const options = { fetch, redirectPolicy: 'follow' as const, requestInit: { headers: remote.headers, redirect: 'manual' as const } }
     // Its own reconnection of a dropped event stream is the SDK's; a connection that stays lost is ours (backoff).
     const transport: Transport = remote.type === 'sse' ? new SSEClientTransport(url, options) : new StreamableHTTPClientTransport(url, options)
     const client = this.#newClient({ versionNegotiation: { mode: 'auto' } })
