@@ -93,6 +93,7 @@ t.test('a Streamable HTTP server: served on every endpoint, with the hub\'s head
   const logs = await app.inject({ method: 'GET', url: `/api/servers/${created.id}/logs?limit=1000`, headers: admin.headers })
   t.match(logs.body, /connecting to http:\/\/127\.0\.0\.1:\d+\/mcp/, 'its log holds its connection events')
   t.match(logs.body, /running \(protocol 2025-11-25\)/, 'and the protocol it speaks')
+  t.ok((logs.json().data as Array<{ source: string }>).some((line) => line.source === 'mcp'), 'and its MCP log messages')
   t.notOk(logs.body.includes(HEADER_SECRET), 'never the header value')
   const scraped = await app.inject({ method: 'GET', url: '/metrics', headers: admin.headers })
   t.match(scraped.body, new RegExp(`^mcphub_tool_calls_total\\{server="${created.key}"\\} [1-9]`, 'm'), 'its calls are counted')
@@ -109,6 +110,11 @@ t.test('the 2026-07-28 protocol: a server that speaks it is served through the h
   const progress: number[] = []
   await client.callTool({ name: 'test_tool_with_progress', arguments: {} }, { onprogress: (update) => { progress.push(update.progress) } })
   t.same(progress, [0, 50, 100], 'progress comes through')
+  let changes = 0
+  client.setNotificationHandler('notifications/tools/list_changed', () => { changes++ })
+  await fetch(`http://127.0.0.1:${upstream.port}/tools-changed`, { method: 'POST' })
+  await until('the list change relayed', () => changes > 0)
+  t.pass('a list change it announces on its subscriptions/listen stream reaches the caller')
   const logs = await api('GET', `/api/servers/${created.id}/logs?limit=1000`) as Array<{ message: string }>
   t.ok(logs.some((line) => line.message.includes('protocol 2026-07-28')), 'the hub spoke 2026-07-28 to it')
 })
