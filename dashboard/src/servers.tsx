@@ -1,0 +1,109 @@
+import { useEffect, useRef, useState } from 'preact/hooks'
+import type { MCPHubClient, Server } from '../../sdk/js/src/index.ts'
+import { useI18n } from './i18n.ts'
+
+/** Statuses from which a server can be stopped; from the others it can be started. */
+const STOPPABLE = new Set<Server['status']>(['starting', 'running', 'backoff'])
+
+/** The servers with their live status: the list by REST, then each change as it comes over `/ws`. */
+export function ServersPage ({ client }: { client: MCPHubClient }) {
+  const { t } = useI18n()
+  const [servers, setServers] = useState<Server[] | undefined>(undefined)
+  const [live, setLive] = useState(false)
+  const [error, setError] = useState<string | undefined>(undefined)
+  const [pending, setPending] = useState<ReadonlySet<string>>(new Set())
+  const known = useRef(new Set<string>())
+
+  useEffect(() => {
+    let active = true
+    const load = async () => {
+      const items: Server[] = []
+      for await (const server of client.servers.iterate({ sort: 'name' })) items.push(server)
+      if (!active) return
+      known.current = new Set(items.map((server) => server.id))
+      setServers(items)
+    }
+    const reload = () => { load().catch((failure: Error) => setError(failure.message)) }
+    // Loaded once the subscription is live, and again whenever events may have been missed: no change falls between.
+    const unsubscribe = client.events.subscribe('server-status', {
+      onSubscribed: () => {
+        setLive(true)
+        reload()
+      },
+      onReset: reload,
+      onError: (failure) => setError(failure.message)
+    }, (event) => {
+      if (!known.current.has(event.serverId)) {
+        reload()
+        return
+      }
+      setServers((current) => current?.map((server) => server.id === event.serverId ? { ...server, status: event.to, pid: event.pid } : server))
+    })
+    return () => {
+      active = false
+      unsubscribe()
+    }
+  }, [client])
+
+  /** Starts or stops a server; its new status arrives as events. */
+  const act = async (server: Server, action: 'start' | 'stop') => {
+    setPending((current) => new Set(current).add(server.id))
+    setError(undefined)
+    try {
+      await (action === 'start' ? client.servers.start(server.id) : client.servers.stop(server.id))
+    } catch (failure) {
+      setError(`${server.name}: ${(failure as Error).message}`)
+    } finally {
+      setPending((current) => {
+        const next = new Set(current)
+        next.delete(server.id)
+        return next
+      })
+    }
+  }
+
+  return (
+    <section aria-labelledby='servers-title'>
+      <div class='heading'>
+        <h1 id='servers-title'>{t('servers.title')}</h1>
+        <p role='status' class={live ? 'live' : 'connecting'}>{live ? t('servers.live') : t('servers.connecting')}</p>
+      </div>
+      {error !== undefined && <p role='alert' class='error'>{error}</p>}
+      {servers === undefined && <p>{t('app.loading')}</p>}
+      {servers?.length === 0 && <p>{t('servers.empty')}</p>}
+      {servers !== undefined && servers.length > 0 && (
+        <div class='table'>
+          <table>
+            <thead>
+              <tr>
+                <th scope='col'>{t('servers.name')}</th>
+                <th scope='col'>{t('servers.status')}</th>
+                <th scope='col'>{t('servers.actions')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {servers.map((server) => {
+                const stoppable = STOPPABLE.has(server.status)
+                return (
+                  <tr key={server.id} data-server={server.name}>
+                    <th scope='row'>{server.name}</th>
+                    <td><span class={`status status-${server.status}`} data-status={server.status}>{t(`status.${server.status}`)}</span></td>
+                    <td>
+                      <button
+                        type='button' disabled={pending.has(server.id)}
+                        aria-label={t(stoppable ? 'servers.stopName' : 'servers.startName', { name: server.name })}
+                        onClick={() => act(server, stoppable ? 'stop' : 'start')}
+                      >
+                        {t(stoppable ? 'servers.stop' : 'servers.start')}
+                      </button>
+                    </td>
+                  </tr>
+                )
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  )
+}
