@@ -16,6 +16,7 @@ import access from './plugins/access.ts'
 import alerts from './plugins/alerts.ts'
 import activity from './plugins/activity.ts'
 import auth from './plugins/auth.ts'
+import dashboard, { DASHBOARD_DIST } from './plugins/dashboard.ts'
 import db from './plugins/db.ts'
 import egress from './plugins/egress.ts'
 import events from './plugins/events.ts'
@@ -64,6 +65,8 @@ export interface AppOptions {
   alertTimings?: Partial<AlertTimings> & { now?: () => number }
   /** How notifications are retried (tests shorten it). */
   notificationRetry?: Partial<RetryPolicy>
+  /** The built dashboard served at `/`; dashboard/dist by default. */
+  dashboardDir?: string
 }
 
 /** Secrets pino must never write, wherever they appear in a logged object. */
@@ -201,6 +204,7 @@ export async function buildApp (options: AppOptions) {
     allowedOrigins: config.wsAllowedOrigins ?? [],
     limits: { ...(config.wsMaxSocketsPerUser === undefined ? {} : { maxSocketsPerUser: config.wsMaxSocketsPerUser }), ...options.wsLimits }
   })
+  await app.register(dashboard, { root: options.dashboardDir ?? DASHBOARD_DIST })
   return app
 }
 
