@@ -11,7 +11,11 @@ const PUBLIC_ROUTES = new Set([
   'GET /readyz',
   'GET /openapi.json',
   'POST /api/auth/login',
-  'POST /api/auth/refresh'
+  'POST /api/auth/refresh',
+  // The browser session authenticates by its refresh cookie and CSRF token.
+  'POST /api/auth/session',
+  'POST /api/auth/session/refresh',
+  'DELETE /api/auth/session'
 ])
 
 interface Operation {

@@ -1,4 +1,6 @@
+import cookie from '@fastify/cookie'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Static } from 'typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ApiKeyRow, UserRow } from '../../db/schema.ts'
 import { ok } from '../../lib/envelope.ts'
@@ -10,6 +12,7 @@ import { getUser } from '../users/service.ts'
 import * as schemas from './schemas.ts'
 import * as service from './service.ts'
 import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle } from './throttle.ts'
+import { BrowserSessionCookies, CSRF_COOKIE, REFRESH_COOKIE } from './cookies.ts'
 import { principalOf } from '../../plugins/access.ts'
 import { requestLogsFrom } from '../../plugins/hub-log.ts'
 
@@ -32,6 +35,7 @@ const CODE_GUESSES = 'Wrong codes count like failed sign-ins: after repeated fai
 
 const auth: FastifyPluginAsyncTypebox = async (app) => {
   app.setChildLoggerFactory(requestLogsFrom('auth'))
+  await app.register(cookie)
   for (const schema of schemas.SCHEMAS) app.addSchema(schema)
   const ctx = app.auth
   // Password and MFA code guesses, per account and per address; in Redis when configured, so every hub sees them.
@@ -79,25 +83,18 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     })
   }
 
-  const tokenPair = async (user: UserRow, sessionId: string, refreshToken: string) => ({
+  /** The access token of a session, and who it belongs to. */
+  const accessFor = async (user: UserRow, sessionId: string) => ({
     token: app.issueAccessToken({ userId: user.id, role: user.role, sessionId }),
-    refreshToken,
     expiresIn: service.ACCESS_TOKEN_TTL_SECONDS,
     user: { id: user.id, username: user.username, role: user.role, permissions: await permissionsOf(ctx.db, { userId: user.id, role: user.role }) }
   })
 
-  app.post('/login', {
-    config: { access: 'public', activity: { action: 'auth.login', manual: true } },
-    schema: {
-      operationId: 'login',
-      tags: ['auth'],
-      summary: 'Sign in with username, password and (if enrolled) a TOTP code',
-      description: 'Wrong usernames and passwords get the same 401. Repeated failures delay further attempts on the account and from the address, with growing delays.',
-      body: Ref(schemas.LoginBody),
-      response: { 200: Ref(schemas.TokenPairEnvelope, 'Signed in: an access token and a refresh token'), ...errorResponses(401, 422, 429) }
-    }
-  }, async (request, reply) => {
-    const { username, password, mfaCode } = request.body
+  const tokenPair = async (user: UserRow, grant: service.SessionGrant) => ({ ...await accessFor(user, grant.sessionId), refreshToken: grant.refreshToken })
+
+  /** Checks a sign-in (throttled, with MFA when enrolled, recorded) and opens a session. */
+  async function signIn (request: FastifyRequest, reply: FastifyReply, body: Static<typeof schemas.LoginBody>): Promise<service.SessionGrant & { user: UserRow }> {
+    const { username, password, mfaCode } = body
     const accountKey = username.toLowerCase()
     try {
       await refuseWhileBlocked(request, reply, accountKey, 'Too many failed sign-in attempts; try again later')
@@ -119,26 +116,16 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       throw error
     }
     await accounts.reset(accountKey)
-    const { sessionId, refreshToken } = await service.openSession(ctx, user.id)
-    request.log.info({ userId: user.id, sessionId }, 'signed in')
+    const grant = await service.openSession(ctx, user.id)
+    request.log.info({ userId: user.id, sessionId: grant.sessionId }, 'signed in')
     recordSignIn(request, username, 'success', null, user)
-    return ok(await tokenPair(user, sessionId, refreshToken))
-  })
+    return { ...grant, user }
+  }
 
-  app.post('/refresh', {
-    config: { access: 'public', activity: { action: 'auth.refresh', manual: true } },
-    schema: {
-      operationId: 'refreshToken',
-      tags: ['auth'],
-      summary: 'Exchange a refresh token for a new token pair',
-      description: 'The presented refresh token is spent. Presenting a spent one again revokes the whole session.',
-      body: Ref(schemas.RefreshBody),
-      response: { 200: Ref(schemas.TokenPairEnvelope, 'A new token pair (the refresh token sent is spent)'), ...errorResponses(401, 422, 429) }
-    }
-  }, async (request) => {
+  /** Spends a refresh token for the next one; refusals and reuse are recorded. */
+  async function renew (request: FastifyRequest, refreshToken: string): Promise<service.SessionGrant & { user: UserRow }> {
     try {
-      const { user, sessionId, refreshToken } = await service.rotateRefreshToken(ctx, request.body.refreshToken)
-      return ok(await tokenPair(user, sessionId, refreshToken))
+      return await service.rotateRefreshToken(ctx, refreshToken)
     } catch (error) {
       // Routine renewals are not recorded (every 15 minutes per session); refusals and reuse are.
       if (error instanceof service.CredentialsRefused) {
@@ -153,6 +140,36 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       }
       throw error
     }
+  }
+
+  app.post('/login', {
+    config: { access: 'public', activity: { action: 'auth.login', manual: true } },
+    schema: {
+      operationId: 'login',
+      tags: ['auth'],
+      summary: 'Sign in with username, password and (if enrolled) a TOTP code',
+      description: 'Wrong usernames and passwords get the same 401. Repeated failures delay further attempts on the account and from the address, with growing delays.',
+      body: Ref(schemas.LoginBody),
+      response: { 200: Ref(schemas.TokenPairEnvelope, 'Signed in: an access token and a refresh token'), ...errorResponses(401, 422, 429) }
+    }
+  }, async (request, reply) => {
+    const { user, ...grant } = await signIn(request, reply, request.body)
+    return ok(await tokenPair(user, grant))
+  })
+
+  app.post('/refresh', {
+    config: { access: 'public', activity: { action: 'auth.refresh', manual: true } },
+    schema: {
+      operationId: 'refreshToken',
+      tags: ['auth'],
+      summary: 'Exchange a refresh token for a new token pair',
+      description: 'The presented refresh token is spent. Presenting a spent one again revokes the whole session.',
+      body: Ref(schemas.RefreshBody),
+      response: { 200: Ref(schemas.TokenPairEnvelope, 'A new token pair (the refresh token sent is spent)'), ...errorResponses(401, 422, 429) }
+    }
+  }, async (request) => {
+    const { user, ...grant } = await renew(request, request.body.refreshToken)
+    return ok(await tokenPair(user, grant))
   })
 
   app.post('/logout', {
@@ -167,6 +184,59 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     const { sessionId } = principalOf(request)
     if (sessionId === undefined) throw invalidRequest('API keys have no session; revoke the key instead')
     await service.revokeSession(ctx, sessionId)
+    return reply.code(204).send()
+  })
+
+  // The browser session (the dashboard): the refresh token in an HttpOnly cookie only this path
+  // receives, the access token in the page's memory, and a double-submit CSRF token.
+  const browser = new BrowserSessionCookies(`${app.prefix}/session`, ctx.now)
+
+  app.post('/session', {
+    config: { access: 'public', activity: { action: 'auth.login', manual: true } },
+    schema: {
+      operationId: 'openBrowserSession',
+      tags: ['auth'],
+      summary: 'Sign in a browser: the access token in the body, the refresh token in an HttpOnly cookie',
+      description: `As POST /api/auth/login (same throttling, lockout and MFA), but the refresh token is set as the cookie \`${REFRESH_COOKIE}\` (HttpOnly, SameSite=Strict, Path=/api/auth/session, Secure over https) and never in the body. \`${CSRF_COOKIE}\` (SameSite=Strict, Path=/, readable by the page) holds the CSRF token to send as \`X-CSRF-Token\` to the other /api/auth/session operations.`,
+      body: Ref(schemas.LoginBody),
+      response: { 200: Ref(schemas.BrowserSessionEnvelope, 'Signed in: an access token; the refresh and CSRF tokens are in cookies'), ...errorResponses(401, 422, 429) }
+    }
+  }, async (request, reply) => {
+    const { user, ...grant } = await signIn(request, reply, request.body)
+    browser.open(request, reply, grant)
+    return ok({ ...await accessFor(user, grant.sessionId), tokenType: 'Bearer' as const })
+  })
+
+  app.post('/session/refresh', {
+    config: { access: 'public', activity: { action: 'auth.refresh', manual: true } },
+    schema: {
+      operationId: 'refreshBrowserSession',
+      tags: ['auth'],
+      summary: 'A new access token for a browser, by its refresh cookie (rotated)',
+      description: `Needs the \`${REFRESH_COOKIE}\` cookie (else 401) and the header \`X-CSRF-Token\` equal to the \`${CSRF_COOKIE}\` cookie (else 403). The refresh token is spent and a new one set as the cookie; presenting a spent one again revokes the whole session. No body.`,
+      headers: schemas.CsrfHeaders,
+      response: { 200: Ref(schemas.BrowserSessionEnvelope, 'A new access token; the new refresh token is in the cookie'), ...errorResponses(401, 403, 429) }
+    }
+  }, async (request, reply) => {
+    const { user, ...grant } = await renew(request, browser.refreshToken(request))
+    browser.renew(request, reply, grant)
+    return ok({ ...await accessFor(user, grant.sessionId), tokenType: 'Bearer' as const })
+  })
+
+  app.delete('/session', {
+    config: { access: 'public', activity: { action: 'auth.logout', manual: true } },
+    schema: {
+      operationId: 'closeBrowserSession',
+      tags: ['auth'],
+      summary: 'Sign a browser out: ends the session and clears its cookies',
+      description: `Needs the \`${REFRESH_COOKIE}\` cookie (else 401) and the header \`X-CSRF-Token\` equal to the \`${CSRF_COOKIE}\` cookie (else 403). The session's access and refresh tokens stop working at once, as after POST /api/auth/logout.`,
+      headers: schemas.CsrfHeaders,
+      response: { 204: NoContent, ...errorResponses(401, 403, 429) }
+    }
+  }, async (request, reply) => {
+    const user = await service.revokeSessionOfRefreshToken(ctx, browser.refreshToken(request))
+    app.activity.record(request, { action: 'auth.logout', actor: { userId: user.id, username: user.username }, target: { type: 'user', id: user.id, name: user.username } })
+    browser.close(request, reply)
     return reply.code(204).send()
   })
 

@@ -27,6 +27,18 @@ export const TokenPair = Type.Object({
 }, { $id: 'TokenPair' })
 export const TOKEN_PAIR_EXAMPLE = { token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...', refreshToken: 'q8T0...', expiresIn: 900, user: USER_EXAMPLE }
 
+export const BrowserSession = Type.Object({
+  token: Type.String({ description: 'Access token (JWT) for `Authorization: Bearer`; keep it in memory only' }),
+  expiresIn: Type.Integer({ description: 'Seconds until the access token expires' }),
+  tokenType: Type.Literal('Bearer'),
+  user: Ref(SessionUser)
+}, { $id: 'BrowserSession', description: 'A token pair without its refresh token, which travels in the `mcphub_refresh` cookie' })
+const BROWSER_SESSION_EXAMPLE = { token: TOKEN_PAIR_EXAMPLE.token, expiresIn: 900, tokenType: 'Bearer' as const, user: USER_EXAMPLE }
+
+export const CsrfHeaders = Type.Object({
+  'x-csrf-token': Type.Optional(Type.String({ description: 'The `mcphub_csrf` cookie\'s value (double-submit CSRF token): refused with a 403 when missing or different' }))
+})
+
 export const RefreshBody = Type.Object({
   refreshToken: Type.String({ minLength: 1, maxLength: 200 })
 }, { $id: 'Refresh', additionalProperties: false, examples: [{ refreshToken: 'q8T0...' }] })
@@ -90,6 +102,7 @@ export const KeyIdParams = Type.Object({ keyId: Type.String({ format: 'uuid' }) 
 export const UserIdParams = Type.Object({ userId: Type.String({ format: 'uuid' }) })
 
 export const TokenPairEnvelope = Envelope('TokenPairEnvelope', Ref(TokenPair), TOKEN_PAIR_EXAMPLE)
+export const BrowserSessionEnvelope = Envelope('BrowserSessionEnvelope', Ref(BrowserSession), BROWSER_SESSION_EXAMPLE)
 export const VerificationEnvelope = Envelope('VerificationEnvelope', Ref(Verification), VERIFICATION_EXAMPLE)
 export const MfaStatusEnvelope = Envelope('MfaStatusEnvelope', Ref(MfaStatus), { enabled: true, pending: false })
 export const MfaEnrolmentEnvelope = Envelope('MfaEnrolmentEnvelope', Ref(MfaEnrolment), { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', otpauthUrl: 'otpauth://totp/MCPHub%3Aadmin?secret=...' })
@@ -98,6 +111,6 @@ export const CreatedApiKeyEnvelope = Envelope('CreatedApiKeyEnvelope', Ref(Creat
 
 /** The named schemas of the auth API: registered by its routes, referenced by `$ref` (components in the document). */
 export const SCHEMAS = [
-  LoginBody, SessionUser, TokenPair, RefreshBody, Verification, MfaStatus, MfaEnrolment, MfaCodeBody, ApiKey, CreatedApiKey, CreateApiKeyBody,
-  TokenPairEnvelope, VerificationEnvelope, MfaStatusEnvelope, MfaEnrolmentEnvelope, ApiKeyListEnvelope, CreatedApiKeyEnvelope
+  LoginBody, SessionUser, TokenPair, BrowserSession, RefreshBody, Verification, MfaStatus, MfaEnrolment, MfaCodeBody, ApiKey, CreatedApiKey, CreateApiKeyBody,
+  TokenPairEnvelope, BrowserSessionEnvelope, VerificationEnvelope, MfaStatusEnvelope, MfaEnrolmentEnvelope, ApiKeyListEnvelope, CreatedApiKeyEnvelope
 ]

@@ -73,15 +73,23 @@ export async function checkMfaCode (ctx: AuthContext, user: UserRow, code: strin
   if (claimed.length === 0) throw new CredentialsRefused('Invalid MFA code', 'mfa-invalid', user)
 }
 
+/** A session's current refresh token, and when the session (so the token) ends. */
+export interface SessionGrant {
+  sessionId: string
+  refreshToken: string
+  expiresAt: Date
+}
+
 /** Opens a session and returns its first refresh token (only its hash is stored). */
-export async function openSession (ctx: AuthContext, userId: string): Promise<{ sessionId: string, refreshToken: string }> {
+export async function openSession (ctx: AuthContext, userId: string): Promise<SessionGrant> {
   const refreshToken = randomToken()
+  const expiresAt = new Date(ctx.now() + SESSION_TTL_MS)
   const sessionId = await ctx.db.transaction(async (tx) => {
-    const [session] = await tx.insert(sessions).values({ userId, expiresAt: new Date(ctx.now() + SESSION_TTL_MS) }).returning({ id: sessions.id })
+    const [session] = await tx.insert(sessions).values({ userId, expiresAt }).returning({ id: sessions.id })
     await tx.insert(refreshTokens).values({ sessionId: session!.id, tokenHash: sha256(refreshToken) })
     return session!.id
   })
-  return { sessionId, refreshToken }
+  return { sessionId, refreshToken, expiresAt }
 }
 
 /**
@@ -89,9 +97,9 @@ export async function openSession (ctx: AuthContext, userId: string): Promise<{ 
  * the whole session is revoked (RFC 9700 reuse detection). Refusals say why (`unknown-token`,
  * `session-ended`, `reused`) and whose session it was.
  */
-export async function rotateRefreshToken (ctx: AuthContext, token: string): Promise<{ user: UserRow, sessionId: string, refreshToken: string }> {
+export async function rotateRefreshToken (ctx: AuthContext, token: string): Promise<SessionGrant & { user: UserRow }> {
   const next = randomToken()
-  const outcome = await ctx.db.transaction(async (tx): Promise<{ refused: 'unknown-token' | 'session-ended' | 'reused', user?: UserRow } | { user: UserRow, sessionId: string }> => {
+  const outcome = await ctx.db.transaction(async (tx): Promise<{ refused: 'unknown-token' | 'session-ended' | 'reused', user?: UserRow } | { user: UserRow, sessionId: string, expiresAt: Date }> => {
     const [row] = await tx.select({ token: refreshTokens, session: sessions, user: users })
       .from(refreshTokens)
       .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
@@ -106,7 +114,7 @@ export async function rotateRefreshToken (ctx: AuthContext, token: string): Prom
     if (row.session.revokedAt !== null || row.session.expiresAt.getTime() <= ctx.now()) return { refused: 'session-ended', user: row.user }
     await tx.update(refreshTokens).set({ spentAt: new Date(ctx.now()) }).where(eq(refreshTokens.id, row.token.id))
     await tx.insert(refreshTokens).values({ sessionId: row.session.id, tokenHash: sha256(next) })
-    return { user: row.user, sessionId: row.session.id }
+    return { user: row.user, sessionId: row.session.id, expiresAt: row.session.expiresAt }
   })
   if ('refused' in outcome) {
     const message = outcome.refused === 'reused' ? 'Refresh token already used; the session has been revoked' : 'Invalid refresh token'
@@ -117,6 +125,21 @@ export async function rotateRefreshToken (ctx: AuthContext, token: string): Prom
 
 export async function revokeSession (ctx: AuthContext, sessionId: string): Promise<void> {
   await ctx.db.update(sessions).set({ revokedAt: new Date(ctx.now()) }).where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
+}
+
+/**
+ * Ends the session a refresh token belongs to, as signing out does. A spent token ends it too:
+ * presenting one to be refreshed would revoke the session anyway.
+ */
+export async function revokeSessionOfRefreshToken (ctx: AuthContext, token: string): Promise<Pick<UserRow, 'id' | 'username'>> {
+  const [row] = await ctx.db.select({ sessionId: refreshTokens.sessionId, user: { id: users.id, username: users.username } })
+    .from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(refreshTokens.tokenHash, sha256(token)))
+  if (row === undefined) throw new CredentialsRefused('Invalid refresh token', 'unknown-token')
+  await revokeSession(ctx, row.sessionId)
+  return row.user
 }
 
 /** The principal behind an access token's session, if the session is still live. */

@@ -3,7 +3,7 @@ export { MCPHubError, type ApiErrorCode, type ClientErrorCode, type ErrorCode } 
 export type { Channel, ChannelEvents, EventInfo, Events, ReconnectOptions, SubscribeOptions, WebSocketConstructor, WebSocketLike } from './events.js'
 export type { RequestOptions } from './http.js'
 export type { Auth, Config, FollowLogsOptions, Servers } from './resources.js'
-export type { Credentials } from './session.js'
+export type { Credentials, RenewedToken } from './session.js'
 export * from './generated/resources.js'
 export type * from './generated/types.js'
 export { API_VERSION, DOCUMENT_HASH } from './generated/version.js'

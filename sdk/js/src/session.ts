@@ -3,9 +3,20 @@ import type { AuthResource } from './generated/resources.js'
 import type { Login, TokenPair } from './generated/types.js'
 import type { Authenticator } from './http.js'
 
-/** How the client authenticates: an access token (and its refresh token), an API key, or a sign-in. */
+/** A renewed access token, as a `refresh` function answers it (e.g. from `POST /api/auth/session/refresh`). */
+export interface RenewedToken {
+  token: string
+  /** Seconds until the token expires. */
+  expiresIn: number
+}
+
+/**
+ * How the client authenticates: an access token (and its refresh token, or a function that
+ * renews it, as a browser does with its session cookie), an API key, or a sign-in.
+ */
 export type Credentials =
   | { token: string, refreshToken?: string }
+  | { token: string, refresh: () => Promise<RenewedToken> }
   | { apiKey: string }
   | { username: string, password: string, mfaCode?: string }
 
@@ -40,7 +51,7 @@ export class Session implements Authenticator {
     this.#credentials = credentials
     this.#auth = auth
     this.#refreshMargin = options.refreshMargin ?? 60_000
-    if ('token' in credentials) this.#state = { token: credentials.token, refreshToken: credentials.refreshToken, expiresAt: undefined }
+    if ('token' in credentials) this.#state = { token: credentials.token, refreshToken: 'refreshToken' in credentials ? credentials.refreshToken : undefined, expiresAt: undefined }
   }
 
   get apiKey (): string | undefined {
@@ -90,6 +101,7 @@ export class Session implements Authenticator {
 
   /** Refreshes now (or joins the refresh under way); answers the new token pair. */
   async refresh (): Promise<TokenPair> {
+    if ('refresh' in this.#credentials) throw new TypeError('this client renews its token with the refresh function it was given, not a refresh token')
     await (this.#pending ?? this.#share(() => this.#renew()))
     return this.#pair!
   }
@@ -107,7 +119,7 @@ export class Session implements Authenticator {
   }
 
   #canRenew (): boolean {
-    return this.#state?.refreshToken !== undefined || 'username' in this.#credentials
+    return this.#state?.refreshToken !== undefined || 'refresh' in this.#credentials || 'username' in this.#credentials
   }
 
   #share (renew: () => Promise<string>): Promise<string> {
@@ -127,8 +139,13 @@ export class Session implements Authenticator {
     return pair.token
   }
 
-  /** A new token pair: by the refresh token when there is one, else by signing in again. */
+  /** A new token: by the client's refresh function, or a new pair by the refresh token when there is one, else by signing in again. */
   async #renew (): Promise<string> {
+    if ('refresh' in this.#credentials) {
+      const { token, expiresIn } = await this.#credentials.refresh()
+      this.#state = { token, refreshToken: undefined, expiresAt: Date.now() + expiresIn * 1000 }
+      return token
+    }
     const refreshToken = this.#state?.refreshToken
     if (refreshToken === undefined) return await this.#signIn()
     let pair: TokenPair

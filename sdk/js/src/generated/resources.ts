@@ -9,6 +9,7 @@ import type {
   ApiKey,
   AssignServer,
   Assignment,
+  BrowserSession,
   CreateApiKey,
   CreateGroup,
   CreateServer,
@@ -78,13 +79,33 @@ export class HubResource {
   }
 }
 
+/** The options of `auth.closeSession`: its headers, and a signal. */
+export type AuthCloseSessionOptions = RequestOptions & {
+  /**
+   * The `mcphub_csrf` cookie's value (double-submit CSRF token): refused with a 403 when missing or different
+   *
+   * Sent as the `x-csrf-token` header.
+   */
+  xCsrfToken?: string
+}
+
+/** The options of `auth.refreshSession`: its headers, and a signal. */
+export type AuthRefreshSessionOptions = RequestOptions & {
+  /**
+   * The `mcphub_csrf` cookie's value (double-submit CSRF token): refused with a 403 when missing or different
+   *
+   * Sent as the `x-csrf-token` header.
+   */
+  xCsrfToken?: string
+}
+
 /** The query of `auth.listApiKeys`. */
 export type AuthListApiKeysQuery = {
   /** Admins: only this user's keys (default: everyone's) */
   userId?: string
 }
 
-/** `client.auth`: login, refresh, logout, verify, mfaStatus, enrollMfa, confirmMfa, disableMfa, resetMfa, listApiKeys, createApiKey, revokeApiKey. */
+/** `client.auth`: login, refresh, logout, openSession, closeSession, refreshSession, verify, mfaStatus, enrollMfa, confirmMfa, disableMfa, resetMfa, listApiKeys, createApiKey, revokeApiKey. */
 export class AuthResource {
   protected readonly http: Transport
 
@@ -121,6 +142,39 @@ export class AuthResource {
    */
   async logout (options: RequestOptions = {}): Promise<void> {
     return await this.http.request<void>({ method: 'POST', path: '/api/auth/logout', options, resultType: 'none' })
+  }
+
+  /**
+   * Sign in a browser: the access token in the body, the refresh token in an HttpOnly cookie
+   *
+   * As POST /api/auth/login (same throttling, lockout and MFA), but the refresh token is set as the cookie `mcphub_refresh` (HttpOnly, SameSite=Strict, Path=/api/auth/session, Secure over https) and never in the body. `mcphub_csrf` (SameSite=Strict, Path=/, readable by the page) holds the CSRF token to send as `X-CSRF-Token` to the other /api/auth/session operations.
+   *
+   * `POST /api/auth/session`
+   */
+  async openSession (body: Login, options: RequestOptions = {}): Promise<BrowserSession> {
+    return await this.http.request<BrowserSession>({ method: 'POST', path: '/api/auth/session', body, options, resultType: 'json', authenticated: false })
+  }
+
+  /**
+   * Sign a browser out: ends the session and clears its cookies
+   *
+   * Needs the `mcphub_refresh` cookie (else 401) and the header `X-CSRF-Token` equal to the `mcphub_csrf` cookie (else 403). The session's access and refresh tokens stop working at once, as after POST /api/auth/logout.
+   *
+   * `DELETE /api/auth/session`
+   */
+  async closeSession (options: AuthCloseSessionOptions = {}): Promise<void> {
+    return await this.http.request<void>({ method: 'DELETE', path: '/api/auth/session', headers: { 'x-csrf-token': options.xCsrfToken }, options, resultType: 'none', authenticated: false })
+  }
+
+  /**
+   * A new access token for a browser, by its refresh cookie (rotated)
+   *
+   * Needs the `mcphub_refresh` cookie (else 401) and the header `X-CSRF-Token` equal to the `mcphub_csrf` cookie (else 403). The refresh token is spent and a new one set as the cookie; presenting a spent one again revokes the whole session. No body.
+   *
+   * `POST /api/auth/session/refresh`
+   */
+  async refreshSession (options: AuthRefreshSessionOptions = {}): Promise<BrowserSession> {
+    return await this.http.request<BrowserSession>({ method: 'POST', path: '/api/auth/session/refresh', headers: { 'x-csrf-token': options.xCsrfToken }, options, resultType: 'json', authenticated: false })
   }
 
   /**

@@ -296,6 +296,16 @@ export type TokenPair = {
   user: SessionUser
 }
 
+/** A token pair without its refresh token, which travels in the `mcphub_refresh` cookie */
+export type BrowserSession = {
+  /** Access token (JWT) for `Authorization: Bearer`; keep it in memory only */
+  token: string
+  /** Seconds until the access token expires */
+  expiresIn: number
+  tokenType: 'Bearer'
+  user: SessionUser
+}
+
 export type Refresh = {
   refreshToken: string
 }
@@ -352,6 +362,13 @@ export type CreateApiKey = {
 export type TokenPairEnvelope = {
   success: true
   data: TokenPair
+  message?: string
+  timestamp: string
+}
+
+export type BrowserSessionEnvelope = {
+  success: true
+  data: BrowserSession
   message?: string
   timestamp: string
 }

@@ -4,4 +4,4 @@
 export const API_VERSION = '0.1.0'
 
 /** sha256 of the OpenAPI document this SDK was generated from. */
-export const DOCUMENT_HASH = 'd4662094e32eca3248e24e70374865d09105a6b54a817ad987e3df076d5bdbb8'
+export const DOCUMENT_HASH = 'c520dfd4c9ffcfe04b08302cf9b25ba5d4af5194d338a50c12876cab78fec8cb'
