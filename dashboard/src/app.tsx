@@ -1,11 +1,8 @@
-import { useEffect, useMemo, useState } from 'preact/hooks'
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks'
 import { I18n, LANGUAGES, savedLanguage, saveLanguage, translator, useI18n, type Language } from './i18n.ts'
 import { ServersPage } from './servers.tsx'
-import { mayHaveSession, refreshSession, signOut, type Session } from './session.ts'
+import { mayHaveSession, resumeSession, signOut, type Session } from './session.ts'
 import { SignInPage } from './sign-in.tsx'
-
-/** How long before the access token expires it is renewed, ms. */
-const RENEW_MARGIN_MS = 60_000
 
 type State = { phase: 'loading' } | { phase: 'signed-out' } | { phase: 'signed-in', session: Session }
 
@@ -21,26 +18,14 @@ export function App () {
       setState({ phase: 'signed-out' })
       return
     }
-    refreshSession().then((session) => setState({ phase: 'signed-in', session }), () => setState({ phase: 'signed-out' }))
+    resumeSession().then((session) => setState({ phase: 'signed-in', session }), () => setState({ phase: 'signed-out' }))
   }, [])
 
   const session = state.phase === 'signed-in' ? state.session : undefined
-  // A new access token shortly before this one expires (a new client: pages re-subscribe with it).
-  useEffect(() => {
-    if (session === undefined) return
-    const timer = setTimeout(() => {
-      refreshSession().then((renewed) => setState({ phase: 'signed-in', session: renewed }), () => setState({ phase: 'signed-out' }))
-    }, Math.max(0, session.expiresIn * 1000 - RENEW_MARGIN_MS))
-    return () => clearTimeout(timer)
-  }, [session])
+  const ended = useCallback(() => setState({ phase: 'signed-out' }), [])
 
-  const leave = async () => {
-    try {
-      await signOut()
-    } finally {
-      setState({ phase: 'signed-out' })
-    }
-  }
+  // The page forgets the session even when the hub cannot be told (it then ends when its refresh token expires).
+  const leave = () => signOut().catch(() => {}).finally(ended)
 
   return (
     <I18n.Provider value={i18n}>
@@ -57,7 +42,7 @@ export function App () {
       <main>
         {state.phase === 'loading' && <p role='status'>{i18n.t('app.loading')}</p>}
         {state.phase === 'signed-out' && <SignInPage onSignedIn={(signedIn) => setState({ phase: 'signed-in', session: signedIn })} />}
-        {session !== undefined && <ServersPage client={session.client} />}
+        {session !== undefined && <ServersPage client={session.client} onSessionEnded={ended} />}
       </main>
     </I18n.Provider>
   )

@@ -1,12 +1,13 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { MCPHubClient, Server } from '../../sdk/js/src/index.ts'
 import { useI18n } from './i18n.ts'
+import { sessionEnded } from './session.ts'
 
 /** Statuses from which a server can be stopped; from the others it can be started. */
 const STOPPABLE = new Set<Server['status']>(['starting', 'running', 'backoff'])
 
 /** The servers with their live status: the list by REST, then each change as it comes over `/ws`. */
-export function ServersPage ({ client }: { client: MCPHubClient }) {
+export function ServersPage ({ client, onSessionEnded }: { client: MCPHubClient, onSessionEnded: () => void }) {
   const { t } = useI18n()
   const [servers, setServers] = useState<Server[] | undefined>(undefined)
   const [live, setLive] = useState(false)
@@ -23,7 +24,11 @@ export function ServersPage ({ client }: { client: MCPHubClient }) {
       known.current = new Set(items.map((server) => server.id))
       setServers(items)
     }
-    const reload = () => { load().catch((failure: Error) => setError(failure.message)) }
+    const fail = (failure: Error) => {
+      if (sessionEnded(failure)) onSessionEnded()
+      else setError(failure.message)
+    }
+    const reload = () => { load().catch(fail) }
     // Loaded once the subscription is live, and again whenever events may have been missed: no change falls between.
     const unsubscribe = client.events.subscribe('server-status', {
       onSubscribed: () => {
@@ -31,7 +36,7 @@ export function ServersPage ({ client }: { client: MCPHubClient }) {
         reload()
       },
       onReset: reload,
-      onError: (failure) => setError(failure.message)
+      onError: fail
     }, (event) => {
       if (!known.current.has(event.serverId)) {
         reload()
@@ -43,7 +48,7 @@ export function ServersPage ({ client }: { client: MCPHubClient }) {
       active = false
       unsubscribe()
     }
-  }, [client])
+  }, [client, onSessionEnded])
 
   /** Starts or stops a server; its new status arrives as events. */
   const act = async (server: Server, action: 'start' | 'stop') => {
@@ -52,7 +57,8 @@ export function ServersPage ({ client }: { client: MCPHubClient }) {
     try {
       await (action === 'start' ? client.servers.start(server.id) : client.servers.stop(server.id))
     } catch (failure) {
-      setError(`${server.name}: ${(failure as Error).message}`)
+      if (sessionEnded(failure)) onSessionEnded()
+      else setError(`${server.name}: ${(failure as Error).message}`)
     } finally {
       setPending((current) => {
         const next = new Set(current)
