@@ -249,6 +249,8 @@ export interface BuildOptions {
   alertTimings?: AppOptions['alertTimings']
   /** How notifications are retried. */
   notificationRetry?: AppOptions['notificationRetry']
+  /** The built dashboard served at `/`. */
+  dashboardDir?: string
   /** Registers extra routes (test fixtures) on the real app before it is ready. */
   extend?: (app: App) => void | Promise<void>
 }
@@ -266,7 +268,8 @@ export async function build (t: Tap, driver: Driver, options: BuildOptions = {})
     ...(options.supervisorPolicy === undefined ? {} : { supervisorPolicy: options.supervisorPolicy }),
     ...(options.wsLimits === undefined ? {} : { wsLimits: options.wsLimits }),
     ...(options.alertTimings === undefined ? {} : { alertTimings: options.alertTimings }),
-    ...(options.notificationRetry === undefined ? {} : { notificationRetry: options.notificationRetry })
+    ...(options.notificationRetry === undefined ? {} : { notificationRetry: options.notificationRetry }),
+    ...(options.dashboardDir === undefined ? {} : { dashboardDir: options.dashboardDir })
   })
   t.teardown(() => app.close())
   await options.extend?.(app)
