@@ -53,7 +53,9 @@ const dashboard: FastifyPluginAsync<DashboardOptions> = async (app, { root }) =>
     await reply.helmet()
     return reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false })
   }
-  const config = { access: 'public' as const }
+  // Loading the page spends no one's request budget (the sign-in attempts of an address behind it);
+  // unknown API paths still do, in the 404 handler.
+  const config = { access: 'public' as const, rateLimit: false as const }
   app.get('/', { config, schema: { hide: true } }, page)
   app.get('/*', { config, schema: { hide: true } }, page)
   app.get('/assets/*', { config, schema: { hide: true } }, async (request, reply) => {

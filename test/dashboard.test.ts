@@ -85,6 +85,16 @@ t.test('without a build, / says how to make one, and the hub warns once', async 
   t.equal(lines.filter((line) => line.includes('dashboard is not built')).length, 1, 'one warning')
 })
 
+t.test('loading the page spends no request budget; probing unknown API paths still does', async (t) => {
+  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 2, user: 0, admin: 0, mcp: 0 } } })
+  for (let load = 0; load < 4; load++) {
+    for (const url of ['/', '/servers', ...assets]) t.equal((await app.inject({ method: 'GET', url })).statusCode, 200, `${url}, load ${load + 1}`)
+  }
+  const probes = []
+  for (let probe = 0; probe < 3; probe++) probes.push((await app.inject({ method: 'GET', url: `/api/probe-${probe}` })).statusCode)
+  t.same(probes, [404, 404, 429])
+})
+
 /** axe-core's serious and critical violations on the page as it stands. */
 async function accessibilityProblems (page: Page): Promise<string[]> {
   // Evaluated by the browser's debugger, not as a page script: the page's CSP stays in force.
