@@ -110,11 +110,13 @@ t.test('in a browser: sign in, start a server and watch it live, switch to Chine
     t.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`)
     return
   }
-  const hub = await startLiveHub(t)
+  // The hub's clock, which the test moves on to expire access tokens.
+  let ahead = 0
+  const hub = await startLiveHub(t, 'pglite', { now: () => Date.now() + ahead })
   const admin = await signIn(hub.app)
   const api = apiAs(hub.app, admin)
   const server = await api('POST', '/api/servers', { name: 'dashboard-fixture', ...hub.fixture, enabled: false }) as { id: string }
-  const enrolledAt = Date.now()
+  const enrolledAt = Date.now() + ahead
   const mfaSecret = await enrolMfa(hub.app, admin, enrolledAt)
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true })
@@ -162,19 +164,27 @@ t.test('in a browser: sign in, start a server and watch it live, switch to Chine
   t.pass('a stop through the API shows up live')
   t.same(listRequests, [], 'no polling: the status came over /ws')
 
+  // The page's access token expires: the next call is refused, renewed by the session cookie, and sent again.
+  ahead += 16 * 60_000
+  const renewals: string[] = []
+  page.on('request', (request) => { if (new URL(request.url()).pathname === '/api/auth/session/refresh') renewals.push(request.method()) })
+  await page.getByRole('button', { name: 'Start dashboard-fixture' }).click()
+  await row.getByText('Running').waitFor()
+  t.same(renewals, ['POST'], 'one renewal, unseen by the user')
+
   await page.setViewportSize({ width: 360, height: 740 })
   t.ok(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), 'no sideways scrolling at a phone width')
   await page.setViewportSize({ width: 1100, height: 700 })
 
   await page.getByRole('button', { name: '中文' }).click()
   await page.getByRole('heading', { name: '服务器' }).waitFor()
-  await row.getByText('已停止').waitFor()
+  await row.getByText('运行中').waitFor()
   t.equal(await page.evaluate<string>('document.documentElement.lang'), 'zh-CN')
-  t.equal(await page.getByRole('button', { name: '启动 dashboard-fixture' }).count(), 1, 'the buttons speak Chinese')
+  t.equal(await page.getByRole('button', { name: '停止 dashboard-fixture' }).count(), 1, 'the buttons speak Chinese')
 
   await page.reload()
   await page.getByRole('heading', { name: '服务器' }).waitFor()
-  await row.getByText('已停止').waitFor()
+  await row.getByText('运行中').waitFor()
   t.pass('still signed in after a reload, still in Chinese')
   t.same(await page.evaluate<string[]>('Object.keys(localStorage)'), ['mcphub.language'], 'only the language is in localStorage: no token')
   t.notMatch(await page.evaluate<string>('document.cookie'), /mcphub_refresh/, 'the refresh token is out of the page\'s reach')
