@@ -15,6 +15,9 @@ export const DASHBOARD_DIST = new URL('../dashboard/dist', import.meta.url).path
 /** Paths that belong to the API and the protocols: never answered with the dashboard, even when unknown. */
 const NOT_DASHBOARD = /^\/(api|mcp|ws|sse|messages|docs|metrics|healthz|readyz)([/?]|$)/
 
+/** What Vite writes in assets/: flat file names (`index-<hash>.js`), never a dot file or a path. */
+const ASSET_NAME = /^[\w-]+(\.[\w-]+)+$/
+
 /** Vite names every built asset after its content: a new build is a new URL. */
 const ASSET_CACHE = 'public, max-age=31536000, immutable'
 
@@ -59,9 +62,9 @@ const dashboard: FastifyPluginAsync<DashboardOptions> = async (app, { root }) =>
   app.get('/', { config, schema: { hide: true } }, page)
   app.get('/*', { config, schema: { hide: true } }, page)
   app.get('/assets/*', { config, schema: { hide: true } }, async (request, reply) => {
-    if (!built) return reply.callNotFound()
-    await reply.helmet()
     const file = (request.params as { '*': string })['*']
+    if (!built || !ASSET_NAME.test(file)) return reply.callNotFound()
+    await reply.helmet()
     return reply.header('cache-control', ASSET_CACHE).sendFile(file, join(root, 'assets'), { cacheControl: false })
   })
 }

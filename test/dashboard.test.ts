@@ -40,6 +40,12 @@ t.test('the hub serves the dashboard at / with a strict CSP, and leaves the API 
   t.equal(missing.statusCode, 404)
   t.equal(missing.json().error.code, 'RESOURCE_NOT_FOUND')
 
+  for (const url of ['/assets/../../package.json', '/assets/%2e%2e/%2e%2e/package.json', '/assets/..%2f..%2fpackage.json', '/assets/.hidden', '/assets/']) {
+    const escape = await app.inject({ method: 'GET', url })
+    t.ok(escape.statusCode < 500, `${url}: ${escape.statusCode}`)
+    t.notMatch(escape.body, /"name": "mcphub"/, `${url}: no file outside the build`)
+  }
+
   const deepLink = await app.inject({ method: 'GET', url: '/servers/some-page?tab=logs' })
   t.equal(deepLink.statusCode, 200, 'a page path the browser routes gets index.html')
   t.equal(deepLink.body, index.body)
