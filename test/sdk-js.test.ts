@@ -105,6 +105,9 @@ import { API_VERSION, MCPHubClient, MCPHubError, type LogLine, type Server } fro
 const client = new MCPHubClient({ baseURL: 'http://localhost:3000', token: 'a token' }, { timeout: 5000, WebSocket })
 new MCPHubClient({ baseURL: 'http://localhost:3000', apiKey: 'mcphub_key' })
 new MCPHubClient({ baseURL: 'http://localhost:3000', username: 'ada', password: 'secret', mfaCode: '123456' }, { refreshMargin: 30_000 })
+new MCPHubClient({ baseURL: 'http://localhost:3000', token: 'a token', refresh: async () => ({ token: 'the next token', expiresIn: 900 }) })
+// @ts-expect-error a refresh function answers the token and its lifetime
+new MCPHubClient({ baseURL: 'http://localhost:3000', token: 'a token', refresh: async () => 'the next token' })
 const version: string = API_VERSION
 
 const { items, pagination } = await client.servers.list({ limit: 20, 'filter[name]': 'files', status: 'running' })
@@ -355,6 +358,60 @@ t.test('token refresh: concurrent calls share one refresh', async (t) => {
   t.equal(sockets[0]!.closeCode, 4401, 'signed out: the hub closed the socket with 4401')
   const tokenOf = (socket: (typeof sockets)[number]) => JSON.parse(socket.sent[0]!).token as string
   t.ok(sockets.length === 2 && tokenOf(sockets[1]!) !== tokenOf(sockets[0]!), 'the client came back with a fresh token, and resubscribed')
+})
+
+t.test('token refresh by a function: a browser renews its token by its session cookie', async (t) => {
+  const hub = await startLiveHub(t)
+  // What the dashboard does: sign in through the browser session, keep the cookies as a browser
+  // would, and give the client a function that renews the token by them.
+  const jar = new Map<string, string>()
+  const keepCookies = (res: Response) => {
+    for (const line of res.headers.getSetCookie()) {
+      const pair = line.split(';')[0]!
+      const [name, value] = [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]
+      if (name === 'mcphub_refresh') rememberSecret(value)
+      jar.set(name, value)
+    }
+  }
+  const opened = await fetch(`${hub.baseUrl}/api/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hub.admin) })
+  keepCookies(opened)
+  const { token } = (await opened.json() as { data: { token: string } }).data
+  rememberSecret(token)
+  let renewals = 0
+  const refresh = async () => {
+    renewals++
+    const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join('; ')
+    const res = await fetch(`${hub.baseUrl}/api/auth/session/refresh`, { method: 'POST', headers: { cookie, 'x-csrf-token': jar.get('mcphub_csrf')! } })
+    if (!res.ok) throw new Error(`refresh failed: ${res.status}`)
+    keepCookies(res)
+    const { data } = await res.json() as { data: { token: string, expiresIn: number } }
+    rememberSecret(data.token)
+    return { token: data.token, expiresIn: data.expiresIn }
+  }
+
+  const client = new MCPHubClient({ baseURL: hub.baseUrl, token, refresh })
+  t.equal((await client.auth.verify()).user.username, hub.admin.username, 'the given token is used as it is')
+  t.equal(renewals, 0, 'with no renewal')
+
+  // Refused tokens (401): renewed once by the function for all the calls, which are retried.
+  const renewing = new MCPHubClient({ baseURL: hub.baseUrl, token: 'not-a-valid-token', refresh })
+  const retried = await Promise.all(Array.from({ length: 5 }, () => renewing.auth.verify()))
+  t.ok(retried.every((v) => v.user.username === hub.admin.username), 'five concurrent calls with a refused token are retried and succeed')
+  t.equal(renewals, 1, 'after one renewal (the hub ends a session whose refresh cookie is spent twice)')
+
+  // A margin longer than the token lives (15 min): every use finds the renewed token about to expire.
+  const eager = new MCPHubClient({ baseURL: hub.baseUrl, token: 'not-a-valid-token', refresh }, { refreshMargin: 16 * 60_000 })
+  await eager.auth.verify()
+  const before = renewals
+  const concurrent = await Promise.all(Array.from({ length: 5 }, () => eager.auth.verify()))
+  t.ok(concurrent.every((v) => v.user.username === hub.admin.username), 'five concurrent calls with a token about to expire all succeed')
+  t.equal(renewals, before + 1, 'renewed before expiry, once for all of them')
+  await eager.servers.list()
+  t.equal(renewals, before + 2, 'and once more: the rotated cookie works')
+  await t.rejects(eager.auth.refresh(), TypeError, 'auth.refresh() has no refresh token to spend')
+
+  const failing = new MCPHubClient({ baseURL: hub.baseUrl, token: 'not-a-valid-token', refresh: async () => { throw new Error('the session cookie is gone') } })
+  await t.rejects(failing.auth.verify(), { message: 'the session cookie is gone' }, 'a failing renewal is the call\'s answer')
 })
 
 t.test('429 and network errors', async (t) => {

@@ -91,6 +91,8 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   const tokenPair = async (user: UserRow, grant: service.SessionGrant) => ({ ...await accessFor(user, grant.sessionId), refreshToken: grant.refreshToken })
+  /** A browser's answer: the access token only (its refresh token travels in the cookie). */
+  const bearerOnly = async (user: UserRow, grant: service.SessionGrant) => ({ ...await accessFor(user, grant.sessionId), tokenType: 'Bearer' as const })
 
   /** Checks a sign-in (throttled, with MFA when enrolled, recorded) and opens a session. */
   async function signIn (request: FastifyRequest, reply: FastifyReply, body: Static<typeof schemas.LoginBody>): Promise<service.SessionGrant & { user: UserRow }> {
@@ -204,7 +206,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { user, ...grant } = await signIn(request, reply, request.body)
     browser.open(request, reply, grant)
-    return ok({ ...await accessFor(user, grant.sessionId), tokenType: 'Bearer' as const })
+    return ok(await bearerOnly(user, grant))
   })
 
   app.post('/session/refresh', {
@@ -220,7 +222,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { user, ...grant } = await renew(request, browser.refreshToken(request))
     browser.renew(request, reply, grant)
-    return ok({ ...await accessFor(user, grant.sessionId), tokenType: 'Bearer' as const })
+    return ok(await bearerOnly(user, grant))
   })
 
   app.delete('/session', {
