@@ -12,6 +12,15 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
+# The dashboard's files, built with the dev dependencies that build them. Their install scripts
+# are skipped (the `node@24` binary is not downloaded): this stage's own Node 24 runs the build.
+FROM node:24-bookworm-slim AS dashboard
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+RUN node node_modules/typescript/bin/tsc -p dashboard && node node_modules/vite/bin/vite.js build dashboard
+
 FROM node:24-bookworm-slim AS runtime
 # tini as PID 1 reaps orphaned grandchildren (an `npx` wrapper's server outlives its parent and
 # is re-parented to PID 1; node only waits for its own children) and passes SIGTERM to node.
@@ -31,6 +40,7 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 # Owned by root, read-only for the hub: it writes to /data only.
 COPY . .
+COPY --from=dashboard /app/dashboard/dist ./dashboard/dist
 USER node
 EXPOSE 3000
 VOLUME ["/data"]
