@@ -66,7 +66,7 @@ t.test('/metrics counts real traffic: REST calls, tool calls through a child, a 
   await api(app, admin, 'POST', `/api/servers/${echo.id}/start`)
 
   for (let i = 0; i < 3; i++) await api(app, admin, 'GET', '/api/groups')
-  t.equal((await app.inject({ method: 'GET', url: '/no-such-route' })).statusCode, 404)
+  t.equal((await app.inject({ method: 'GET', url: '/api/no-such-route' })).statusCode, 404)
 
   const client = await mcpClient(t, app, admin)
   const calls = 7

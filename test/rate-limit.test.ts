@@ -167,7 +167,7 @@ t.test('a tier set to 0 is unlimited and carries no rate-limit headers', async (
     t.equal(res.statusCode, 200, `admin request ${i} is never 429`)
     assertUnlimited(t, res, `admin request ${i}`)
   }
-  const notFound = await app.inject({ method: 'GET', url: '/no/such/route', remoteAddress: '10.0.0.4' })
+  const notFound = await app.inject({ method: 'GET', url: '/api/no/such/route', remoteAddress: '10.0.0.4' })
   t.equal(notFound.statusCode, 404)
   assertUnlimited(t, notFound, 'anonymous 404')
 
@@ -184,7 +184,7 @@ t.test('unknown routes (404) are limited and carry the headers', async (t) => {
   const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 } } })
   const ip = '10.0.0.5'
   const requests = [
-    { method: 'GET' as const, url: '/no/such/route' },
+    { method: 'GET' as const, url: '/api/no/such/route' },
     { method: 'POST' as const, url: '/api/nope' },
     { method: 'DELETE' as const, url: '/api/users' }
   ]
@@ -194,7 +194,7 @@ t.test('unknown routes (404) are limited and carry the headers', async (t) => {
     t.equal(res.json().error.code, 'RESOURCE_NOT_FOUND')
     assertBudget(t, res, 3, 2 - i, `${request.method} ${request.url}`)
   }
-  assertTooMany(t, await app.inject({ method: 'GET', url: '/no/such/route', remoteAddress: ip }), 3, '404 over the limit')
+  assertTooMany(t, await app.inject({ method: 'GET', url: '/api/no/such/route', remoteAddress: ip }), 3, '404 over the limit')
   assertTooMany(t, await verify(app, ip), 3, '404s spend the same budget as real routes')
 })
 
