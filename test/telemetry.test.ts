@@ -105,7 +105,7 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
   t.equal((await app.inject({ method: 'GET', url: '/healthz', headers: { traceparent: '00-not-a-trace-parent' } })).statusCode, 200)
   t.equal((await app.inject({ method: 'GET', url: '/test/fails' })).statusCode, 500)
   const queryToken = 'a-token-in-a-query-string'
-  t.equal((await app.inject({ method: 'GET', url: `/no/such/page?token=${queryToken}` })).statusCode, 404)
+  t.equal((await app.inject({ method: 'GET', url: `/api/no/such/page?token=${queryToken}` })).statusCode, 404)
 
   const client = new Client({ name: 'test', version: '1.0.0' })
   await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { 'x-api-key': apiKey.key } } }))
@@ -146,7 +146,7 @@ t.test('HTTP requests, MCP requests and upstream tool calls are exported as span
     const [failing] = named('GET /test/fails')
     t.match(attributesOf(failing!), { 'http.response.status_code': 500 })
     t.equal(failing!.status.code, ERROR)
-    const notFound = spans.find((span) => attributesOf(span)['url.path'] === '/no/such/page')
+    const notFound = spans.find((span) => attributesOf(span)['url.path'] === '/api/no/such/page')
     t.match(notFound, { name: 'GET' }, 'without a route, the span is named by the method alone')
     t.not(notFound?.status.code, ERROR)
   })
