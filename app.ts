@@ -29,6 +29,7 @@ import notifications from './plugins/notifications.ts'
 import metricHistory from './plugins/metric-history.ts'
 import swagger from './plugins/swagger.ts'
 import telemetry from './plugins/telemetry.ts'
+import { buildSerializer } from './plugins/serialization.ts'
 import { buildValidator } from './plugins/validation.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import settings from './plugins/settings.ts'
@@ -152,7 +153,7 @@ export async function buildApp (options: AppOptions) {
     ...receiveTimeouts(config.requestTimeoutMs),
     clientErrorHandler,
     frameworkErrors,
-    schemaController: { compilersFactory: { buildValidator } }
+    schemaController: { compilersFactory: { buildValidator, buildSerializer } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (config.otlpEndpoint !== undefined) await app.register(telemetry, { endpoint: config.otlpEndpoint, serviceName: config.otelServiceName ?? 'mcphub', now: options.now ?? Date.now })

@@ -45,9 +45,13 @@ async function openStream (t: Test, url: string, headers: Record<string, string>
 
 for (const driver of DRIVERS) {
   t.test(driver, async (t) => {
+    // One listening hub for the driver's tests: each makes groups, servers and users of its own.
+    const app = await build(t, driver)
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const admin = await signIn(app)
+
     t.test('a foreign group in the servers list filter answers exactly like a group that does not exist', async (t) => {
-      const app = await build(t, driver)
-      const admin = await signIn(app)
       const [shared, other] = await app.db.insert(servers).values([
         { name: 'shared', key: 'shared', command: 'true', enabled: false },
         { name: 'other', key: 'other', command: 'true', enabled: false }
@@ -76,8 +80,6 @@ for (const driver of DRIVERS) {
     })
 
     t.test('a group path with a NUL is a 404 for a member, checked before the database is asked', async (t) => {
-      const app = await build(t, driver)
-      const admin = await signIn(app)
       const group = (await call(app, admin, 'POST', '/api/groups', { name: 'team' })).body.data
       const user = await createUser(app, admin)
       await call(app, admin, 'POST', `/api/groups/${group.id}/members`, { userId: user.userId })
@@ -90,10 +92,6 @@ for (const driver of DRIVERS) {
     })
 
     t.test('a log follow stream ends when its caller loses access', async (t) => {
-      const app = await build(t, driver)
-      await app.listen({ port: 0, host: '127.0.0.1' })
-      const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-      const admin = await signIn(app)
       const [server] = await app.db.insert(servers).values({ name: 'followed', key: 'followed', command: 'true', enabled: false }).returning()
       await call(app, admin, 'POST', '/api/groups', { name: 'readers', permissions: { servers: ['read'] } })
       await call(app, admin, 'POST', '/api/groups/readers/servers', { serverId: server!.id, permissions: ['read'] })
@@ -138,10 +136,6 @@ for (const driver of DRIVERS) {
     })
 
     t.test('MCP sessions and event streams end when their caller loses access', async (t) => {
-      const app = await build(t, driver)
-      await app.listen({ port: 0, host: '127.0.0.1' })
-      const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-      const admin = await signIn(app)
       await call(app, admin, 'POST', '/api/groups', { name: 'mcp-users', permissions: { servers: ['read'], tools: ['read'] } })
       const member = async () => createUser(app, admin, { groups: ['mcp-users'] })
       const PROTOCOL = { 'mcp-protocol-version': '2025-06-18' }

@@ -7,7 +7,7 @@ import t from 'tap'
 import { openPglite, openPostgres, MIGRATIONS_FOLDER, type DatabaseHandle } from '../db/client.ts'
 import { users } from '../db/schema.ts'
 import pg from 'pg'
-import { build, captureLogs, DRIVERS, emptyPostgresDatabase, signIn, testConfig, type Driver } from './helper.ts'
+import { build, captureLogs, DRIVERS, embeddedDataDir, emptyPostgresDatabase, signIn, type Driver } from './helper.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
 
 const journal = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as { entries: Array<{ when: number, tag: string }> }
@@ -33,7 +33,9 @@ async function reopenable (t: Tap, driver: Driver): Promise<() => Promise<Databa
     const url = await emptyPostgresDatabase(t)
     return async () => openPostgres(url, silentLog)
   }
-  const dataDir = testConfig(t).dataDir
+  // A cluster made already, not migrated: the hub's first start on it (entry-point.test.ts
+  // starts one in an empty data dir).
+  const dataDir = await embeddedDataDir(t)
   return () => openPglite(dataDir)
 }
 

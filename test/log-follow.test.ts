@@ -104,29 +104,28 @@ async function follow (t: Test, port: number, id: string, headers: Record<string
 }
 
 for (const driver of DRIVERS) {
-  t.test(`${driver}: deleting a server ends its follow streams`, async (t) => {
+  t.test(`${driver}: follow streams end`, async (t) => {
+    // One listening hub for both: the first deletes a server of its own, the second closes the hub.
     const app = await build(t, driver)
     const admin = await signIn(app)
-    const created = await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name: 'followed', command: 'true', enabled: false } })
-    const id = created.json().data.id as string
     await app.listen({ port: 0, host: '127.0.0.1' })
     const { port } = app.server.address() as AddressInfo
-    const { ended } = await follow(t, port, id, admin.headers)
-    const deleted = await app.inject({ method: 'DELETE', url: `/api/servers/${id}`, headers: admin.headers })
-    t.equal(deleted.statusCode, 204)
-    await ended
-    t.pass('the stream ended')
-  })
+    const create = async (name: string) => (await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name, command: 'true', enabled: false } })).json().data.id as string
 
-  t.test(`${driver}: closing the hub ends open follow streams`, async (t) => {
-    const app = await build(t, driver)
-    const admin = await signIn(app)
-    const created = await app.inject({ method: 'POST', url: '/api/servers', headers: admin.headers, payload: { name: 'followed', command: 'true', enabled: false } })
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const { port } = app.server.address() as AddressInfo
-    const { ended } = await follow(t, port, created.json().data.id as string, admin.headers)
-    await app.close()
-    await ended
-    t.pass('the stream ended')
+    t.test('deleting a server ends its follow streams', async (t) => {
+      const id = await create('deleted')
+      const { ended } = await follow(t, port, id, admin.headers)
+      const deleted = await app.inject({ method: 'DELETE', url: `/api/servers/${id}`, headers: admin.headers })
+      t.equal(deleted.statusCode, 204)
+      await ended
+      t.pass('the stream ended')
+    })
+
+    t.test('closing the hub ends open follow streams', async (t) => {
+      const { ended } = await follow(t, port, await create('followed'), admin.headers)
+      await app.close()
+      await ended
+      t.pass('the stream ended')
+    })
   })
 }

@@ -66,8 +66,13 @@ function assertUnlimited (t: Test, res: LightMyRequestResponse, what: string): v
 const verify = (app: App, remoteAddress: string, headers: Record<string, string> = {}) =>
   app.inject({ method: 'GET', url: '/api/auth/verify', remoteAddress, headers })
 
+let anonymousOnly: Promise<App> | undefined
+
+/** A hub limiting anonymous callers to 3, the other tiers off: shared by the tests that need just that, each calling from addresses of its own. */
+const anonymousOnlyHub = () => (anonymousOnly ??= build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 } } }))
+
 t.test('anonymous tier: per IP, exact headers, then 429 in the envelope with Retry-After', async (t) => {
-  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 } } })
+  const app = await anonymousOnlyHub()
   const ip = '10.0.0.1'
 
   const resets: number[] = []
@@ -181,7 +186,7 @@ t.test('a tier set to 0 is unlimited and carries no rate-limit headers', async (
 })
 
 t.test('unknown routes (404) are limited and carry the headers', async (t) => {
-  const app = await build(t, 'pglite', { config: { rateLimits: { anonymous: 3, user: 0, admin: 0, mcp: 0 } } })
+  const app = await anonymousOnlyHub()
   const ip = '10.0.0.5'
   const requests = [
     { method: 'GET' as const, url: '/api/no/such/route' },
