@@ -515,7 +515,6 @@ export class ManagedServer {
     client.onclose = () => { this.#connectionLost(client, 'the connection closed') }
     client.onerror = (error) => { this.#transportError(client, remote, error) }
     this.#client = client
-    this.#spawnedAt = Date.now()
     this.#event('info', `connecting to ${where(url)} (${remote.type})`)
     try {
       await this.#bounded(client.connect(transport), signal, timeoutMs, `no MCP initialize response within ${timeoutMs} ms`)
