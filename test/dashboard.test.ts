@@ -1,18 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import axe from 'axe-core'
-import { chromium, type Page } from 'playwright-core'
 import t from 'tap'
 import { DASHBOARD_DIST } from '../plugins/dashboard.ts'
 import { build, captureLogs, signIn } from './helper.ts'
 import { totpCode, totpStep } from '../lib/totp.ts'
 import { enrolMfa } from './helpers/auth.ts'
+import { accessibilityProblems, openBrowser, screenshot } from './helpers/browser.ts'
 import { apiAs, startLiveHub } from './helpers/live-hub.ts'
-
-/** Debian's chromium: CI installs it (.ci/run). */
-const CHROMIUM = '/usr/bin/chromium'
-const SCREENSHOTS = new URL('../docs/screenshots/', import.meta.url).pathname
 
 const CSP = "default-src 'self';script-src 'self';style-src 'self';img-src 'self' data:;connect-src 'self';frame-ancestors 'none';base-uri 'none';form-action 'self'"
 
@@ -101,21 +96,7 @@ t.test('loading the page spends no request budget; probing unknown API paths sti
   t.same(probes, [404, 404, 429])
 })
 
-/** axe-core's serious and critical violations on the page as it stands. */
-async function accessibilityProblems (page: Page): Promise<string[]> {
-  // Evaluated by the browser's debugger, not as a page script: the page's CSP stays in force.
-  await page.evaluate(axe.source)
-  const results = await page.evaluate<axe.AxeResults>('axe.run(document)')
-  return results.violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(' ')).join(', ')})`)
-}
-
 t.test('in a browser: sign in, start a server and watch it live, switch to Chinese, reload, sign out', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`)
-    return
-  }
   // The hub's clock, which the test moves on to expire access tokens.
   let ahead = 0
   const hub = await startLiveHub(t, 'pglite', { now: () => Date.now() + ahead })
@@ -125,19 +106,14 @@ t.test('in a browser: sign in, start a server and watch it live, switch to Chine
   const enrolledAt = Date.now() + ahead
   const mfaSecret = await enrolMfa(hub.app, admin, enrolledAt)
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true })
-  t.teardown(() => browser.close())
-  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } })
-  const pageErrors: string[] = []
-  page.on('pageerror', (error) => pageErrors.push(error.message))
-  // The refused sign-in's 401 is logged by the browser too: the rest would be a fault (a CSP refusal, a script error).
-  page.on('console', (message) => { if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) pageErrors.push(message.text()) })
-  mkdirSync(SCREENSHOTS, { recursive: true })
+  const browser = await openBrowser(t)
+  if (browser === undefined) return
+  const { page, pageErrors } = browser
 
   await page.goto(`${hub.baseUrl}/`)
   await page.getByRole('heading', { name: 'Sign in' }).waitFor()
   t.same(await accessibilityProblems(page), [], 'sign-in page: no serious accessibility violation')
-  await page.screenshot({ path: join(SCREENSHOTS, 'sign-in.png') })
+  await screenshot(page, 'sign-in')
 
   await page.getByLabel('Password').fill('not-the-password')
   await page.getByLabel('Username').fill(hub.admin.username)
@@ -163,7 +139,7 @@ t.test('in a browser: sign in, start a server and watch it live, switch to Chine
   await row.getByText('Running').waitFor()
   await page.getByRole('button', { name: 'Stop dashboard-fixture' }).waitFor()
   t.same(await accessibilityProblems(page), [], 'servers page: no serious accessibility violation')
-  await page.screenshot({ path: join(SCREENSHOTS, 'servers.png') })
+  await screenshot(page, 'servers')
 
   await api('POST', `/api/servers/${server.id}/stop`)
   await row.getByText('Stopped').waitFor()

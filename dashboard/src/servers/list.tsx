@@ -1,14 +1,17 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
-import type { MCPHubClient, Server } from '../../sdk/js/src/index.ts'
-import { useI18n } from './i18n.ts'
-import { sessionEnded } from './session.ts'
+import type { Server } from '../../../sdk/js/src/index.ts'
+import { useI18n } from '../i18n.ts'
+import { sessionEnded } from '../session.ts'
+import { useSession } from '../session-context.ts'
+import { Page } from '../ui.tsx'
 
 /** Statuses from which a server can be stopped; from the others it can be started. */
 const STOPPABLE = new Set<Server['status']>(['starting', 'running', 'backoff'])
 
 /** The servers with their live status: the list by REST, then each change as it comes over `/ws`. */
-export function ServersPage ({ client, onSessionEnded }: { client: MCPHubClient, onSessionEnded: () => void }) {
+export function ServersPage () {
   const { t } = useI18n()
+  const { client, ended: onSessionEnded } = useSession()
   const [servers, setServers] = useState<Server[] | undefined>(undefined)
   const [live, setLive] = useState(false)
   const [error, setError] = useState<string | undefined>(undefined)
@@ -69,11 +72,7 @@ export function ServersPage ({ client, onSessionEnded }: { client: MCPHubClient,
   }
 
   return (
-    <section aria-labelledby='servers-title'>
-      <div class='heading'>
-        <h1 id='servers-title'>{t('servers.title')}</h1>
-        <p role='status' class={live ? 'live' : 'connecting'}>{live ? t('servers.live') : t('servers.connecting')}</p>
-      </div>
+    <Page title={t('servers.title')} actions={<p role='status' class={live ? 'live' : 'connecting'}>{live ? t('servers.live') : t('servers.connecting')}</p>}>
       {error !== undefined && <p role='alert' class='error'>{error}</p>}
       {servers === undefined && <p>{t('app.loading')}</p>}
       {servers?.length === 0 && <p>{t('servers.empty')}</p>}
@@ -110,6 +109,6 @@ export function ServersPage ({ client, onSessionEnded }: { client: MCPHubClient,
           </table>
         </div>
       )}
-    </section>
+    </Page>
   )
 }

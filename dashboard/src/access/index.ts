@@ -1,0 +1,6 @@
+import type { Area } from '../routes.ts'
+
+export const access: Area = {
+  routes: [],
+  nav: []
+}
