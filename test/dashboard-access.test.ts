@@ -72,6 +72,9 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   t.same(assignments.items.map((item) => [item.serverId, item.permissions]), [[shared.id, ['read', 'execute']]])
   t.same(await accessibilityProblems(page), [], 'group page: no serious accessibility violation')
   await screenshot(page, 'group')
+  await page.setViewportSize({ width: 360, height: 700 })
+  t.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), 'at 360 px the group page does not scroll sideways')
+  await page.setViewportSize({ width: 1100, height: 700 })
 
   await nav.getByRole('link', { name: 'Groups' }).click()
   await page.getByRole('heading', { name: 'Groups', level: 1 }).waitFor()
@@ -129,6 +132,13 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   await user.locator('[data-mfa="on"]').waitFor()
   t.equal(await user.locator('code[data-secret="api-key"]').count(), 0, 'after a reload the key is not shown again')
   t.notMatch(await user.content(), key, 'nor anywhere in the page')
+
+  // In Chinese, the whole page speaks Chinese.
+  await user.getByRole('button', { name: '中文' }).click()
+  await user.getByRole('heading', { name: '我的账户', level: 1 }).waitFor()
+  await user.getByRole('heading', { name: 'API 密钥' }).waitFor()
+  await user.getByText('多因素验证已开启', { exact: false }).waitFor()
+  await user.getByRole('button', { name: 'English' }).click()
 
   t.same(pageErrors, [], 'admin page: no script errors or CSP violations')
   t.same(second.pageErrors, [], 'user page: no script errors or CSP violations')

@@ -139,7 +139,10 @@ function Members ({ groupId, members, manages, onChange }: { groupId: string, me
                       ? (
                         <select
                           aria-label={t('groups.roleOf', { name: member.username })} value={member.role} disabled={action.pending}
-                          onChange={(event) => change((client) => client.groups.updateMember(groupId, member.userId, { role: event.currentTarget.value as Member['role'] }), t('common.saved'))}
+                          onChange={(event) => {
+                            const role = event.currentTarget.value as Member['role']
+                            change((client) => client.groups.updateMember(groupId, member.userId, { role }), t('common.saved'))
+                          }}
                         >
                           {roles.map(([role, text]) => <option key={role} value={role}>{text}</option>)}
                         </select>
