@@ -27,7 +27,6 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor()
   await page.locator(`tr[data-user="${hub.admin.username}"]`).waitFor()
   t.same(await accessibilityProblems(page), [], '/users: no serious accessibility violation')
-  await screenshot(page, 'users')
 
   // A new user, through the form.
   await page.getByRole('link', { name: 'New user' }).click()
@@ -43,6 +42,13 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   t.equal(await page.getByLabel('New password').inputValue(), '', 'no password is shown back')
   t.equal(await page.getByLabel('Department').inputValue(), 'Platform')
   t.same(await accessibilityProblems(page), [], 'user form: no serious accessibility violation')
+  await page.getByRole('link', { name: 'Back to the users' }).click()
+  await page.getByLabel('Search users').fill('ali')
+  await page.getByRole('button', { name: 'Search' }).click()
+  await page.waitForURL(/\/users\?search=ali$/)
+  await page.locator('tr[data-user="alice"]').waitFor()
+  t.equal(await page.locator(`tr[data-user="${hub.admin.username}"]`).count(), 0, 'the search leaves out who does not match')
+  await screenshot(page, 'users')
 
   // A group that lets its members read and run servers, and list and call their tools.
   await nav.getByRole('link', { name: 'Groups' }).click()
@@ -73,12 +79,14 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   t.same(await accessibilityProblems(page), [], 'group page: no serious accessibility violation')
   await screenshot(page, 'group')
   await page.setViewportSize({ width: 360, height: 700 })
-  t.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), 'at 360 px the group page does not scroll sideways')
+  t.ok(await page.evaluate<number>('document.documentElement.scrollWidth') <= 360, 'at 360 px the group page does not scroll sideways')
   await page.setViewportSize({ width: 1100, height: 700 })
 
+  // A sub-group shows under its parent.
+  await api('POST', '/api/groups', { name: 'dev-frontend', displayName: 'Frontend', parentGroup: 'dev-team' })
   await nav.getByRole('link', { name: 'Groups' }).click()
   await page.getByRole('heading', { name: 'Groups', level: 1 }).waitFor()
-  await page.locator('li[data-group="dev-team"]').waitFor()
+  await page.locator('li[data-group="dev-team"] li[data-group="dev-frontend"]').waitFor()
   t.same(await accessibilityProblems(page), [], '/groups: no serious accessibility violation')
   await screenshot(page, 'groups')
 
@@ -91,6 +99,8 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   t.equal(await user.locator('tr[data-server="private-fixture"]').count(), 0, 'a server of no group of theirs is not listed')
   t.same(await userNav.getByRole('link').allTextContents(), ['Servers', 'Groups', 'My account'], 'no Users link for a user')
   await userNav.getByRole('link', { name: 'Groups' }).click()
+  await user.getByRole('link', { name: 'Dev team' }).waitFor()
+  t.equal(await user.getByRole('link', { name: 'Frontend' }).count(), 0, 'only the groups they are in')
   await user.getByRole('link', { name: 'Dev team' }).click()
   await user.getByRole('heading', { name: 'Group Dev team', level: 1 }).waitFor()
   await user.locator('tr[data-assignment="shared-fixture"]').waitFor()
