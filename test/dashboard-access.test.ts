@@ -150,6 +150,29 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   await user.getByText('多因素验证已开启', { exact: false }).waitFor()
   await user.getByRole('button', { name: 'English' }).click()
 
+  // The user revokes the key: it stops working.
+  await user.getByRole('button', { name: 'Revoke' }).click()
+  await user.getByRole('group', { name: 'Revoke ci?' }).getByRole('button', { name: 'Revoke' }).click()
+  await user.getByText('ci revoked.').waitFor()
+  t.equal(await user.locator('tr[data-key="ci"]').count(), 0)
+  t.equal((await hub.app.inject({ method: 'GET', url: '/api/auth/verify', headers: { 'x-api-key': key } })).statusCode, 401, 'a revoked key is refused')
+
+  // The admin makes the user a group admin, then resets their MFA (a lost phone).
+  await nav.getByRole('link', { name: 'Groups' }).click()
+  await page.getByRole('link', { name: 'Dev team' }).click()
+  await page.getByLabel('Role of alice').selectOption('admin')
+  await page.getByText('Saved.').waitFor()
+  const members = (await api('GET', `/api/groups/${group.id}/members`)) as { items: Array<{ username: string, role: string }> }
+  t.same(members.items.map((member) => [member.username, member.role]), [['alice', 'admin']])
+  await nav.getByRole('link', { name: 'Users' }).click()
+  await page.getByRole('link', { name: 'alice' }).click()
+  await page.getByRole('heading', { name: 'User alice', level: 1 }).waitFor()
+  await page.getByRole('button', { name: 'Reset MFA' }).click()
+  await page.getByRole('group', { name: /Turn off MFA for alice/ }).getByRole('button', { name: 'Reset MFA' }).click()
+  await page.getByText('MFA was reset.').waitFor()
+  const reset = (await api('GET', '/api/users?search=alice')) as { items: Array<{ mfaEnabled: boolean }> }
+  t.equal(reset.items[0]?.mfaEnabled, false, 'MFA is off after the reset')
+
   t.same(pageErrors, [], 'admin page: no script errors or CSP violations')
   t.same(second.pageErrors, [], 'user page: no script errors or CSP violations')
 })
