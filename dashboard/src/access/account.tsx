@@ -83,7 +83,7 @@ function ApiKeys () {
                       onConfirm={() => revoke.run(async (client) => {
                         await client.auth.revokeApiKey(key.id)
                         if (created?.id === key.id) setCreated(undefined)
-                        keys.reload()
+                        keys.setData((current) => current?.filter((each) => each.id !== key.id))
                         return t('account.revoked', { name: key.name })
                       })}
                     />
@@ -112,7 +112,8 @@ function NewKey ({ created, onDone }: { created: CreatedApiKey, onDone: () => vo
   const { t } = useI18n()
   const [copied, setCopied] = useState<string>('')
   const copy = () => {
-    navigator.clipboard.writeText(created.key).then(() => setCopied(t('account.copied')), () => setCopied(t('account.copyFailed')))
+    // Pages served over plain http (not localhost) have no clipboard: the failure then says to copy by hand.
+    Promise.resolve().then(() => navigator.clipboard.writeText(created.key)).then(() => setCopied(t('account.copied')), () => setCopied(t('account.copyFailed')))
   }
   return (
     <div class='secret' role='region' aria-label={t('account.newKey', { name: created.name })}>

@@ -28,7 +28,8 @@ export function UsersPage () {
     const query = new URLSearchParams()
     if (next.search !== '') query.set('search', next.search)
     if (next.page > 1) query.set('page', String(next.page))
-    navigate(`/users${query.size > 0 ? `?${query.toString()}` : ''}`)
+    const text = query.toString()
+    navigate(text === '' ? '/users' : `/users?${text}`)
   }
 
   return (
