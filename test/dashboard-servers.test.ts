@@ -34,6 +34,9 @@ t.test('servers in the dashboard: create, run, watch, tune, import, export, edit
     await page.getByLabel(/^Enabled/).uncheck()
     t.same(await accessibilityProblems(page), [], 'the form: no serious accessibility violation')
     await screenshot(page, 'server-form')
+    await page.setViewportSize({ width: 360, height: 740 })
+    t.ok(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), 'the form fits a phone\'s width')
+    await page.setViewportSize({ width: 1100, height: 700 })
 
     await page.getByRole('button', { name: 'Save' }).click()
     const refusal = await page.getByRole('alert').textContent()
@@ -100,6 +103,9 @@ t.test('servers in the dashboard: create, run, watch, tune, import, export, edit
     t.equal(await page.getByRole('button', { name: 'Last hour' }).getAttribute('aria-pressed'), 'true')
     t.same(await accessibilityProblems(page), [], 'the server page: no serious accessibility violation')
     await screenshot(page, 'server-page')
+    await page.setViewportSize({ width: 360, height: 740 })
+    t.ok(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), 'no sideways scrolling at a phone width')
+    await page.setViewportSize({ width: 1100, height: 700 })
   })
 
   await t.test('env secrets are kept and never shown back', async (t) => {
@@ -160,6 +166,9 @@ t.test('servers in the dashboard: create, run, watch, tune, import, export, edit
     await page.getByLabel('Status').selectOption('')
     await page.locator('tr[data-server="imported-one"]').waitFor()
     t.same(await accessibilityProblems(page), [], 'the list: no serious accessibility violation')
+    await page.setViewportSize({ width: 360, height: 740 })
+    t.ok(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), 'the list fits a phone\'s width')
+    await page.setViewportSize({ width: 1100, height: 700 })
     await screenshot(page, 'servers')
   })
 

@@ -129,7 +129,7 @@ function ServerDetails ({ server }: { server: Server }) {
             )}
         <Detail term={t('servers.form.callTimeout')}>{server.callTimeout} ms</Detail>
         <Detail term={t('servers.form.startTimeout')}>{server.startTimeout} ms</Detail>
-        <Detail term={t('servers.form.enabled')}>{server.enabled ? t('common.yes') : t('common.no')}</Detail>
+        <Detail term={t('servers.page.enabled')}>{server.enabled ? t('common.yes') : t('common.no')}</Detail>
         <Detail term={t('servers.page.pid')}>{server.pid ?? '—'}</Detail>
         <Detail term={t('servers.page.uptime')}>{server.uptime === null ? '—' : t('servers.page.seconds', { count: String(Math.round(server.uptime / 1000)) })}</Detail>
         <Detail term={t('servers.page.tools')}>{server.tools}</Detail>

@@ -1,4 +1,4 @@
-import { useId, useState } from 'preact/hooks'
+import { useEffect, useId, useState } from 'preact/hooks'
 import type { ImportResult, McpServers } from '../../../sdk/js/src/index.ts'
 import { useI18n, type Translate } from '../i18n.ts'
 import { ActionOutcome, useAction } from '../ui.tsx'
@@ -52,10 +52,10 @@ export function ExportLink () {
   const { t } = useI18n()
   const action = useAction()
   const [file, setFile] = useState<string | undefined>(undefined)
+  useEffect(() => () => { if (file !== undefined) URL.revokeObjectURL(file) }, [file])
   const download = () => action.run(async (client) => {
     const document = await client.servers.export()
     const blob = new Blob([JSON.stringify(document, null, 2) + '\n'], { type: 'application/json' })
-    if (file !== undefined) URL.revokeObjectURL(file)
     const href = URL.createObjectURL(blob)
     setFile(href)
     const link = Object.assign(window.document.createElement('a'), { href, download: 'mcp-servers.json' })
