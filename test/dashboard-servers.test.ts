@@ -67,10 +67,14 @@ t.test('servers in the dashboard: create, run, watch, tune, import, export, edit
     await page.getByLabel('Lowest level').selectOption('debug')
     await log.getByText(/fixture started pid/).waitFor()
 
-    // Stopped through the API: the page hears it.
+    // Paused, then stopped through the API: the status changes at once, the new lines wait for the resume.
+    await page.getByRole('button', { name: 'Pause' }).click()
     await api('POST', `/api/servers/${serverId}/stop`)
     await page.locator('h1 + .page-actions [data-status="stopped"]').waitFor()
-    await log.getByText('stopped', { exact: false }).last().waitFor()
+    await page.getByText(/Paused: [1-9]\d* new lines waiting/).waitFor()
+    t.equal(await log.getByText(/exited with code/).count(), 0, 'no new line while paused')
+    await page.getByRole('button', { name: 'Resume' }).click()
+    await log.getByText(/exited with code/).waitFor()
     await page.getByRole('button', { name: 'Start fixture-one' }).click()
     await page.locator('h1 + .page-actions [data-status="running"]').waitFor()
     t.pass('a stop by someone else shows, and a start again')
@@ -169,7 +173,6 @@ t.test('servers in the dashboard: create, run, watch, tune, import, export, edit
     await page.setViewportSize({ width: 360, height: 740 })
     t.ok(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), 'the list fits a phone\'s width')
     await page.setViewportSize({ width: 1100, height: 700 })
-    await screenshot(page, 'servers')
   })
 
   await t.test('delete asks first', async (t) => {
