@@ -1,0 +1,140 @@
+import t from 'tap'
+import { createUser, signIn } from './helper.ts'
+import { accessibilityProblems, openBrowser, screenshot, signInThroughPage } from './helpers/browser.ts'
+import { apiAs, startLiveHub } from './helpers/live-hub.ts'
+import { startHttpReceiver } from './helpers/receivers.ts'
+import { until } from './helpers/wait.ts'
+
+t.test('in a browser: settings, monitoring and connecting a client', async (t) => {
+  // The webhook receiver is on 127.0.0.1, which the egress guard refuses unless admitted.
+  const hub = await startLiveHub(t, 'pglite', { config: { egressAllow: ['127.0.0.1'] } })
+  const admin = await signIn(hub.app)
+  const api = apiAs(hub.app, admin)
+  const receiver = await startHttpReceiver(t)
+  const browser = await openBrowser(t)
+  if (browser === undefined) return
+  const { page, pageErrors } = browser
+  await signInThroughPage(page, hub.baseUrl, hub.admin)
+
+  await t.test('settings: a change made elsewhere is a conflict; the webhook is saved, masked and tested', async (t) => {
+    await page.getByRole('link', { name: 'Settings' }).click()
+    await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor()
+    await page.getByLabel('SMTP host').waitFor()
+
+    // Someone else saves meanwhile: this page's version is stale.
+    const current = await api('GET', '/api/config') as { alerts: { repeatIntervalMinutes: number } }
+    await api('PUT', '/api/config', { alerts: { ...current.alerts, repeatIntervalMinutes: current.alerts.repeatIntervalMinutes + 1 } })
+    await page.getByLabel('Send alerts to a webhook').check()
+    await page.getByLabel('Webhook URL', { exact: true }).fill(`${receiver.url}/hooks/mcphub`)
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('alert').getByText('changed elsewhere').waitFor()
+    await page.getByRole('button', { name: 'Reload the settings' }).click()
+    await page.getByLabel('Webhook URL', { exact: true }).waitFor({ state: 'detached' })
+    t.equal(await page.getByLabel('Repeat a firing alert every (minutes)').inputValue(), String(current.alerts.repeatIntervalMinutes + 1), 'the reloaded settings are the new ones')
+
+    await page.getByLabel('Send alerts to a webhook').check()
+    await page.getByLabel('Webhook URL', { exact: true }).fill(`${receiver.url}/hooks/mcphub`)
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('status').getByText('Saved.').waitFor()
+    const saved = await api('GET', '/api/config') as { notifications: { webhook: string, webhookSecret: string } }
+    t.equal(saved.notifications.webhook, `${receiver.url}/hooks/mcphub`, 'the webhook is set')
+    t.equal(saved.notifications.webhookSecret, '********', 'its generated secret comes back masked')
+    await page.getByText('A value is stored; leave empty to keep it.').first().waitFor()
+
+    await page.getByRole('button', { name: 'Send test' }).click()
+    await page.locator('[data-channel="webhook"]').getByText('Webhook: delivered').waitFor()
+    const request = await until('the test webhook', () => receiver.requests[0])
+    t.equal(request.path, '/hooks/mcphub')
+    t.ok(request.headers['webhook-signature'], 'signed')
+
+    t.same(await accessibilityProblems(page), [], 'settings page: no serious accessibility violation')
+    await screenshot(page, 'settings')
+  })
+
+  await t.test('monitoring: status, charts of a range, the activity trail with the settings change', async (t) => {
+    const metricRequests: string[] = []
+    page.on('request', (request) => {
+      const url = new URL(request.url())
+      if (url.pathname === '/api/monitoring/metrics') metricRequests.push(url.searchParams.get('timeRange') ?? '')
+    })
+    await page.getByRole('link', { name: 'Monitoring' }).click()
+    await page.getByRole('heading', { name: 'Monitoring', level: 1 }).waitFor()
+    await page.locator('.card').getByText('Uptime').waitFor()
+    for (const label of ['Version', 'Servers running', 'Requests per minute', 'Average response time', 'Error rate']) {
+      t.equal(await page.locator('.card').getByText(label, { exact: true }).count(), 1, `a ${label} card`)
+    }
+    await page.locator('.charts[data-range="1h"]').waitFor()
+    const requests = page.locator('figure', { has: page.getByText('Requests', { exact: true }) })
+    await requests.getByRole('img').waitFor()
+    t.pass('the requests chart has data')
+    for (const title of ['Errors (5xx)', 'Response time', 'Tool calls', 'CPU', 'Memory']) {
+      t.equal(await page.locator('figcaption').getByText(title, { exact: true }).count(), 1, `a ${title} chart`)
+    }
+    await page.locator('tr[data-action="config.update"]').first().waitFor()
+    t.pass('the activity trail lists the settings change')
+    await page.locator('tr[data-action="config.notifications.test"]').first().waitFor()
+
+    await page.getByRole('button', { name: 'Last 24 hours' }).click()
+    await page.locator('.charts[data-range="24h"]').waitFor()
+    t.ok(metricRequests.includes('24h'), 'the range switch loaded that range')
+
+    await page.getByRole('button', { name: 'All', exact: true }).click()
+    await page.getByText('No alerts.').waitFor()
+    t.same(await accessibilityProblems(page), [], 'monitoring page: no serious accessibility violation')
+    await screenshot(page, 'monitoring')
+  })
+
+  await t.test('connect: the endpoints, and a configuration whose new key works', async (t) => {
+    await page.getByRole('link', { name: 'Connect a client' }).click()
+    await page.getByRole('heading', { name: 'Connect a client', level: 1 }).waitFor()
+    await page.getByText(`${hub.baseUrl}/mcp`, { exact: true }).waitFor()
+    await page.getByText(`${hub.baseUrl}/sse`, { exact: true }).waitFor()
+    const configuration = page.locator('pre[data-configuration]')
+    t.match(await configuration.textContent(), /<your API key>/, 'a placeholder until a key is made')
+
+    await page.getByRole('button', { name: 'Create an API key' }).click()
+    await page.getByRole('status').getByText('API key created and filled in.').waitFor()
+    const parsed = JSON.parse(await configuration.textContent() ?? '') as { mcpServers: Record<string, { type: string, url: string, headers: Record<string, string> }> }
+    const entry = parsed.mcpServers.mcphub!
+    t.equal(entry.type, 'streamable-http')
+    t.equal(entry.url, `${hub.baseUrl}/mcp`)
+    const key = entry.headers['X-API-Key']!
+    t.match(key, /^mcphub_/, 'the key is filled in')
+
+    const initialize = await fetch(entry.url, {
+      method: 'POST',
+      headers: { ...entry.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'dashboard-test', version: '1.0.0' } } })
+    })
+    t.equal(initialize.status, 200, 'the MCP endpoint takes the key')
+    await initialize.body?.cancel()
+    const verify = await fetch(`${hub.baseUrl}/api/auth/verify`, { headers: { 'x-api-key': key } })
+    t.equal(verify.status, 200, 'the key is the admin\'s')
+
+    await page.getByRole('button', { name: 'Copy' }).click()
+    await page.getByRole('status').getByText(/Copied to the clipboard|the text is selected/).waitFor()
+    t.same(await accessibilityProblems(page), [], 'connect page: no serious accessibility violation')
+    await screenshot(page, 'connect')
+  })
+
+  await t.test('a user sees no settings, and monitoring within their reach', async (t) => {
+    const user = await createUser(hub.app, admin)
+    const other = await browser.newPage()
+    await signInThroughPage(other.page, hub.baseUrl, user)
+    await other.page.getByRole('link', { name: 'Monitoring' }).waitFor()
+    t.equal(await other.page.getByRole('link', { name: 'Settings' }).count(), 0, 'no Settings link')
+    await other.page.goto(`${hub.baseUrl}/settings`)
+    await other.page.getByRole('alert').getByText('There is no such page.').waitFor()
+
+    await other.page.getByRole('link', { name: 'Monitoring' }).click()
+    await other.page.locator('.card').getByText('Tool calls per minute').waitFor()
+    await other.page.locator('.charts[data-range="1h"]').waitFor()
+    t.equal(await other.page.locator('figcaption').getByText('CPU').count(), 0, 'no hub-wide charts')
+    await other.page.locator('tr[data-action="auth.login"]').first().waitFor()
+    t.equal(await other.page.locator('tr[data-action="config.update"]').count(), 0, 'only their own activity')
+    t.same(await accessibilityProblems(other.page), [], 'monitoring page of a user: no serious accessibility violation')
+    t.same(other.pageErrors, [], 'no script errors for the user')
+  })
+
+  t.same(pageErrors, [], 'no script errors and no CSP violations in the console')
+})
