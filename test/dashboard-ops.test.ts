@@ -1,3 +1,4 @@
+import type { Page } from 'playwright-core'
 import t from 'tap'
 import { createUser, signIn } from './helper.ts'
 import { accessibilityProblems, openBrowser, screenshot, signInThroughPage } from './helpers/browser.ts'
@@ -5,12 +6,22 @@ import { apiAs, startLiveHub } from './helpers/live-hub.ts'
 import { startHttpReceiver } from './helpers/receivers.ts'
 import { until } from './helpers/wait.ts'
 
+/** Whether the page fits a phone's width without sideways scrolling (the viewport is set back after). */
+async function fitsPhone (page: Page): Promise<boolean> {
+  await page.setViewportSize({ width: 360, height: 740 })
+  const fits = await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth')
+  await page.setViewportSize({ width: 1100, height: 700 })
+  return fits
+}
+
 t.test('in a browser: settings, monitoring and connecting a client', async (t) => {
   // The webhook receiver is on 127.0.0.1, which the egress guard refuses unless admitted.
   const hub = await startLiveHub(t, 'pglite', { config: { egressAllow: ['127.0.0.1'] } })
   const admin = await signIn(hub.app)
   const api = apiAs(hub.app, admin)
   const receiver = await startHttpReceiver(t)
+  const server = await api('POST', '/api/servers', { name: 'Ops Fixture', ...hub.fixture, enabled: false }) as { key: string }
+  await api('POST', '/api/groups', { name: 'operators' })
   const browser = await openBrowser(t)
   if (browser === undefined) return
   const { page, pageErrors } = browser
@@ -49,13 +60,16 @@ t.test('in a browser: settings, monitoring and connecting a client', async (t) =
 
     t.same(await accessibilityProblems(page), [], 'settings page: no serious accessibility violation')
     await screenshot(page, 'settings')
+    t.ok(await fitsPhone(page), 'settings page: no sideways scrolling at a phone width')
   })
 
   await t.test('monitoring: status, charts of a range, the activity trail with the settings change', async (t) => {
     const metricRequests: string[] = []
+    let statusRequests = 0
     page.on('request', (request) => {
       const url = new URL(request.url())
       if (url.pathname === '/api/monitoring/metrics') metricRequests.push(url.searchParams.get('timeRange') ?? '')
+      if (url.pathname === '/api/monitoring/status') statusRequests++
     })
     await page.getByRole('link', { name: 'Monitoring' }).click()
     await page.getByRole('heading', { name: 'Monitoring', level: 1 }).waitFor()
@@ -77,11 +91,14 @@ t.test('in a browser: settings, monitoring and connecting a client', async (t) =
     await page.getByRole('button', { name: 'Last 24 hours' }).click()
     await page.locator('.charts[data-range="24h"]').waitFor()
     t.ok(metricRequests.includes('24h'), 'the range switch loaded that range')
+    await until('the status again, after the hub\'s samples', () => statusRequests >= 2)
+    t.pass('the status follows the monitoring channel')
 
     await page.getByRole('button', { name: 'All', exact: true }).click()
     await page.getByText('No alerts.').waitFor()
     t.same(await accessibilityProblems(page), [], 'monitoring page: no serious accessibility violation')
     await screenshot(page, 'monitoring')
+    t.ok(await fitsPhone(page), 'monitoring page: no sideways scrolling at a phone width')
   })
 
   await t.test('connect: the endpoints, and a configuration whose new key works', async (t) => {
@@ -89,6 +106,8 @@ t.test('in a browser: settings, monitoring and connecting a client', async (t) =
     await page.getByRole('heading', { name: 'Connect a client', level: 1 }).waitFor()
     await page.getByText(`${hub.baseUrl}/mcp`, { exact: true }).waitFor()
     await page.getByText(`${hub.baseUrl}/sse`, { exact: true }).waitFor()
+    await page.getByText(`${hub.baseUrl}/mcp/groups/operators`, { exact: true }).waitFor()
+    await page.getByText(`${hub.baseUrl}/mcp/servers/${server.key}`, { exact: true }).waitFor()
     const configuration = page.locator('pre[data-configuration]')
     t.match(await configuration.textContent(), /<your API key>/, 'a placeholder until a key is made')
 
@@ -111,10 +130,20 @@ t.test('in a browser: settings, monitoring and connecting a client', async (t) =
     const verify = await fetch(`${hub.baseUrl}/api/auth/verify`, { headers: { 'x-api-key': key } })
     t.equal(verify.status, 200, 'the key is the admin\'s')
 
+    await page.getByLabel('Endpoint', { exact: true }).selectOption('/mcp/groups/operators')
+    const narrowed = JSON.parse(await configuration.textContent() ?? '') as typeof parsed
+    t.same(Object.values(narrowed.mcpServers).map((one) => [one.url, one.headers['X-API-Key']]), [[`${hub.baseUrl}/mcp/groups/operators`, key]], 'another endpoint, the same key')
+
     await page.getByRole('button', { name: 'Copy' }).click()
     await page.getByRole('status').getByText(/Copied to the clipboard|the text is selected/).waitFor()
     t.same(await accessibilityProblems(page), [], 'connect page: no serious accessibility violation')
     await screenshot(page, 'connect')
+    t.ok(await fitsPhone(page), 'connect page: no sideways scrolling at a phone width')
+
+    await page.getByRole('button', { name: '中文' }).click()
+    await page.getByRole('heading', { name: '连接客户端', level: 1 }).waitFor()
+    await page.getByRole('button', { name: '创建 API 密钥' }).waitFor()
+    t.pass('the page speaks Chinese after the switch')
   })
 
   await t.test('a user sees no settings, and monitoring within their reach', async (t) => {

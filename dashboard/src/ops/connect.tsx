@@ -98,7 +98,7 @@ export function ConnectPage () {
         </div>
       </section>
 
-      <section aria-labelledby='configuration-title'>
+      <section aria-labelledby='configuration-title' class='client-configuration'>
         <h2 id='configuration-title'>{t('connect.configuration')}</h2>
         <SelectField label={t('connect.endpoint')} value={endpoint.path} onValue={setChosen} options={endpoints.map((one) => [one.path, `${one.path} — ${one.describe}`])} />
         <p class='hint'>{key === undefined ? t('connect.keyHint') : t('connect.keyOnce')}</p>

@@ -81,9 +81,11 @@ export function MonitoringPage () {
   const status = useLoad((client) => client.monitoring.status(), [])
   const metrics = useLoad((client) => client.monitoring.metrics({ timeRange: range, granularity: RANGES[range], metrics: charts.map((chart) => chart.metric) }), [range, isAdmin])
   const [liveError, setLiveError] = useState<string | undefined>(undefined)
-  // The hub samples itself every few seconds: the status follows each sample, the charts at most twice a minute.
+  // Admins hear the hub's samples (every few seconds): the status follows them, the charts at most twice a minute.
+  // The monitoring channel is theirs alone; users' status follows their servers' changes.
   useLiveRefresh('monitoring', status.reload, { enabled: isAdmin, throttleMs: 5000, onError: setLiveError })
   useLiveRefresh('monitoring', metrics.reload, { enabled: isAdmin, throttleMs: 30_000, onError: setLiveError })
+  useLiveRefresh('server-status', status.reload, { enabled: !isAdmin, throttleMs: 5000, onError: setLiveError })
 
   return (
     <Page title={t('monitoring.title')}>
@@ -121,7 +123,7 @@ function StatusCards ({ status, isAdmin }: { status: MonitoringStatus, isAdmin: 
     ['monitoring.version', system.version, `Node.js ${system.nodeVersion}`],
     ['monitoring.servers', `${servers.running} / ${servers.total}`, t('monitoring.serversDetail', { stopped: String(servers.stopped), error: String(servers.error + servers.backoff) })],
     [isAdmin ? 'monitoring.requestsPerMinute' : 'monitoring.toolCallsPerMinute', String(performance.requestsPerMinute)],
-    ['monitoring.avgResponseTime', performance.avgResponseTime],
+    [isAdmin ? 'monitoring.avgResponseTime' : 'monitoring.avgToolCallTime', performance.avgResponseTime],
     ['monitoring.errorRate', performance.errorRate]
   ]
   return (

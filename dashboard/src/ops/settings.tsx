@@ -133,7 +133,7 @@ export function SettingsPage () {
           )}
         </fieldset>
 
-        <fieldset>
+        <fieldset class='rules'>
           <legend>{t('settings.alerts')}</legend>
           <TextField label={t('settings.repeatIntervalMinutes')} type='number' min={1} value={String(alerts.repeatIntervalMinutes)} onValue={(value) => change((config) => { config.alerts.repeatIntervalMinutes = Number(value) })} />
           {(Object.keys(alerts) as Array<keyof AlertRules>).filter((name): name is RuleName => name !== 'repeatIntervalMinutes').map((name) => {
