@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks'
+import { useRef, useState } from 'preact/hooks'
 import type { MetricSeries, MonitoringMetricsQuery, MonitoringStatus } from '../../../sdk/js/src/index.ts'
 import { TimeChart } from '../chart.tsx'
 import { useI18n, type MessageKey } from '../i18n.ts'
@@ -15,6 +15,9 @@ type MetricName = MetricSeries['name']
 /** The seed's ranges, each with the bucket length the hub serves it in by default (fine enough, under its point limit). */
 const RANGES: Record<TimeRange, Granularity> = { '1h': '1m', '24h': '5m', '7d': '1h', '30d': '1h' }
 const RANGE_LABELS: Labelled<TimeRange> = [['1h', 'monitoring.range.1h'], ['24h', 'monitoring.range.24h'], ['7d', 'monitoring.range.7d'], ['30d', 'monitoring.range.30d']]
+
+/** How often live samples reload the charts (their buckets are a minute or more). */
+const CHARTS_REFRESH_MS = 30_000
 
 interface ChartSpec {
   metric: MetricName
@@ -81,10 +84,16 @@ export function MonitoringPage () {
   const status = useLoad((client) => client.monitoring.status(), [])
   const metrics = useLoad((client) => client.monitoring.metrics({ timeRange: range, granularity: RANGES[range], metrics: charts.map((chart) => chart.metric) }), [range, isAdmin])
   const [liveError, setLiveError] = useState<string | undefined>(undefined)
-  // Admins hear the hub's samples (every few seconds): the status follows them, the charts at most twice a minute.
+  // Admins hear the hub's samples (every few seconds, one socket): the status follows them, the charts at most twice a minute.
   // The monitoring channel is theirs alone; users' status follows their servers' changes.
-  useLiveRefresh('monitoring', status.reload, { enabled: isAdmin, throttleMs: 5000, onError: setLiveError })
-  useLiveRefresh('monitoring', metrics.reload, { enabled: isAdmin, throttleMs: 30_000, onError: setLiveError })
+  const chartsLoadedAt = useRef(Date.now())
+  const followSamples = () => {
+    status.reload()
+    if (Date.now() - chartsLoadedAt.current < CHARTS_REFRESH_MS) return
+    chartsLoadedAt.current = Date.now()
+    metrics.reload()
+  }
+  useLiveRefresh('monitoring', followSamples, { enabled: isAdmin, throttleMs: 5000, onError: setLiveError })
   useLiveRefresh('server-status', status.reload, { enabled: !isAdmin, throttleMs: 5000, onError: setLiveError })
 
   return (

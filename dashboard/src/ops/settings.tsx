@@ -10,15 +10,21 @@ const MASK = '********'
 type RuleName = Exclude<keyof AlertRules, 'repeatIntervalMinutes'>
 type RuleField = 'restarts' | 'withinMinutes' | 'percent' | 'minCalls' | 'p95Ms' | 'perMinute' | 'perAccountPerMinute'
 
-/** What the form edits: the settings with the webhook's on/off apart from its URL, and what the user typed for each secret. */
+type SecretName = 'pass' | 'slackWebhookUrl' | 'webhookSecret'
+
+/** A secret's edit: a new value typed, or the stored one removed; neither keeps it. */
+interface SecretEdit {
+  typed: string
+  remove: boolean
+}
+
+/** What the form edits: the settings with the webhook's on/off apart from its URL, and the edits of the secrets. */
 interface Draft {
   config: HubConfig
   webhookOn: boolean
   webhookUrl: string
   emailTo: string
-  pass: string
-  slackWebhookUrl: string
-  webhookSecret: string
+  secrets: Record<SecretName, SecretEdit>
 }
 
 const draftOf = (config: HubConfig): Draft => ({
@@ -26,26 +32,24 @@ const draftOf = (config: HubConfig): Draft => ({
   webhookOn: config.notifications.webhook !== null,
   webhookUrl: config.notifications.webhook ?? '',
   emailTo: config.notifications.emailTo.join(', '),
-  pass: '',
-  slackWebhookUrl: '',
-  webhookSecret: ''
+  secrets: { pass: { typed: '', remove: false }, slackWebhookUrl: { typed: '', remove: false }, webhookSecret: { typed: '', remove: false } }
 })
 
-/** A secret as sent back: what the user typed, else the stored one kept (the mask) or none. */
-const secret = (typed: string, stored: string | null): string | null => typed !== '' ? typed : stored
+/** A secret as sent back: none when removed, what the user typed, else the stored one kept (the mask) or none. */
+const secret = ({ typed, remove }: SecretEdit, stored: string | null): string | null => remove ? null : typed !== '' ? typed : stored
 
 const nullable = (value: string): string | null => value.trim() === '' ? null : value.trim()
 
 function bodyOf (draft: Draft): HubConfig {
   const { smtp, notifications, alerts } = draft.config
   return {
-    smtp: { ...smtp, host: nullable(smtp.host ?? ''), from: nullable(smtp.from ?? ''), auth: { user: nullable(smtp.auth.user ?? ''), pass: secret(draft.pass, smtp.auth.pass) } },
+    smtp: { ...smtp, host: nullable(smtp.host ?? ''), from: nullable(smtp.from ?? ''), auth: { user: nullable(smtp.auth.user ?? ''), pass: secret(draft.secrets.pass, smtp.auth.pass) } },
     notifications: {
       ...notifications,
       emailTo: draft.emailTo.split(/[,\s]+/).filter((address) => address !== ''),
-      slackWebhookUrl: secret(draft.slackWebhookUrl, notifications.slackWebhookUrl),
+      slackWebhookUrl: secret(draft.secrets.slackWebhookUrl, notifications.slackWebhookUrl),
       webhook: draft.webhookOn ? nullable(draft.webhookUrl) : null,
-      webhookSecret: secret(draft.webhookSecret, notifications.webhookSecret)
+      webhookSecret: secret(draft.secrets.webhookSecret, notifications.webhookSecret)
     },
     alerts
   }
@@ -103,7 +107,12 @@ export function SettingsPage () {
 
   if (draft === undefined) return <Page title={t('settings.title')}><LoadState loaded={loaded} /></Page>
   const { smtp, notifications, alerts } = draft.config
-  const storedHint = (stored: string | null) => stored === MASK ? t('settings.secretKept') : undefined
+  const secretField = (name: SecretName, label: string, stored: string | null, hint?: string) => (
+    <SecretField
+      label={label} stored={stored} hint={hint} edit={draft.secrets[name]}
+      onEdit={(edit) => set({ secrets: { ...draft.secrets, [name]: edit } })}
+    />
+  )
 
   return (
     <Page title={t('settings.title')}>
@@ -114,7 +123,7 @@ export function SettingsPage () {
           <TextField label={t('settings.smtp.port')} type='number' min={1} max={65535} value={String(smtp.port)} onValue={(value) => change((config) => { config.smtp.port = Number(value) })} />
           <CheckboxField label={t('settings.smtp.secure')} checked={smtp.secure} onValue={(checked) => change((config) => { config.smtp.secure = checked })} />
           <TextField label={t('settings.smtp.user')} autocomplete='off' value={smtp.auth.user ?? ''} onValue={(value) => change((config) => { config.smtp.auth.user = value })} />
-          <TextField label={t('settings.smtp.pass')} type='password' autocomplete='new-password' value={draft.pass} onValue={(value) => set({ pass: value })} hint={storedHint(smtp.auth.pass)} />
+          {secretField('pass', t('settings.smtp.pass'), smtp.auth.pass)}
           <TextField label={t('settings.smtp.from')} type='email' value={smtp.from ?? ''} onValue={(value) => change((config) => { config.smtp.from = value })} />
         </fieldset>
 
@@ -123,12 +132,12 @@ export function SettingsPage () {
           <CheckboxField label={t('settings.email')} checked={notifications.email} onValue={(checked) => change((config) => { config.notifications.email = checked })} />
           <TextField label={t('settings.emailTo')} value={draft.emailTo} onValue={(value) => set({ emailTo: value })} hint={t('settings.emailToHint')} />
           <CheckboxField label={t('settings.slack')} checked={notifications.slack} onValue={(checked) => change((config) => { config.notifications.slack = checked })} />
-          <TextField label={t('settings.slackWebhookUrl')} type='password' autocomplete='off' value={draft.slackWebhookUrl} onValue={(value) => set({ slackWebhookUrl: value })} hint={storedHint(notifications.slackWebhookUrl)} />
+          {secretField('slackWebhookUrl', t('settings.slackWebhookUrl'), notifications.slackWebhookUrl)}
           <CheckboxField label={t('settings.webhook')} checked={draft.webhookOn} onValue={(checked) => set({ webhookOn: checked })} />
           {draft.webhookOn && (
             <>
               <TextField label={t('settings.webhookUrl')} type='url' required value={draft.webhookUrl} onValue={(value) => set({ webhookUrl: value })} />
-              <TextField label={t('settings.webhookSecret')} type='password' autocomplete='off' value={draft.webhookSecret} onValue={(value) => set({ webhookSecret: value })} hint={storedHint(notifications.webhookSecret) ?? t('settings.webhookSecretHint')} />
+              {secretField('webhookSecret', t('settings.webhookSecret'), notifications.webhookSecret, t('settings.webhookSecretHint'))}
             </>
           )}
         </fieldset>
@@ -177,5 +186,20 @@ export function SettingsPage () {
         </div>
       </section>
     </Page>
+  )
+}
+
+/** A write-only value: never shown; a stored one is kept unless a new one is typed or it is removed. */
+function SecretField ({ label, stored, hint, edit, onEdit }: { label: string, stored: string | null, hint?: string | undefined, edit: SecretEdit, onEdit: (edit: SecretEdit) => void }) {
+  const { t } = useI18n()
+  const isStored = stored === MASK
+  return (
+    <>
+      <TextField
+        label={label} type='password' autocomplete='new-password' value={edit.typed} disabled={edit.remove}
+        onValue={(typed) => onEdit({ ...edit, typed })} hint={isStored ? t('settings.secretKept') : hint}
+      />
+      {isStored && <CheckboxField label={t('settings.secretRemove', { name: label })} checked={edit.remove} onValue={(remove) => onEdit({ typed: '', remove })} />}
+    </>
   )
 }
