@@ -16,7 +16,8 @@ async function fitsPhone (page: Page): Promise<boolean> {
 
 t.test('in a browser: settings, monitoring and connecting a client', async (t) => {
   // The webhook receiver is on 127.0.0.1, which the egress guard refuses unless admitted.
-  const hub = await startLiveHub(t, 'pglite', { config: { egressAllow: ['127.0.0.1'] } })
+  // The alert rules are evaluated often, so that an alert fires while the page is open.
+  const hub = await startLiveHub(t, 'pglite', { config: { egressAllow: ['127.0.0.1'] }, alertTimings: { evaluateMs: 200 } })
   const admin = await signIn(hub.app)
   const api = apiAs(hub.app, admin)
   const receiver = await startHttpReceiver(t)
@@ -64,7 +65,7 @@ t.test('in a browser: settings, monitoring and connecting a client', async (t) =
     t.ok(await fitsPhone(page), 'settings page: no sideways scrolling at a phone width')
   })
 
-  await t.test('monitoring: status, charts of a range, the activity trail with the settings change', async (t) => {
+  await t.test('monitoring: status, charts of a range, an alert as it fires, the activity trail', async (t) => {
     const metricRequests: string[] = []
     let statusRequests = 0
     page.on('request', (request) => {
@@ -96,8 +97,18 @@ t.test('in a browser: settings, monitoring and connecting a client', async (t) =
     await until('the status again, after the hub\'s samples', () => statusRequests >= 3)
     t.pass('the status follows the monitoring channel')
 
-    await page.getByRole('button', { name: 'All', exact: true }).click()
+    // Someone guesses a password: the alert shows up live, and its notification reached the webhook.
     await page.getByText('No alerts.').waitFor()
+    const config = await api('GET', '/api/config') as { alerts: { signInFailures: object } }
+    await api('PUT', '/api/config', { alerts: { ...config.alerts, signInFailures: { ...config.alerts.signInFailures, perAccountPerMinute: 1 } } })
+    for (let attempt = 0; attempt < 2; attempt++) await hub.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'intruder', password: 'guess' } })
+    const alert = page.locator('.alerts li', { hasText: 'failed sign-ins for intruder' })
+    await alert.getByText('Firing').waitFor()
+    await until('the alert\'s webhook', () => receiver.requests.find((request) => request.body.includes('alert.firing')))
+    await alert.getByRole('button', { name: 'Notifications' }).click()
+    await alert.getByText(/Webhook: delivered/).waitFor()
+    await page.getByRole('button', { name: 'All', exact: true }).click()
+    await alert.waitFor()
     t.same(await accessibilityProblems(page), [], 'monitoring page: no serious accessibility violation')
     await screenshot(page, 'monitoring')
     t.ok(await fitsPhone(page), 'monitoring page: no sideways scrolling at a phone width')
