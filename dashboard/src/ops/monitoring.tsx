@@ -45,7 +45,7 @@ const USER_CHARTS: ChartSpec[] = [
  * One series of a metric over every label (routes, servers, tools): counters summed per bucket,
  * the others averaged (histograms weighted by their counts).
  */
-export function total (series: MetricSeries[], name: MetricName, scale?: ChartSpec['scale']): MetricSeries[] {
+function total (series: MetricSeries[], name: MetricName, scale?: ChartSpec['scale']): MetricSeries[] {
   const parts = series.filter((one) => one.name === name)
   const first = parts[0]
   if (first === undefined) return []
