@@ -97,7 +97,7 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   await signInThroughPage(user, hub.baseUrl, alice)
   await user.locator('tr[data-server="shared-fixture"]').waitFor()
   t.equal(await user.locator('tr[data-server="private-fixture"]').count(), 0, 'a server of no group of theirs is not listed')
-  t.same(await userNav.getByRole('link').allTextContents(), ['Servers', 'Groups', 'My account'], 'no Users link for a user')
+  t.same(await userNav.getByRole('link').allTextContents(), ['Servers', 'Monitoring', 'Connect a client', 'Groups', 'My account'], 'no Users or Settings link for a user')
   await userNav.getByRole('link', { name: 'Groups' }).click()
   await user.getByRole('link', { name: 'Dev team' }).waitFor()
   t.equal(await user.getByRole('link', { name: 'Frontend' }).count(), 0, 'only the groups they are in')
