@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact'
 import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks'
-import type { MCPHubClient } from '../../sdk/js/src/index.ts'
+import type { MCPHubClient, Pagination } from '../../sdk/js/src/index.ts'
 import { useI18n, type MessageKey } from './i18n.ts'
 import { sessionEnded } from './session.ts'
 import { useSession } from './session-context.ts'
@@ -113,7 +113,7 @@ export function LoadState ({ loaded }: { loaded: Pick<Loaded<unknown>, 'data' | 
 
 /** What a text field may say of its input beside its value. */
 interface InputProps {
-  type?: 'text' | 'password' | 'email' | 'url' | 'number' | 'search' | 'tel'
+  type?: 'text' | 'password' | 'email' | 'url' | 'number' | 'search' | 'tel' | 'date'
   name?: string
   required?: boolean
   disabled?: boolean
@@ -122,8 +122,8 @@ interface InputProps {
   autocomplete?: string
   inputMode?: 'text' | 'numeric' | 'email' | 'url' | 'search' | 'tel' | 'decimal'
   pattern?: string
-  min?: number
-  max?: number
+  min?: number | string
+  max?: number | string
   minLength?: number
   maxLength?: number
   autoFocus?: boolean
@@ -199,3 +199,58 @@ export function Time ({ at }: { at: string | null | undefined }) {
 
 /** The message key of a translated label, for lists of options built from keys. */
 export type Labelled<T extends string> = Array<[T, MessageKey]>
+
+/** A button whose action waits for a second, explicit confirmation in place (no browser dialog). */
+export function ConfirmButton ({ label, question, confirm, onConfirm, disabled }: { label: string, question: string, confirm?: string, onConfirm: () => void, disabled?: boolean }) {
+  const { t } = useI18n()
+  const [asking, setAsking] = useState(false)
+  if (!asking) return <button type='button' class='danger' disabled={disabled} onClick={() => setAsking(true)}>{label}</button>
+  return (
+    <span class='confirm' role='group' aria-label={question}>
+      <span>{question}</span>
+      <button type='button' class='danger' disabled={disabled} onClick={() => { setAsking(false); onConfirm() }}>{confirm ?? t('common.delete')}</button>
+      <button type='button' class='secondary' onClick={() => setAsking(false)}>{t('common.cancel')}</button>
+    </span>
+  )
+}
+
+/** Previous / next page of a paged list, with where the reader is. */
+export function Pager ({ pagination, onPage, label }: { pagination: Pagination, onPage: (page: number) => void, label?: string }) {
+  const { t } = useI18n()
+  if (pagination.pages <= 1) return null
+  return (
+    <nav class='pager' aria-label={label ?? t('common.pages')}>
+      <button type='button' class='secondary' disabled={!pagination.hasPrev} onClick={() => onPage(pagination.page - 1)}>{t('common.previous')}</button>
+      <span>{t('common.pageOf', { page: String(pagination.page), pages: String(pagination.pages) })}</span>
+      <button type='button' class='secondary' disabled={!pagination.hasNext} onClick={() => onPage(pagination.page + 1)}>{t('common.next')}</button>
+    </nav>
+  )
+}
+
+/** Checkboxes choosing a subset of `options` ([value, label] pairs), under one legend. */
+export function CheckboxGroup<T extends string> ({ legend, options, value, onValue }: { legend: string, options: Array<[T, string]>, value: T[], onValue: (value: T[]) => void }) {
+  const id = useId()
+  const toggle = (option: T, on: boolean) => onValue(options.map(([each]) => each).filter((each) => each === option ? on : value.includes(each)))
+  return (
+    <fieldset class='checks'>
+      <legend>{legend}</legend>
+      {options.map(([option, text]) => (
+        <span key={option} class='check'>
+          <input id={`${id}-${option}`} type='checkbox' checked={value.includes(option)} onChange={(event) => toggle(option, event.currentTarget.checked)} />
+          <label for={`${id}-${option}`}>{text}</label>
+        </span>
+      ))}
+    </fieldset>
+  )
+}
+
+/** A titled part of a page. */
+export function Section ({ title, children }: { title: string, children: ComponentChildren }) {
+  const id = useId()
+  return (
+    <section class='part' aria-labelledby={id}>
+      <h2 id={id}>{title}</h2>
+      {children}
+    </section>
+  )
+}

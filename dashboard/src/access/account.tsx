@@ -3,8 +3,7 @@ import { renderSVG } from 'uqr'
 import type { CreatedApiKey, MfaEnrolment } from '../../../sdk/js/src/index.ts'
 import { useI18n } from '../i18n.ts'
 import { useSession } from '../session-context.ts'
-import { ActionOutcome, CheckboxField, LoadState, Page, TextField, Time, useAction, useLoad } from '../ui.tsx'
-import { ConfirmButton, DateField, Section } from './parts.tsx'
+import { ActionOutcome, CheckboxField, ConfirmButton, LoadState, Page, Section, TextField, Time, useAction, useLoad } from '../ui.tsx'
 
 /** The signed-in user's own account: API keys and MFA. */
 export function AccountPage () {
@@ -99,7 +98,7 @@ function ApiKeys () {
       <form onSubmit={submit} aria-label={t('account.createKey')}>
         <TextField label={t('account.keyName')} value={name} onValue={setName} required maxLength={100} autocomplete='off' />
         <CheckboxField label={t('account.readOnlyHint')} checked={readOnly} onValue={setReadOnly} />
-        <DateField label={t('account.expiresOn')} value={expires} onValue={setExpires} min={today()} hint={t('account.expiresHint')} />
+        <TextField type='date' label={t('account.expiresOn')} value={expires} onValue={setExpires} min={today()} hint={t('account.expiresHint')} />
         <ActionOutcome action={create} />
         <button type='submit' disabled={create.pending}>{t('account.createKey')}</button>
       </form>

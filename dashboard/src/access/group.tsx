@@ -3,9 +3,8 @@ import type { Assignment, Group, Member, MCPHubClient, Server, User } from '../.
 import { useI18n } from '../i18n.ts'
 import { Link, navigate } from '../router.tsx'
 import { useSession } from '../session-context.ts'
-import { ActionOutcome, LoadState, Page, SelectField, TextField, Time, useAction, useLoad } from '../ui.tsx'
+import { ActionOutcome, CheckboxGroup, ConfirmButton, LoadState, Page, Section, SelectField, TextField, Time, useAction, useLoad } from '../ui.tsx'
 import { bodyOfGroup, fieldsOfGroup, GroupFieldset, serverPermissions, type GroupFields, type ServerPermission } from './groups.tsx'
-import { CheckboxGroup, ConfirmButton, Section } from './parts.tsx'
 import { allGroups } from './users.tsx'
 
 async function everything<T> (items: AsyncGenerator<T>): Promise<T[]> {

@@ -1,10 +1,6 @@
 import type { Translation } from '../messages.ts'
 
 export const en = {
-  'access.pages': 'Pages',
-  'access.previous': 'Previous',
-  'access.next': 'Next',
-  'access.pageOf': 'Page {page} of {pages}',
   'users.title': 'Users',
   'users.new': 'New user',
   'users.newTitle': 'New user',
@@ -141,10 +137,6 @@ export const en = {
 }
 
 export const zh: Translation<typeof en> = {
-  'access.pages': '分页',
-  'access.previous': '上一页',
-  'access.next': '下一页',
-  'access.pageOf': '第 {page} 页，共 {pages} 页',
   'users.title': '用户',
   'users.new': '新建用户',
   'users.newTitle': '新建用户',

@@ -3,8 +3,7 @@ import type { Group, MCPHubClient, User } from '../../../sdk/js/src/index.ts'
 import { useI18n } from '../i18n.ts'
 import { Link, navigate, useLocation } from '../router.tsx'
 import { useSession } from '../session-context.ts'
-import { ActionOutcome, LoadState, Page, SelectField, TextField, Time, useAction, useLoad } from '../ui.tsx'
-import { CheckboxGroup, ConfirmButton, Pager, Section } from './parts.tsx'
+import { ActionOutcome, CheckboxGroup, ConfirmButton, LoadState, Page, Pager, Section, SelectField, TextField, Time, useAction, useLoad } from '../ui.tsx'
 
 const PAGE_SIZE = 20
 

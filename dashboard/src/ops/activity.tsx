@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks'
 import type { ActivityEvent } from '../../../sdk/js/src/index.ts'
 import { useI18n } from '../i18n.ts'
-import { LoadState, Time, useLoad } from '../ui.tsx'
+import { LoadState, Pager, Time, useLoad } from '../ui.tsx'
 import { useLiveRefresh } from './live.ts'
 
 const PAGE_SIZE = 20
@@ -51,13 +51,7 @@ export function ActivityTrail () {
           </table>
         </div>
       )}
-      {pagination !== undefined && pagination.pages > 1 && (
-        <nav class='pager' aria-label={t('monitoring.activity.pages')}>
-          <button type='button' class='secondary' disabled={!pagination.hasPrev} onClick={() => setPage(page - 1)}>{t('monitoring.activity.previous')}</button>
-          <span>{t('monitoring.activity.page', { page: String(pagination.page), pages: String(pagination.pages) })}</span>
-          <button type='button' class='secondary' disabled={!pagination.hasNext} onClick={() => setPage(page + 1)}>{t('monitoring.activity.next')}</button>
-        </nav>
-      )}
+      {pagination !== undefined && <Pager pagination={pagination} onPage={setPage} label={t('monitoring.activity.pages')} />}
     </section>
   )
 }

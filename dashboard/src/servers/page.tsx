@@ -4,7 +4,7 @@ import type { Server } from '../../../sdk/js/src/index.ts'
 import { useI18n } from '../i18n.ts'
 import { Link, navigate } from '../router.tsx'
 import { useSession } from '../session-context.ts'
-import { ActionOutcome, LoadState, Page, Time, useAction, useLoad } from '../ui.tsx'
+import { ActionOutcome, ConfirmButton, LoadState, Page, Time, useAction, useLoad } from '../ui.tsx'
 import { ServerItemsSection } from './items.tsx'
 import { STOPPABLE, failureOf, outcomeOf, runLifecycle, useStatusEvents, type LifecycleAction } from './lifecycle.ts'
 import { LogTail } from './logs.tsx'
@@ -54,7 +54,6 @@ function ServerActions ({ server, onChanged }: { server: Server, onChanged: (upd
   const { t } = useI18n()
   const { isAdmin } = useSession()
   const action = useAction()
-  const [confirming, setConfirming] = useState(false)
   const [pending, setPending] = useState<LifecycleAction | undefined>(undefined)
   const stoppable = STOPPABLE.has(server.status)
 
@@ -84,16 +83,9 @@ function ServerActions ({ server, onChanged }: { server: Server, onChanged: (upd
           : <button type='button' disabled={action.pending} aria-label={t('servers.startName', { name: server.name })} onClick={() => { act('start').catch(() => {}) }}>{t('servers.start')}</button>}
         {stoppable && <button type='button' class='secondary' disabled={action.pending} aria-label={t('servers.restartName', { name: server.name })} onClick={() => { act('restart').catch(() => {}) }}>{t('servers.restart')}</button>}
         {isAdmin && <Link href={`/servers/${encodeURIComponent(server.id)}/edit`} class='button secondary'>{t('common.edit')}</Link>}
-        {isAdmin && !confirming && <button type='button' class='danger' onClick={() => setConfirming(true)}>{t('common.delete')}</button>}
+        {isAdmin && <ConfirmButton label={t('common.delete')} question={t('common.confirmDelete', { name: server.name })} confirm={t('servers.page.deleteName', { name: server.name })} disabled={action.pending} onConfirm={() => { remove().catch(() => {}) }} />}
       </div>
       {pending !== undefined && <p class='hint'>{t(`servers.pending.${pending}`)}</p>}
-      {confirming && (
-        <div class='confirm' role='group' aria-label={t('common.delete')}>
-          <p>{t('common.confirmDelete', { name: server.name })}</p>
-          <button type='button' class='danger' disabled={action.pending} onClick={() => { remove().catch(() => {}) }}>{t('servers.page.deleteName', { name: server.name })}</button>
-          <button type='button' class='secondary' onClick={() => setConfirming(false)}>{t('common.cancel')}</button>
-        </div>
-      )}
       <ActionOutcome action={action} />
     </div>
   )
