@@ -19,11 +19,14 @@ function aligned (series: MetricSeries[]): UPlot.AlignedData {
 
 const labelOf = (series: MetricSeries): string => Object.values(series.labels).join(' ') || series.name
 
+/** The time range the series were asked for (a metrics answer's `from` and `to`). */
+export interface Span { from: string, to: string }
+
 /**
- * A line chart of metric series over time (uPlot, drawn on a canvas): the figure's caption names
- * it, and a summary of the latest values is there for those who cannot see the drawing.
+ * A line chart of metric series over `span` (uPlot, drawn on a canvas): the figure's caption
+ * names it, and a summary of the latest values is there for those who cannot see the drawing.
  */
-export function TimeChart ({ title, series, unit }: { title: string, series: MetricSeries[], unit?: string }) {
+export function TimeChart ({ title, series, span, unit }: { title: string, series: MetricSeries[], span: Span, unit?: string }) {
   const { t } = useI18n()
   const box = useRef<HTMLDivElement>(null)
   const shownUnit = unit ?? series[0]?.unit ?? ''
@@ -36,6 +39,8 @@ export function TimeChart ({ title, series, unit }: { title: string, series: Met
       width: width(),
       height: 200,
       legend: { show: series.length > 1 },
+      // The whole range asked for, however few buckets hold data.
+      scales: { x: { time: true, range: [Date.parse(span.from) / 1000, Date.parse(span.to) / 1000] } },
       axes: [{}, { label: shownUnit, size: 60 }],
       series: [{}, ...series.map((one, index) => ({ label: labelOf(one), stroke: COLOURS[index % COLOURS.length], width: 2, spanGaps: false }))]
     }, aligned(series), element)
@@ -45,7 +50,7 @@ export function TimeChart ({ title, series, unit }: { title: string, series: Met
       resized.disconnect()
       plot.destroy()
     }
-  }, [series, shownUnit])
+  }, [series, span.from, span.to, shownUnit])
 
   const latest = series.map((one) => `${labelOf(one)}: ${one.points.at(-1)?.value ?? '—'} ${shownUnit}`).join('; ')
   return (

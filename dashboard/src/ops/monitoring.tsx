@@ -113,7 +113,7 @@ export function MonitoringPage () {
         <LoadState loaded={metrics} />
         {metrics.data !== undefined && (
           <div class='charts' data-range={metrics.data.timeRange}>
-            {charts.map((chart) => <TimeChart key={chart.metric} title={t(chart.title)} series={total(metrics.data!.series, chart.metric, chart.scale)} />)}
+            {charts.map((chart) => <TimeChart key={chart.metric} title={t(chart.title)} series={total(metrics.data!.series, chart.metric, chart.scale)} span={metrics.data!} />)}
           </div>
         )}
       </section>

@@ -33,9 +33,9 @@ export function ServerMetrics ({ serverKey }: { serverKey: string }) {
   const [timeRange, setTimeRange] = useState<TimeRange>('1h')
   const loaded = useLoad(async (client) => {
     const answer = await client.monitoring.metrics({ timeRange, metrics: CHARTS.map((chart) => chart.metric) })
-    return answer.series.filter((series) => series.labels.server === serverKey).map(shown)
+    return { span: answer, series: answer.series.filter((series) => series.labels.server === serverKey).map(shown) }
   }, [timeRange, serverKey])
-  const series = loaded.data
+  const series = loaded.data?.series
   // One array per chart, kept while the data is: a chart redraws only when its series change.
   const byChart = useMemo(() => series === undefined ? undefined : CHARTS.map((chart) => series.filter((one) => one.name === chart.metric)), [series])
   return (
@@ -49,7 +49,7 @@ export function ServerMetrics ({ serverKey }: { serverKey: string }) {
       {byChart !== undefined && (
         <div class='charts'>
           {CHARTS.map((chart, index) => (
-            <TimeChart key={chart.metric} title={t(chart.title)} series={byChart[index]!} />
+            <TimeChart key={chart.metric} title={t(chart.title)} series={byChart[index]!} span={loaded.data!.span} />
           ))}
         </div>
       )}
