@@ -5,6 +5,9 @@ import { useI18n, type MessageKey } from './i18n.ts'
 import { sessionEnded } from './session.ts'
 import { useSession } from './session-context.ts'
 
+/** How the hub shows a stored secret (an env value, a header, a password); sent back, it keeps the stored value. */
+export const MASK = '********'
+
 /** What a failure says to the user (the hub's messages are in the contract's envelope). */
 export const messageOf = (failure: unknown): string => failure instanceof Error ? failure.message : String(failure)
 

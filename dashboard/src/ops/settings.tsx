@@ -2,10 +2,9 @@ import { useEffect, useState } from 'preact/hooks'
 import type { AlertRules, HubConfig, NotificationTestResult } from '../../../sdk/js/src/index.ts'
 import { MCPHubError } from '../../../sdk/js/src/index.ts'
 import { useI18n } from '../i18n.ts'
-import { ActionOutcome, CheckboxField, LoadState, Page, TextField, useAction, useLoad } from '../ui.tsx'
+import { ActionOutcome, CheckboxField, LoadState, MASK, Page, TextField, useAction, useLoad } from '../ui.tsx'
 
 /** How the hub shows a stored secret; sent back, it keeps the secret. */
-const MASK = '********'
 
 type RuleName = Exclude<keyof AlertRules, 'repeatIntervalMinutes'>
 type RuleField = 'restarts' | 'withinMinutes' | 'percent' | 'minCalls' | 'p95Ms' | 'perMinute' | 'perAccountPerMinute'

@@ -1,7 +1,5 @@
 import { useI18n } from '../i18n.ts'
-
-/** How the hub shows a stored secret; sent back, it keeps the stored value. */
-export const MASK = '********'
+import { MASK } from '../ui.tsx'
 
 /** One entry of an env or headers map: a stored one keeps its hidden value until the user types a new one. */
 export interface SecretRow {
