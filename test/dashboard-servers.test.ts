@@ -186,9 +186,9 @@ t.test('servers in the dashboard: create, run, watch, tune, import, export, edit
     t.equal(await page.locator('tr[data-server="imported-one"]').count(), 0)
   })
 
-  await t.test('a user who may only read: no admin actions, a refused start is explained', async (t) => {
-    const group = await api('POST', '/api/groups', { name: 'readers', permissions: { servers: ['read'] } }) as { id: string }
-    await api('POST', `/api/groups/${group.id}/servers`, { serverId, permissions: ['read'] })
+  await t.test('a user sees the actions their permissions allow; a refusal after a revocation is explained', async (t) => {
+    const group = await api('POST', '/api/groups', { name: 'operators', permissions: { servers: ['read', 'execute'] } }) as { id: string }
+    await api('POST', `/api/groups/${group.id}/servers`, { serverId, permissions: ['read', 'execute'] })
     const user = await createUser(hub.app, admin)
     await api('POST', `/api/groups/${group.id}/members`, { userId: user.userId })
     const other = await browser.newPage()
@@ -201,9 +201,24 @@ t.test('servers in the dashboard: create, run, watch, tune, import, export, edit
     await other.page.getByRole('heading', { name: 'fixture-one', level: 1 }).waitFor()
     t.equal(await other.page.getByRole('link', { name: 'Edit' }).count(), 0)
     t.equal(await other.page.getByRole('button', { name: 'Delete', exact: true }).count(), 0)
+    await other.page.getByLabel('Enable echo').waitFor()
+    t.ok(await other.page.getByLabel('Enable echo').isDisabled(), 'no write permission: the tool switches are read-only')
+    t.equal(await other.page.getByRole('button', { name: 'Save the description of add' }).count(), 0, 'and no description to save')
+
+    // The admin takes execute away after the user signed in: the button the page still shows is refused, and said so.
+    await api('PUT', `/api/groups/${group.id}/servers/${serverId}`, { permissions: ['read'] })
     await other.page.getByRole('button', { name: 'Restart fixture-one' }).click()
     const refusal = await other.page.getByRole('alert').filter({ hasText: 'fixture-one:' }).textContent()
     t.match(refusal, /fixture-one: .+/, `the refusal: ${refusal}`)
+
+    // Renewed with the session, the permissions no longer offer it.
+    await other.page.reload()
+    await other.page.getByRole('heading', { name: 'fixture-one', level: 1 }).waitFor()
+    await other.page.getByLabel('Enable echo').waitFor()
+    t.equal(await other.page.getByRole('button', { name: /^(Start|Stop|Restart) fixture-one$/ }).count(), 0, 'read only: no start, stop or restart')
+    await other.page.goto(`${hub.baseUrl}/servers`)
+    await other.page.locator('tr[data-server="fixture-one"]').waitFor()
+    t.equal(await other.page.locator('tr[data-server="fixture-one"] button').count(), 0, 'nor in the list')
     t.same(other.pageErrors, [])
   })
 

@@ -19,6 +19,13 @@ const HOME = '/servers'
 
 type State = { phase: 'loading' } | { phase: 'signed-out' } | { phase: 'signed-in', session: Session }
 
+/** What the pages know of the session: admins may do everything, users what their permissions (`server:<id>:<action>`) say. */
+function signedInAs (session: Session, ended: () => void): SignedIn {
+  const permissions = new Set(session.user.permissions)
+  const isAdmin = session.user.role === 'admin'
+  return { ...session, isAdmin, ended, may: (serverId, action) => isAdmin || permissions.has(`server:${serverId}:${action}`) }
+}
+
 export function App () {
   const [language, setLanguage] = useState<Language>(savedLanguage)
   const i18n = useMemo(() => ({ language, setLanguage, t: translator(language) }), [language])
@@ -35,9 +42,7 @@ export function App () {
   }, [])
 
   const ended = useCallback(() => setState({ phase: 'signed-out' }), [])
-  const signedIn = useMemo<SignedIn | undefined>(() => state.phase === 'signed-in'
-    ? { ...state.session, isAdmin: state.session.user.role === 'admin', ended }
-    : undefined, [state, ended])
+  const signedIn = useMemo<SignedIn | undefined>(() => state.phase === 'signed-in' ? signedInAs(state.session, ended) : undefined, [state, ended])
 
   return (
     <I18n.Provider value={i18n}>

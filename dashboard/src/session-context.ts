@@ -6,6 +6,8 @@ export interface SignedIn {
   client: MCPHubClient
   user: SessionUser
   isAdmin: boolean
+  /** Whether the user may `action` (read, write, execute) the server, by the permissions of their sign-in; the hub decides again on each call. */
+  may: (serverId: string, action: 'read' | 'write' | 'execute') => boolean
   /** The hub no longer accepts the session: back to the sign-in page. */
   ended: () => void
 }

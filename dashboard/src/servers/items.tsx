@@ -1,6 +1,7 @@
 import { useEffect, useId, useState } from 'preact/hooks'
 import type { ServerItems, UpdateServerItem } from '../../../sdk/js/src/index.ts'
 import { useI18n } from '../i18n.ts'
+import { useSession } from '../session-context.ts'
 import { ActionOutcome, LoadState, useAction, useLoad, type Action } from '../ui.tsx'
 
 type Kind = UpdateServerItem['kind']
@@ -14,6 +15,7 @@ export function ServerItemsSection ({ serverId, version }: { serverId: string, v
   const { t } = useI18n()
   const loaded = useLoad(async (client) => await client.servers.tools(serverId), [serverId, version])
   const action = useAction()
+  const editable = useSession().may(serverId, 'write')
   const items = loaded.data
 
   const update = (body: UpdateServerItem, done: string) => action.run(async (client) => {
@@ -48,16 +50,20 @@ export function ServerItemsSection ({ serverId, version }: { serverId: string, v
                     {items.tools.map((tool) => (
                       <tr key={tool.name} data-tool={tool.name}>
                         <th scope='row'>{tool.name}{!tool.offered && <span class='hint'> {t('servers.items.notOffered')}</span>}</th>
-                        <td><Toggle kind='tool' name={tool.name} enabled={tool.enabled} action={action} onToggle={toggle} /></td>
-                        <td><DescriptionOverride tool={tool} action={action} onSave={(description) => update({ kind: 'tool', name: tool.name, description }, t('servers.items.describedDone', { name: tool.name }))} /></td>
+                        <td><Toggle kind='tool' name={tool.name} enabled={tool.enabled} editable={editable} action={action} onToggle={toggle} /></td>
+                        <td>
+                          {editable
+                            ? <DescriptionOverride tool={tool} action={action} onSave={(description) => update({ kind: 'tool', name: tool.name, description }, t('servers.items.describedDone', { name: tool.name }))} />
+                            : <p class='hint'>{tool.descriptionOverride ?? tool.description ?? '—'}</p>}
+                        </td>
                       </tr>
                     ))}
                   </tbody>
                 </table>
               </div>
               )}
-          <SimpleItems kind='prompt' title={t('servers.items.prompts', { count: String(items.prompts.length) })} items={items.prompts} action={action} onToggle={toggle} />
-          <SimpleItems kind='resource' title={t('servers.items.resources', { count: String(items.resources.length) })} items={items.resources} action={action} onToggle={toggle} />
+          <SimpleItems kind='prompt' title={t('servers.items.prompts', { count: String(items.prompts.length) })} items={items.prompts} editable={editable} action={action} onToggle={toggle} />
+          <SimpleItems kind='resource' title={t('servers.items.resources', { count: String(items.resources.length) })} items={items.resources} editable={editable} action={action} onToggle={toggle} />
         </>
       )}
     </section>
@@ -66,14 +72,14 @@ export function ServerItemsSection ({ serverId, version }: { serverId: string, v
 
 type OnToggle = (kind: Kind, name: string, enabled: boolean) => Promise<boolean>
 
-/** The "Enabled" checkbox of one item, named after it for screen readers ("Enable echo"). */
-function Toggle ({ kind, name, enabled, action, onToggle }: { kind: Kind, name: string, enabled: boolean, action: Action, onToggle: OnToggle }) {
+/** The "Enabled" checkbox of one item, named after it for screen readers ("Enable echo"); read-only for those who may not change the server. */
+function Toggle ({ kind, name, enabled, editable, action, onToggle }: { kind: Kind, name: string, enabled: boolean, editable: boolean, action: Action, onToggle: OnToggle }) {
   const { t } = useI18n()
   const id = useId()
   return (
     <span class='toggle'>
       <input
-        id={id} type='checkbox' checked={enabled} disabled={action.pending} aria-label={t('servers.items.enable', { name })}
+        id={id} type='checkbox' checked={enabled} disabled={!editable || action.pending} aria-label={t('servers.items.enable', { name })}
         onChange={(event) => {
           const wanted = event.currentTarget.checked
           // Shown as it is until the hub agrees.
@@ -86,7 +92,7 @@ function Toggle ({ kind, name, enabled, action, onToggle }: { kind: Kind, name: 
   )
 }
 
-function SimpleItems ({ kind, title, items, action, onToggle }: { kind: Kind, title: string, items: ServerItems['prompts'], action: Action, onToggle: OnToggle }) {
+function SimpleItems ({ kind, title, items, editable, action, onToggle }: { kind: Kind, title: string, items: ServerItems['prompts'], editable: boolean, action: Action, onToggle: OnToggle }) {
   const { t } = useI18n()
   return (
     <>
@@ -97,7 +103,7 @@ function SimpleItems ({ kind, title, items, action, onToggle }: { kind: Kind, ti
           <ul class='items'>
             {items.map((item) => (
               <li key={item.name} data-item={item.name}>
-                <Toggle kind={kind} name={item.name} enabled={item.enabled} action={action} onToggle={onToggle} />
+                <Toggle kind={kind} name={item.name} enabled={item.enabled} editable={editable} action={action} onToggle={onToggle} />
                 <span class='item-name'>{item.name}</span>
                 {!item.offered && <span class='hint'> {t('servers.items.notOffered')}</span>}
               </li>

@@ -28,7 +28,7 @@ const filtersOf = (url: URL): Filters => {
 /** The servers with their live status: the list by REST, then each change as it comes over `/ws`; filters live in the URL. */
 export function ServersPage () {
   const { t } = useI18n()
-  const { client, isAdmin, ended } = useSession()
+  const { client, isAdmin, ended, may } = useSession()
   const url = useLocation()
   const filters = filtersOf(url)
   const [servers, setServers] = useState<Server[] | undefined>(undefined)
@@ -162,17 +162,21 @@ export function ServersPage () {
                       {busy !== undefined && <span class='hint pending'> {t(`servers.pending.${busy}`)}</span>}
                     </td>
                     <td class='row-actions'>
-                      <button
-                        type='button' disabled={busy !== undefined}
-                        aria-label={t(stoppable ? 'servers.stopName' : 'servers.startName', { name: server.name })}
-                        onClick={() => act(server, stoppable ? 'stop' : 'start')}
-                      >
-                        {t(stoppable ? 'servers.stop' : 'servers.start')}
-                      </button>
-                      {stoppable && (
-                        <button type='button' class='secondary' disabled={busy !== undefined} aria-label={t('servers.restartName', { name: server.name })} onClick={() => act(server, 'restart')}>
-                          {t('servers.restart')}
-                        </button>
+                      {may(server.id, 'execute') && (
+                        <>
+                          <button
+                            type='button' disabled={busy !== undefined}
+                            aria-label={t(stoppable ? 'servers.stopName' : 'servers.startName', { name: server.name })}
+                            onClick={() => act(server, stoppable ? 'stop' : 'start')}
+                          >
+                            {t(stoppable ? 'servers.stop' : 'servers.start')}
+                          </button>
+                          {stoppable && (
+                            <button type='button' class='secondary' disabled={busy !== undefined} aria-label={t('servers.restartName', { name: server.name })} onClick={() => act(server, 'restart')}>
+                              {t('servers.restart')}
+                            </button>
+                          )}
+                        </>
                       )}
                     </td>
                   </tr>

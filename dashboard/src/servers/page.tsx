@@ -52,7 +52,8 @@ function StatusBadge ({ server }: { server: Server }) {
 /** Start, stop, restart; edit and delete for admins (delete asks first). */
 function ServerActions ({ server, onChanged }: { server: Server, onChanged: (update: (current: Server | undefined) => Server | undefined) => void }) {
   const { t } = useI18n()
-  const { isAdmin } = useSession()
+  const { isAdmin, may } = useSession()
+  const mayRun = may(server.id, 'execute')
   const action = useAction()
   const [pending, setPending] = useState<LifecycleAction | undefined>(undefined)
   const stoppable = STOPPABLE.has(server.status)
@@ -78,10 +79,9 @@ function ServerActions ({ server, onChanged }: { server: Server, onChanged: (upd
   return (
     <div class='server-actions'>
       <div class='buttons'>
-        {stoppable
-          ? <button type='button' disabled={action.pending} aria-label={t('servers.stopName', { name: server.name })} onClick={() => { act('stop').catch(() => {}) }}>{t('servers.stop')}</button>
-          : <button type='button' disabled={action.pending} aria-label={t('servers.startName', { name: server.name })} onClick={() => { act('start').catch(() => {}) }}>{t('servers.start')}</button>}
-        {stoppable && <button type='button' class='secondary' disabled={action.pending} aria-label={t('servers.restartName', { name: server.name })} onClick={() => { act('restart').catch(() => {}) }}>{t('servers.restart')}</button>}
+        {mayRun && stoppable && <button type='button' disabled={action.pending} aria-label={t('servers.stopName', { name: server.name })} onClick={() => { act('stop').catch(() => {}) }}>{t('servers.stop')}</button>}
+        {mayRun && !stoppable && <button type='button' disabled={action.pending} aria-label={t('servers.startName', { name: server.name })} onClick={() => { act('start').catch(() => {}) }}>{t('servers.start')}</button>}
+        {mayRun && stoppable && <button type='button' class='secondary' disabled={action.pending} aria-label={t('servers.restartName', { name: server.name })} onClick={() => { act('restart').catch(() => {}) }}>{t('servers.restart')}</button>}
         {isAdmin && <Link href={`/servers/${encodeURIComponent(server.id)}/edit`} class='button secondary'>{t('common.edit')}</Link>}
         {isAdmin && <ConfirmButton label={t('common.delete')} question={t('common.confirmDelete', { name: server.name })} confirm={t('servers.page.deleteName', { name: server.name })} disabled={action.pending} onConfirm={() => { remove().catch(() => {}) }} />}
       </div>
