@@ -110,6 +110,8 @@ t.test('in a browser: an admin creates a user and a group, assigns a server; the
   await userNav.getByRole('link', { name: 'My account' }).click()
   await user.getByRole('heading', { name: 'My account', level: 1 }).waitFor()
   await user.getByText('You have no API keys.').waitFor()
+  const aliceRecord = (await api('GET', '/api/users?search=alice') as { items: Array<{ id: string, username: string }> }).items.find((one) => one.username === 'alice')
+  t.equal(await user.locator('code[data-user-id]').textContent(), aliceRecord?.id, 'the user\'s id, for a group admin to add them by')
   await user.getByLabel('Name').fill('ci')
   await user.getByRole('button', { name: 'Create API key' }).click()
   const shownKey = user.locator('code[data-secret="api-key"]')

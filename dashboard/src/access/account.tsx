@@ -12,6 +12,7 @@ export function AccountPage () {
   return (
     <Page title={t('account.title')}>
       <p>{t('account.intro', { name: user.username })}</p>
+      <p>{t('account.userId')} <code data-user-id>{user.id}</code></p>
       <ApiKeys />
       <Mfa />
     </Page>
