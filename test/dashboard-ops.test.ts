@@ -43,6 +43,7 @@ t.test('in a browser: settings, monitoring and connecting a client', async (t) =
     await page.getByRole('button', { name: 'Reload the settings' }).click()
     await page.getByLabel('Webhook URL', { exact: true }).waitFor({ state: 'detached' })
     t.equal(await page.getByLabel('Repeat a firing alert every (minutes)').inputValue(), String(current.alerts.repeatIntervalMinutes + 1), 'the reloaded settings are the new ones')
+    t.equal(await page.getByRole('alert').filter({ hasText: 'changed elsewhere' }).count(), 0, 'and the conflict is no longer reported')
 
     await page.getByLabel('Send alerts to a webhook').check()
     await page.getByLabel('Webhook URL', { exact: true }).fill(`${receiver.url}/hooks/mcphub`)

@@ -52,6 +52,8 @@ export interface Action {
   pending: boolean
   error: string | undefined
   done: string | undefined
+  /** Forgets the last outcome (the user moved on: reloaded what it was about). */
+  clear: () => void
 }
 
 /** A change the user asked for (a form sent, a button pressed): one at a time, with its outcome. */
@@ -76,7 +78,11 @@ export function useAction (): Action {
       setPending(false)
     }
   }
-  return { run, pending, error, done }
+  const clear = () => {
+    setError(undefined)
+    setDone(undefined)
+  }
+  return { run, pending, error, done, clear }
 }
 
 /** An action's failure (an alert) or success message (a status), where the user is looking. */

@@ -162,7 +162,7 @@ export function SettingsPage () {
 
         <div class='actions'>
           <button type='submit' disabled={save.pending}>{save.pending ? t('common.saving') : t('common.save')}</button>
-          {conflict && <button type='button' class='secondary' onClick={() => loaded.reload()}>{t('settings.reload')}</button>}
+          {conflict && <button type='button' class='secondary' onClick={() => { save.clear(); loaded.reload() }}>{t('settings.reload')}</button>}
         </div>
         <ActionOutcome action={save} />
       </form>
