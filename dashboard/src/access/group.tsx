@@ -107,12 +107,7 @@ function GroupSettings ({ group, onSaved }: { group: Group, onSaved: () => void 
 /** The members: their role and state; who manages the group adds, approves, changes and removes them. */
 function Members ({ groupId, members, manages, onChange }: { groupId: string, members: Member[], manages: boolean, onChange: () => void }) {
   const { t } = useI18n()
-  const action = useAction()
-  const change = (work: (client: MCPHubClient) => Promise<unknown>, done: string) => action.run(async (client) => {
-    await work(client)
-    onChange()
-    return done
-  })
+  const { action, change } = useGroupChange(onChange)
   const roles: Array<[Member['role'], string]> = [['member', t('groups.role.member')], ['admin', t('groups.role.admin')]]
   return (
     <Section title={t('groups.members')}>
@@ -211,12 +206,7 @@ function AddMember ({ groupId, members, onAdded }: { groupId: string, members: M
 /** The servers assigned to the group with their permissions; admins assign, change and remove them. */
 function Servers ({ groupId, servers, edits, onChange }: { groupId: string, servers: Assignment[], edits: boolean, onChange: () => void }) {
   const { t } = useI18n()
-  const action = useAction()
-  const change = (work: (client: MCPHubClient) => Promise<unknown>, done: string) => action.run(async (client) => {
-    await work(client)
-    onChange()
-    return done
-  })
+  const { action, change } = useGroupChange(onChange)
   const labels = new Map(serverPermissions(t))
   return (
     <Section title={t('groups.servers')}>
@@ -292,4 +282,15 @@ function AssignServer ({ groupId, assigned, onAssigned }: { groupId: string, ass
       <ActionOutcome action={action} />
     </form>
   )
+}
+
+/** A change to the group's members or servers, its outcome, then the group loaded again. */
+function useGroupChange (onChange: () => void) {
+  const action = useAction()
+  const change = (work: (client: MCPHubClient) => Promise<unknown>, done: string) => action.run(async (client) => {
+    await work(client)
+    onChange()
+    return done
+  })
+  return { action, change }
 }
