@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks'
 import type { ActivityEvent } from '../../../sdk/js/src/index.ts'
 import { useI18n } from '../i18n.ts'
 import { LoadState, Pager, Time, useLoad } from '../ui.tsx'
-import { useLiveRefresh } from './live.ts'
+import { useLiveRefresh } from '../live.ts'
 
 const PAGE_SIZE = 20
 

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks'
 import type { Alert, MonitoringAlertsQuery } from '../../../sdk/js/src/index.ts'
 import { useI18n } from '../i18n.ts'
 import { Choice, LoadState, Time, useLoad, type Labelled } from '../ui.tsx'
-import { useLiveRefresh } from './live.ts'
+import { useLiveRefresh } from '../live.ts'
 
 type StateFilter = NonNullable<MonitoringAlertsQuery['state']> | 'all'
 const FILTERS: Labelled<StateFilter> = [['firing', 'monitoring.alerts.firing'], ['resolved', 'monitoring.alerts.resolved'], ['all', 'monitoring.alerts.all']]

@@ -6,7 +6,7 @@ import { useSession } from '../session-context.ts'
 import { Choice, LoadState, Page, useLoad, type Labelled } from '../ui.tsx'
 import { ActivityTrail } from './activity.tsx'
 import { AlertList } from './alerts.tsx'
-import { useLiveRefresh } from './live.ts'
+import { useLiveRefresh } from '../live.ts'
 
 type TimeRange = NonNullable<MonitoringMetricsQuery['timeRange']>
 type Granularity = NonNullable<MonitoringMetricsQuery['granularity']>

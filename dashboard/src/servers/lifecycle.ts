@@ -1,8 +1,6 @@
-import { useEffect, useRef } from 'preact/hooks'
-import type { MCPHubClient, Server, ServerStatusEvent } from '../../../sdk/js/src/index.ts'
+import type { MCPHubClient, Server } from '../../../sdk/js/src/index.ts'
 import type { Translate } from '../i18n.ts'
-import { sessionEnded } from '../session.ts'
-import { useSession } from '../session-context.ts'
+import { useChannel, type ChannelHandlers } from '../live.ts'
 import { messageOf } from '../ui.tsx'
 
 export type ServerStatus = Server['status']
@@ -31,29 +29,7 @@ export function outcomeOf (t: Translate, server: Server): string {
 /** A failure of an action on `name`, as the user reads it. */
 export const failureOf = (name: string, failure: unknown): string => `${name}: ${messageOf(failure)}`
 
-export interface StatusHandlers {
-  /** The subscription is live (again): load what the page shows, so no change falls between. */
-  onSubscribed: () => void
-  onEvent: (event: ServerStatusEvent) => void
-  /** The hub refused the subscription, or it gave up. */
-  onError: (message: string) => void
-}
-
-/**
- * Server status changes over `/ws` (of one server, when `serverId` is given): what the page
- * shows is loaded when the subscription is live, and again whenever events may have been missed.
- */
-export function useStatusEvents (serverId: string | undefined, handlers: StatusHandlers): void {
-  const { client, ended } = useSession()
-  const latest = useRef(handlers)
-  latest.current = handlers
-  useEffect(() => client.events.subscribe('server-status', {
-    ...(serverId === undefined ? {} : { filters: { serverId } }),
-    onSubscribed: () => latest.current.onSubscribed(),
-    onReset: () => latest.current.onSubscribed(),
-    onError: (error) => {
-      if (sessionEnded(error)) ended()
-      else latest.current.onError(error.message)
-    }
-  }, (event) => latest.current.onEvent(event)), [client, ended, serverId])
+/** Server status changes over `/ws` (of one server, when `serverId` is given). */
+export function useStatusEvents (serverId: string | undefined, handlers: Omit<ChannelHandlers<'server-status'>, 'filters'>): void {
+  useChannel('server-status', { ...handlers, ...(serverId === undefined ? {} : { filters: { serverId } }) })
 }

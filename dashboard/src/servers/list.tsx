@@ -59,7 +59,7 @@ export function ServersPage () {
   }
 
   useStatusEvents(undefined, {
-    onSubscribed: () => {
+    onLive: () => {
       setLive(true)
       reload()
     },

@@ -17,7 +17,7 @@ export function ServerPage ({ params }: { params: Record<string, string> }) {
   const loaded = useLoad(async (client) => await client.servers.get(serverId), [serverId])
   const [liveError, setLiveError] = useState<string | undefined>(undefined)
   useStatusEvents(serverId, {
-    onSubscribed: loaded.reload,
+    onLive: loaded.reload,
     onEvent: (event) => {
       loaded.setData((server) => server === undefined ? server : { ...server, status: event.to, pid: event.pid, lastError: event.reason?.lastError ?? server.lastError })
       // The rest (uptime, last exit, tools) as the hub now has it.
